@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Entry point: dispatches to one module per command, imported lazily so each command
+// loads only what it uses.
+import { readFileSync } from 'node:fs';
+
+type CommandModule = { main(argv: string[]): Promise<number> | number };
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'usage: stockade COMMAND [OPTIONS]',
+    '',
+    'Stockade runs package builds in a sandbox described by a declarative policy.',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'Run `stockade COMMAND --help` for the options of a command.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(usage() + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-V') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(`stockade ${pkg.version}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    process.stderr.write(`stockade: unknown command '${command}'\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await entry.load();
+  return mod.main(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`stockade: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,11 +1,20 @@
-// Compiles schemas/policy.schema.json into a standalone validator module once, at build time,
-// so `stockade` never compiles the schema at start-up.
+// Compiles the JSON Schemas into one standalone validator module once, at build time,
+// so `stockade` never compiles a schema at start-up.
 import { readFileSync, writeFileSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020.js';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 
-const schema = JSON.parse(readFileSync(new URL('../schemas/policy.schema.json', import.meta.url), 'utf8'));
+const load = (name) => JSON.parse(readFileSync(new URL(`../schemas/${name}`, import.meta.url), 'utf8'));
+const policy = load('policy.schema.json');
+const spec = load('spec.schema.json');
 const ajv = new Ajv2020({ allErrors: true, strict: true, code: { source: true, esm: true } });
-const validate = ajv.compile(schema);
-const code = standaloneCode(ajv, validate);
-writeFileSync(new URL('../src/policy/schema-validator.generated.js', import.meta.url), code);
+ajv.addSchema(policy).addSchema(spec);
+let code = standaloneCode(ajv, { validatePolicy: policy.$id, validateSpec: spec.$id });
+// ajv emits require() for its runtime helpers even in ESM mode; turn them into imports.
+const imports = [];
+code = code.replace(/require\("(ajv\/dist\/runtime\/[a-z0-9]+)"\)/g, (_, mod) => {
+  const id = `__ajv_runtime_${imports.length}`;
+  imports.push(`import ${id} from "${mod}.js";`);
+  return id;
+});
+writeFileSync(new URL('../src/policy/schema-validator.generated.js', import.meta.url), imports.join('') + code);

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 type CommandModule = { main(argv: string[]): Promise<number> | number };
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  validate: { summary: 'check policy files', load: () => import('./validate.js') },
+  explain: { summary: 'show the Plan a policy (and a build spec) resolves to', load: () => import('./explain.js') },
 };
 
 function usage(): string {

@@ -1,0 +1,24 @@
+// What a policy gets for a setting it leaves out: guix-daemon's value where it has one,
+// and the safe choice otherwise (nothing shared, nothing kept).
+export const DEFAULTS = {
+  users: {
+    group: 'guixbuild',
+    stateDir: '/var/lib/stockade/pool',
+    passwd: { name: 'nixbld', gecos: 'Nix build user', home: '/', shell: '/noshell' },
+    groupName: 'nixbld',
+    supplementaryGroups: 'pool' as const,
+  },
+  root: { size: '64M', mode: '0555', readonly: true },
+  tmp: { size: '50%', mode: '1777' },
+  buildDir: '/tmp/guix-build-{name}.drv-0',
+  buildDirHost: '/tmp',
+  devices: ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'fd'] as const,
+  hostname: 'localhost',
+  domainname: '(none)',
+  buildDirVars: ['NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'PWD'],
+  timeouts: { total: 86400, maxSilent: 3600 },
+  oomScoreAdj: 1000,
+  seccompErrno: 'EPERM',
+  /** The spec used by `explain` when none is given. */
+  exampleSpec: { name: 'example', builder: '/bin/sh', args: [], env: {}, inputs: [], outputs: [], cores: 0 },
+} as const;

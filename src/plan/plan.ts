@@ -1,0 +1,263 @@
+// policy + build spec → Plan: a pure function that makes every decision explicit.
+import { arch } from 'node:process';
+import { posix } from 'node:path';
+import type { BuildSpec, Policy } from '../policy/types.js';
+import { networkMode, normalise } from '../policy/semantics.js';
+import { ERRNO } from '../ffi/arch.js';
+import { DEFAULTS } from './defaults.js';
+import { checkSpec, envAllowed } from './spec.js';
+import type { DeviceNode, EtcFile, LandlockPlan, Limits, Mount, Plan, SeccompAction, SeccompPlan } from './types.js';
+
+export interface PlanContext {
+  /** The policy file (for the Plan's record). */
+  file: string;
+  /** Files of the extends chain, the policy's own first. */
+  chain?: string[];
+  /** The caller's environment, for `environment.pass`. */
+  callerEnv?: Record<string, string | undefined>;
+  /** How the spec is named in refusals. */
+  specSource?: string;
+}
+
+const CHAR_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'];
+
+function bytes(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+)([KMGT]?)$/.exec(value);
+  if (!m) throw new Error(`bad size ${value}`);
+  const scale = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2] as '' | 'K' | 'M' | 'G' | 'T'];
+  return Number(m[1]) * scale;
+}
+
+function octal(mode: string): number {
+  return parseInt(mode, 8);
+}
+
+function bind(source: string, target: string, readonly: boolean, role: string, extra: Partial<Mount> = {}): Mount {
+  return { source, target, type: 'bind', readonly, nosuid: true, nodev: true, noexec: false, role, ...extra };
+}
+
+function seccompAction(name: string, errnoName: string): SeccompAction {
+  switch (name) {
+    case 'errno':
+      return { kind: 'errno', errno: ERRNO[errnoName], name: errnoName };
+    case 'allow': case 'kill_process': case 'kill_thread': case 'trap': case 'log':
+      return { kind: name };
+    default:
+      throw new Error(`unknown seccomp action ${name}`);
+  }
+}
+
+function nativeArch(): string {
+  if (arch === 'x64') return 'x86_64';
+  throw new Error(`stockade: architecture ${arch} is not supported (supported: x86_64)`);
+}
+
+function planSeccomp(policy: Policy): SeccompPlan | null {
+  const s = policy.seccomp;
+  if (!s) return null;
+  if (s.profile !== undefined) {
+    throw new Error(`seccomp.profile (${s.profile}): importing OCI profiles is not available yet`);
+  }
+  const errnoName = s.errno ?? DEFAULTS.seccompErrno;
+  const architectures = [...new Set((s.architectures ?? ['native']).map((a) => (a === 'native' ? nativeArch() : a)))];
+  const rules: SeccompPlan['rules'] = [];
+  for (const syscall of s.deny ?? []) {
+    rules.push({ syscall, action: seccompAction('errno', errnoName), args: [], optional: false });
+  }
+  for (const rule of s.rules ?? []) {
+    const names = Array.isArray(rule.syscall) ? rule.syscall : [rule.syscall];
+    for (const syscall of names) {
+      rules.push({
+        syscall,
+        action: seccompAction(rule.action, rule.errno ?? errnoName),
+        args: (rule.args ?? []).map((a) => ({ index: a.index, op: a.op, value: a.value, ...(a.mask !== undefined ? { mask: a.mask } : {}) })),
+        optional: rule.optional ?? false,
+      });
+    }
+  }
+  return { defaultAction: seccompAction(s.default ?? 'allow', errnoName), architectures, rules };
+}
+
+function planLandlock(policy: Policy, buildDir: string, spec: BuildSpec): LandlockPlan | null {
+  const l = policy.landlock;
+  if (!l) return null;
+  const expand = (path: string): string[] =>
+    path === '{build_dir}' ? [buildDir] : path === '{inputs}' ? spec.inputs ?? [] : path === '{outputs}' ? spec.outputs ?? [] : [path];
+  const access = new Map<string, Set<'read' | 'write' | 'execute'>>();
+  for (const kind of ['read', 'write', 'execute'] as const) {
+    for (const path of (l[kind] ?? []).flatMap(expand)) {
+      const key = normalise(path);
+      if (!access.has(key)) access.set(key, new Set());
+      access.get(key)!.add(kind);
+    }
+  }
+  const order = ['read', 'write', 'execute'] as const;
+  return {
+    compat: l.compat ?? 'require',
+    paths: [...access].map(([path, set]) => ({ path, access: order.filter((a) => set.has(a)) })),
+    ...(l.tcp ? { tcp: { bind: l.tcp.bind ?? [], connect: l.tcp.connect ?? [] } } : {}),
+    scopes: l.scope ?? [],
+  };
+}
+
+function planLimits(policy: Policy): Limits {
+  const rlimits: Limits['rlimits'] = {};
+  for (const [name, value] of Object.entries(policy.limits?.rlimits ?? {})) {
+    rlimits[name] = typeof value === 'object' ? { soft: value.soft, hard: value.hard } : { soft: value, hard: value };
+  }
+  const c = policy.limits?.cgroup ?? {};
+  const cgroup: Limits['cgroup'] = {};
+  if (c.pids !== undefined) cgroup.pids = c.pids;
+  if (c.memory !== undefined) cgroup.memoryBytes = bytes(c.memory);
+  if (c.cpu !== undefined) cgroup.cpu = { quotaUs: Math.round(c.cpu * 100000), periodUs: 100000 };
+  return { rlimits, cgroup };
+}
+
+function planEtc(policy: Policy, identity: Plan['identity']): EtcFile[] {
+  const etc = policy.filesystem?.etc ?? {};
+  const files: EtcFile[] = [];
+  const { passwd, groupName } = identity;
+  if ((etc.passwd ?? 'generated') === 'generated') {
+    files.push({
+      path: '/etc/passwd',
+      content: `${passwd.name}:x:{uid}:{gid}:${passwd.gecos}:${passwd.home}:${passwd.shell}\nnobody:x:65534:65534:Nobody:/:/noshell\n`,
+      mode: 0o444,
+    });
+  }
+  if ((etc.group ?? 'generated') === 'generated') {
+    files.push({ path: '/etc/group', content: `${groupName}:!:{gid}:\n`, mode: 0o444 });
+  }
+  const hosts = etc.hosts ?? 'localhost';
+  if (hosts !== 'none') {
+    const slirp = hosts === 'slirp' ? '10.0.2.2 host.slirp\nfd00::2 host.slirp\n' : '';
+    files.push({ path: '/etc/hosts', content: `127.0.0.1 localhost\n::1 localhost\n${slirp}`, mode: 0o444 });
+  }
+  if (etc.resolv_conf === 'slirp') files.push({ path: '/etc/resolv.conf', content: 'nameserver 10.0.2.3\n', mode: 0o444 });
+  for (const [path, content] of Object.entries(etc.files ?? {})) files.push({ path, content, mode: 0o444 });
+  for (const path of etc.host ?? []) files.push({ path, hostSource: path, optional: true, mode: 0o444 });
+  return files;
+}
+
+function planDevices(policy: Policy): { devices: DeviceNode[]; mounts: Mount[] } {
+  const devices: DeviceNode[] = [];
+  const mounts: Mount[] = [
+    { source: 'tmpfs', target: '/dev', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: true, options: 'mode=0755,size=65536k', role: 'dev' },
+  ];
+  const listed = (policy.devices ?? DEFAULTS.devices).map((d) => (typeof d === 'string' ? { name: d, optional: false } : { name: d.name, optional: d.optional ?? false }));
+  for (const { name, optional } of listed) {
+    if (CHAR_DEVICES.includes(name)) {
+      devices.push({ name, kind: 'bind', source: `/dev/${name}`, optional });
+      // Device binds alone keep `dev`: they are the only nodes the build may open.
+      mounts.push({ source: `/dev/${name}`, target: `/dev/${name}`, type: 'bind', readonly: false, nosuid: true, nodev: false, noexec: true, kind: 'file', optional, role: 'device' });
+    } else if (name === 'pts') {
+      mounts.push({ source: 'devpts', target: '/dev/pts', type: 'devpts', readonly: false, nosuid: true, nodev: false, noexec: true, options: 'newinstance,ptmxmode=0666,mode=0620', role: 'dev' });
+      devices.push({ name: 'ptmx', kind: 'symlink', source: 'pts/ptmx', optional: false });
+    } else if (name === 'shm') {
+      mounts.push({ source: 'tmpfs', target: '/dev/shm', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: 'mode=1777', role: 'dev' });
+    } else if (name === 'fd') {
+      devices.push({ name: 'fd', kind: 'symlink', source: '/proc/self/fd', optional: false });
+      ['stdin', 'stdout', 'stderr'].forEach((stdio, fd) => devices.push({ name: stdio, kind: 'symlink', source: `/proc/self/fd/${fd}`, optional: false }));
+    }
+  }
+  return { devices, mounts };
+}
+
+function buildEnvironment(policy: Policy, spec: BuildSpec, buildDir: string, cores: number, callerEnv: Record<string, string | undefined>): Record<string, string> {
+  const env: Record<string, string> = {};
+  const substitute = (v: string) => v.replace(/\{cores\}/g, String(cores)).replace(/\{name\}/g, spec.name).replace(/\{build_dir\}/g, buildDir);
+  for (const [name, value] of Object.entries(policy.environment?.set ?? {})) env[name] = substitute(value);
+  for (const name of policy.environment?.pass ?? []) {
+    const value = callerEnv[name];
+    if (value !== undefined) env[name] = value;
+  }
+  const allow = policy.environment?.spec_allow ?? [];
+  for (const [name, value] of Object.entries(spec.env ?? {})) {
+    if (envAllowed(name, allow)) env[name] = value;
+  }
+  for (const name of policy.environment?.build_dir_vars ?? DEFAULTS.buildDirVars) env[name] = buildDir;
+  return env;
+}
+
+/** Resolves a validated policy and a build spec into a Plan. Refuses a spec the policy does not allow. */
+export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): Plan {
+  checkSpec(specIn, policy, context.specSource);
+  const spec: BuildSpec = { args: [], env: {}, inputs: [], outputs: [], cores: 0, ...specIn };
+  spec.inputs = spec.inputs!.map(normalise);
+  spec.outputs = spec.outputs!.map(normalise);
+  const fs = policy.filesystem ?? {};
+  const cores = spec.cores ?? 0;
+  const buildDir = (fs.build_dir ?? DEFAULTS.buildDir).replace(/\{name\}/g, spec.name);
+  const base = posix.basename(buildDir);
+  const hostName = /-0$/.test(base) ? base.replace(/-0$/, '-{n}') : `${base}-{n}`;
+
+  const u = policy.users ?? {};
+  const identity: Plan['identity'] = {
+    pool: u.range ? { kind: 'range', ...u.range } : { kind: 'group', group: u.group ?? DEFAULTS.users.group },
+    stateDir: u.state_dir ?? DEFAULTS.users.stateDir,
+    passwd: { ...DEFAULTS.users.passwd, ...u.passwd },
+    groupName: u.group_name ?? DEFAULTS.users.groupName,
+    supplementaryGroups: u.supplementary_groups ?? (u.range ? 'none' : DEFAULTS.users.supplementaryGroups),
+  };
+
+  const mounts: Mount[] = [];
+  for (const p of fs.paths ?? []) {
+    mounts.push(bind(p.source, p.target ?? p.source, p.readonly ?? true, 'path', p.optional ? { optional: true } : {}));
+  }
+  for (const input of spec.inputs) mounts.push(bind(input, input, true, 'input'));
+  for (const output of spec.outputs) mounts.push(bind(output, output, false, 'output', { kind: 'dir' }));
+  const tmp = { ...DEFAULTS.tmp, ...fs.tmp };
+  mounts.push({ source: 'tmpfs', target: '/tmp', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: `mode=${tmp.mode.padStart(4, '0')},size=${tmp.size}`, role: 'tmp' });
+  mounts.push(bind('{build_dir_host}', buildDir, false, 'build-dir', { kind: 'dir' }));
+  if (policy.proc?.mount ?? true) {
+    mounts.push({ source: 'proc', target: '/proc', type: 'proc', readonly: false, nosuid: true, nodev: true, noexec: true, role: 'proc' });
+  }
+  const dev = planDevices(policy);
+  mounts.push(...dev.mounts);
+  const etc = planEtc(policy, identity);
+  for (const file of etc.filter((f) => f.hostSource)) {
+    mounts.push(bind(file.hostSource!, file.path, true, 'etc', { optional: true, kind: 'file' }));
+  }
+
+  const mode = networkMode(policy);
+  const root = { ...DEFAULTS.root, ...fs.root };
+  return {
+    version: 1,
+    policy: {
+      name: policy.name,
+      description: policy.description ?? '',
+      file: context.file,
+      fixedOutput: policy.fixed_output ?? false,
+      chain: context.chain ?? [context.file],
+    },
+    build: {
+      name: spec.name,
+      builder: spec.builder,
+      args: spec.args ?? [],
+      dir: buildDir,
+      hostParent: fs.build_dir_host ?? DEFAULTS.buildDirHost,
+      hostName,
+      inputs: spec.inputs,
+      outputs: spec.outputs,
+      cores,
+    },
+    identity,
+    namespaces: mode === 'host' ? ['pid', 'mount', 'uts', 'ipc', 'cgroup'] : ['pid', 'mount', 'uts', 'ipc', 'net', 'cgroup'],
+    root: { size: root.size, mode: octal(root.mode), readonly: root.readonly },
+    mounts,
+    devices: dev.devices,
+    etc,
+    network: { mode, allowHostLoopback: typeof policy.network === 'object' ? policy.network.allow_host_loopback ?? false : false },
+    hostname: policy.hostname ?? DEFAULTS.hostname,
+    domainname: policy.domainname ?? DEFAULTS.domainname,
+    environment: buildEnvironment(policy, spec, buildDir, cores, context.callerEnv ?? {}),
+    capabilities: { bounding: policy.capabilities?.bounding ?? [], ambient: policy.capabilities?.ambient ?? [] },
+    noNewPrivs: policy.no_new_privs ?? true,
+    seccomp: planSeccomp(policy),
+    landlock: planLandlock(policy, buildDir, spec),
+    limits: planLimits(policy),
+    timeouts: { totalSeconds: policy.timeouts?.total ?? DEFAULTS.timeouts.total, maxSilentSeconds: policy.timeouts?.max_silent ?? DEFAULTS.timeouts.maxSilent },
+    personality: policy.personality ?? [],
+    oomScoreAdj: policy.oom_score_adj ?? DEFAULTS.oomScoreAdj,
+  };
+}

@@ -1,0 +1,89 @@
+// Build specs: loaded from YAML/JSON with positions, then checked against what the policy allows.
+import { readFileSync } from 'node:fs';
+import { PolicyError } from '../policy/errors.js';
+import { parseSource } from '../policy/source.js';
+import { specSchemaDiagnostics } from '../policy/validate.js';
+import type { BuildSpec, Policy } from '../policy/types.js';
+import { normalise } from '../policy/semantics.js';
+
+export function loadSpecFile(file: string): BuildSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError([{ file, line: 1, col: 1, message: `cannot read build spec: ${(err as Error).message}` }]);
+  }
+  const { doc, diagnostics } = parseSource(file, text);
+  if (!doc) throw new PolicyError(diagnostics);
+  const locate = (pointer: string, atKey?: boolean) => {
+    let p = pointer;
+    while (!doc.positions.has(p) && p !== '') p = p.slice(0, p.lastIndexOf('/'));
+    const pos = doc.positions.get(p);
+    const useKey = atKey && pos?.keyLine !== undefined;
+    return { file, line: (useKey ? pos?.keyLine : pos?.line) ?? 1, col: (useKey ? pos?.keyCol : pos?.col) ?? 1 };
+  };
+  const errors = specSchemaDiagnostics(doc.value, locate);
+  if (errors.length) throw new PolicyError(errors);
+  return doc.value as unknown as BuildSpec;
+}
+
+function under(path: string, prefixes: readonly string[]): boolean {
+  return prefixes.some((prefix) => {
+    const p = normalise(prefix);
+    return path === p || path.startsWith(p === '/' ? '/' : p + '/');
+  });
+}
+
+export function envAllowed(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => p === '*' || p === name || (p.endsWith('*') && name.startsWith(p.slice(0, -1))));
+}
+
+/** Refuses a spec that asks for more than its policy allows; every problem at once. */
+export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec'): void {
+  const problems: string[] = [];
+  const pathProblem = (kind: string, path: string): string | undefined => {
+    if (!path.startsWith('/')) return `${kind} ${JSON.stringify(path)} is not an absolute path`;
+    if (/(^|\/)\.\.(\/|$)/.test(path)) return `${kind} ${JSON.stringify(path)} contains '..'`;
+    return undefined;
+  };
+  const inputsUnder = policy.filesystem?.inputs?.under ?? [];
+  for (const input of spec.inputs ?? []) {
+    const bad = pathProblem('input', input);
+    if (bad) problems.push(bad);
+    else if (!under(normalise(input), inputsUnder)) {
+      problems.push(`input ${input} is not under filesystem.inputs.under (${inputsUnder.join(', ') || 'nothing allowed'})`);
+    }
+  }
+  const outputsUnder = policy.filesystem?.outputs?.under ?? [];
+  for (const output of spec.outputs ?? []) {
+    const bad = pathProblem('output', output);
+    if (bad) problems.push(bad);
+    else if (!under(normalise(output), outputsUnder)) {
+      problems.push(`output ${output} is not under filesystem.outputs.under (${outputsUnder.join(', ') || 'nothing allowed'})`);
+    }
+  }
+  const badBuilder = pathProblem('builder', spec.builder);
+  if (badBuilder) problems.push(badBuilder);
+  const allow = policy.environment?.spec_allow ?? [];
+  for (const name of Object.keys(spec.env ?? {})) {
+    if (!envAllowed(name, allow)) problems.push(`environment variable ${name} is not allowed by environment.spec_allow (${allow.join(', ') || 'none'})`);
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(spec.name) || spec.name.length > 200) {
+    problems.push(`name ${JSON.stringify(spec.name)} must be letters, digits, '.', '_', '+', '-' (at most 200)`);
+  }
+  if (spec.cores !== undefined && (!Number.isInteger(spec.cores) || spec.cores < 0)) {
+    problems.push(`cores must be a whole number ≥ 0, got ${spec.cores}`);
+  }
+  if (problems.length) throw new SpecRefused(where, problems);
+}
+
+/** A build spec asking for more than its policy allows. */
+export class SpecRefused extends Error {
+  readonly problems: string[];
+
+  constructor(where: string, problems: string[]) {
+    super(problems.map((p) => `${where}: refused: ${p}`).join('\n'));
+    this.name = 'SpecRefused';
+    this.problems = problems;
+  }
+}

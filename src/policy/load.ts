@@ -1,0 +1,213 @@
+// Loads a policy: YAML with positions, `extends` resolved and merged, schema and semantic
+// checks. Every problem is collected and thrown at once as a PolicyError.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PolicyError, type Diagnostic } from './errors.js';
+import { parseSource, pointerJoin, type Json, type NodePos, type SourceDoc } from './source.js';
+import { schemaDiagnostics, type Locate } from './validate.js';
+import { semanticDiagnostics } from './semantics.js';
+import type { Policy } from './types.js';
+
+export const SHIPPED_POLICIES_DIR = fileURLToPath(new URL('../../policies/', import.meta.url));
+
+export interface Origin extends NodePos {
+  file: string;
+}
+
+export interface LoadedPolicy {
+  policy: Policy;
+  /** The file asked for, then each file it extends, in order. */
+  chain: string[];
+  /** Where each value of the merged policy was set (JSON pointer → file and position). */
+  origins: Map<string, Origin>;
+  locate: Locate;
+}
+
+export interface LoadOptions {
+  /** Where `extends: NAME` is looked up after the extending file's own directory. */
+  policiesDir?: string;
+}
+
+/** Keys of which a policy may set only one; setting one drops the other inherited from a base. */
+const EXCLUSIVE_KEYS: Record<string, string[]> = { '/users': ['group', 'range'] };
+const MAX_CHAIN = 16;
+
+interface Layer {
+  value: Json;
+  origins: Map<string, Origin>;
+}
+
+function isMap(v: Json | undefined): v is { [key: string]: Json } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function copyOrigins(doc: SourceDoc, from: string, to: string, into: Map<string, Origin>): void {
+  for (const [pointer, pos] of doc.positions) {
+    if (pointer === from || pointer.startsWith(from + '/')) {
+      into.set(to + pointer.slice(from.length), { ...pos, file: doc.file });
+    }
+  }
+}
+
+function dropOrigins(origins: Map<string, Origin>, pointer: string): void {
+  for (const key of [...origins.keys()]) {
+    if (key === pointer || key.startsWith(pointer + '/')) origins.delete(key);
+  }
+}
+
+/** Overlays a policy on the layer it extends: maps merge, lists replace unless tagged !append. */
+function overlay(base: Layer, top: SourceDoc): Layer {
+  const origins = new Map(base.origins);
+  const merge = (under: Json | undefined, over: Json, pointer: string): Json => {
+    if (isMap(under) && isMap(over)) {
+      const out: { [key: string]: Json } = { ...under };
+      const exclusive = EXCLUSIVE_KEYS[pointer];
+      for (const key of Object.keys(over)) {
+        const child = pointerJoin(pointer, key);
+        if (exclusive?.includes(key)) {
+          for (const other of exclusive.filter((k) => k !== key && k in out)) {
+            delete out[other];
+            dropOrigins(origins, pointerJoin(pointer, other));
+          }
+        }
+        out[key] = merge(out[key], over[key], child);
+      }
+      const pos = top.positions.get(pointer);
+      if (pos) origins.set(pointer, { ...origins.get(pointer), ...pos, file: top.file });
+      return out;
+    }
+    if (Array.isArray(under) && Array.isArray(over) && top.appends.has(pointer)) {
+      over.forEach((_, index) => copyOrigins(top, pointerJoin(pointer, index), pointerJoin(pointer, under.length + index), origins));
+      return [...under, ...over];
+    }
+    dropOrigins(origins, pointer);
+    copyOrigins(top, pointer, pointer, origins);
+    return over;
+  };
+  return { value: merge(base.value, top.value, ''), origins };
+}
+
+function locator(origins: Map<string, Origin>, fallbackFile: string): Locate {
+  return (pointer, atKey = false) => {
+    let p = pointer;
+    for (;;) {
+      const origin = origins.get(p);
+      if (origin) {
+        const useKey = atKey && p === pointer && origin.keyLine !== undefined;
+        return { file: origin.file, line: useKey ? origin.keyLine! : origin.line, col: useKey ? origin.keyCol! : origin.col };
+      }
+      if (p === '') return { file: fallbackFile, line: 1, col: 1 };
+      p = p.slice(0, p.lastIndexOf('/'));
+    }
+  };
+}
+
+function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    return { diagnostics: [{ file, line: 1, col: 1, message: `cannot read policy: ${reason}` }] };
+  }
+  return parseSource(file, text);
+}
+
+function findBase(name: string, from: string, options: LoadOptions): { path?: string; tried: string[] } {
+  if (name.includes('/') || /\.ya?ml$/.test(name)) {
+    const path = isAbsolute(name) ? name : resolve(dirname(from), name);
+    return existsSync(path) ? { path, tried: [path] } : { tried: [path] };
+  }
+  const dirs = [dirname(from), options.policiesDir ?? SHIPPED_POLICIES_DIR];
+  const tried = [...new Set(dirs.map((dir) => join(dir, `${name}.yaml`)))];
+  return { path: tried.find((p) => existsSync(p)), tried };
+}
+
+/** Reads a policy file and everything it extends, validates it, and returns the merged policy. */
+export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolicy {
+  const docs: SourceDoc[] = [];
+  const seen: string[] = [];
+  let current = file;
+  for (;;) {
+    const { doc, diagnostics } = readSource(current);
+    if (!doc) throw new PolicyError(diagnostics);
+    docs.push(doc);
+    seen.push(safeRealpath(current));
+    const value = doc.value;
+    const fileErrors: Diagnostic[] = [];
+    const here = (pointer: string, message: string, atKey = false) => {
+      const pos = doc.positions.get(pointer);
+      const line = atKey ? pos?.keyLine ?? pos?.line : pos?.line;
+      const col = atKey ? pos?.keyCol ?? pos?.col : pos?.col;
+      fileErrors.push({ file: doc.file, line: line ?? 1, col: col ?? 1, message });
+    };
+    if (!isMap(value)) {
+      here('', `a policy must be a map of settings, got ${value === null ? 'an empty document' : Array.isArray(value) ? 'a list' : typeof value}`);
+      throw new PolicyError(fileErrors);
+    }
+    for (const key of ['stockade', 'name']) {
+      if (!(key in value)) here('', `missing required key '${key}'`);
+    }
+    if (fileErrors.length) throw new PolicyError(fileErrors);
+    const parent = value.extends;
+    if (parent === undefined) break;
+    if (typeof parent !== 'string' || parent === '') {
+      here('/extends', 'extends: expected a policy name or path');
+      throw new PolicyError(fileErrors);
+    }
+    const { path, tried } = findBase(parent, current, options);
+    if (!path) {
+      here('/extends', `extends: cannot find policy '${parent}' (looked for ${tried.join(', ')})`);
+      throw new PolicyError(fileErrors);
+    }
+    const real = safeRealpath(path);
+    if (seen.includes(real)) {
+      const chain = [...docs.map((d) => d.file), path].join(' → ');
+      here('/extends', `extends cycle: ${chain}`);
+      throw new PolicyError(fileErrors);
+    }
+    if (docs.length >= MAX_CHAIN) {
+      here('/extends', `extends chain longer than ${MAX_CHAIN} policies`);
+      throw new PolicyError(fileErrors);
+    }
+    current = path;
+  }
+
+  // Merge from the root base up to the file asked for.
+  let layer: Layer = { value: {}, origins: new Map() };
+  for (const doc of [...docs].reverse()) layer = overlay(layer, doc);
+  const merged = layer.value as { [key: string]: Json };
+  delete merged.extends;
+  if (docs.length > 1) merged.extends = (docs[0].value as { [key: string]: Json }).extends;
+
+  const locate = locator(layer.origins, file);
+  const schemaErrors = schemaDiagnostics(merged, locate);
+  if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
+  const policy = merged as unknown as Policy;
+  const semanticErrors = semanticDiagnostics(policy, locate);
+  if (semanticErrors.length) throw new PolicyError(sortDiagnostics(semanticErrors));
+  resolveRelativeFiles(policy, layer.origins);
+  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate };
+}
+
+/** A seccomp profile path is relative to the file that named it. */
+function resolveRelativeFiles(policy: Policy, origins: Map<string, Origin>): void {
+  const profile = policy.seccomp?.profile;
+  if (profile && !isAbsolute(profile)) {
+    const origin = origins.get('/seccomp/profile');
+    policy.seccomp!.profile = resolve(dirname(origin?.file ?? '.'), profile);
+  }
+}
+
+function safeRealpath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  return [...list].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1));
+}

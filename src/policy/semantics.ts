@@ -1,0 +1,148 @@
+// Checks the schema cannot express: names that must be known, combinations that are
+// impossible or unsafe. Runs on a schema-valid policy.
+import type { Diagnostic } from './errors.js';
+import type { Locate } from './validate.js';
+import type { Policy, RlimitValue } from './types.js';
+import { isKnownSyscall } from './syscalls.js';
+import { CAPABILITIES } from './capabilities.js';
+import { ERRNO } from '../ffi/arch.js';
+
+/** Mount points the runtime owns; a fixed path may not be bound over them. */
+const RESERVED_TARGETS = ['/', '/proc', '/dev', '/tmp', '/etc'];
+const BUILD_DIR_TOKENS = new Set(['{name}']);
+const ENV_TOKENS = new Set(['{cores}', '{name}', '{build_dir}']);
+
+export function networkMode(policy: Policy): 'none' | 'slirp' | 'host' {
+  const n = policy.network;
+  return n === undefined ? 'none' : typeof n === 'string' ? n : n.mode;
+}
+
+function limitValue(v: RlimitValue): number {
+  return v === 'unlimited' ? Infinity : v;
+}
+
+export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const error = (pointer: string, message: string, atKey = false) => out.push({ ...locate(pointer, atKey), message });
+
+  if (policy.users?.group !== undefined && policy.users.range !== undefined) {
+    error('/users/range', 'users: give either group or range, not both', true);
+  }
+
+  const mode = networkMode(policy);
+  if (mode !== 'none' && policy.fixed_output !== true) {
+    error('/network', `network: ${mode} needs fixed_output: true (only fixed-output builds, checked by hash, may reach a network)`);
+  }
+  if (typeof policy.network === 'object' && policy.network.allow_host_loopback && mode !== 'slirp') {
+    error('/network/allow_host_loopback', 'network.allow_host_loopback applies only to network mode slirp', true);
+  }
+  const etc = policy.filesystem?.etc;
+  if (etc?.resolv_conf === 'slirp' && mode !== 'slirp') {
+    error('/filesystem/etc/resolv_conf', 'filesystem.etc.resolv_conf: slirp needs network: slirp');
+  }
+  if (etc?.hosts === 'slirp' && mode !== 'slirp') {
+    error('/filesystem/etc/hosts', 'filesystem.etc.hosts: slirp needs network: slirp');
+  }
+  if (etc?.files) {
+    for (const path of Object.keys(etc.files)) {
+      const generated = { '/etc/passwd': etc.passwd, '/etc/group': etc.group, '/etc/hosts': etc.hosts, '/etc/resolv.conf': etc.resolv_conf }[path];
+      if (generated !== undefined && generated !== 'none') {
+        error(`/filesystem/etc/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`, `filesystem.etc.files: ${path} is already generated (set its own key to none first)`, true);
+      }
+    }
+  }
+
+  const buildDir = policy.filesystem?.build_dir;
+  if (buildDir !== undefined) {
+    for (const token of buildDir.match(/\{[^}]*\}/g) ?? []) {
+      if (!BUILD_DIR_TOKENS.has(token)) error('/filesystem/build_dir', `filesystem.build_dir: unknown placeholder ${token} (only {name})`);
+    }
+    if (/(^|\/)\.\.(\/|$)/.test(buildDir)) error('/filesystem/build_dir', "filesystem.build_dir: must not contain '..'");
+    if (buildDir === '/tmp' || buildDir === '/') error('/filesystem/build_dir', `filesystem.build_dir: must be a directory of its own, not ${buildDir}`);
+  }
+
+  const targets = new Map<string, number>();
+  (policy.filesystem?.paths ?? []).forEach((p, i) => {
+    const target = normalise(p.target ?? p.source);
+    if (RESERVED_TARGETS.includes(target)) {
+      error(`/filesystem/paths/${i}/${p.target ? 'target' : 'source'}`, `filesystem.paths[${i}]: ${target} is set up by Stockade itself and cannot be bound over`);
+    }
+    const previous = targets.get(target);
+    if (previous !== undefined) error(`/filesystem/paths/${i}`, `filesystem.paths[${i}]: target ${target} is already bound by filesystem.paths[${previous}]`);
+    else targets.set(target, i);
+  });
+
+  const devices = new Map<string, number>();
+  (policy.devices ?? []).forEach((d, i) => {
+    const name = typeof d === 'string' ? d : d.name;
+    const previous = devices.get(name);
+    if (previous !== undefined) error(`/devices/${i}`, `devices[${i}]: '${name}' is already listed at devices[${previous}]`);
+    else devices.set(name, i);
+  });
+
+  for (const [pointer, names] of [['/capabilities/bounding', policy.capabilities?.bounding], ['/capabilities/ambient', policy.capabilities?.ambient]] as const) {
+    (names ?? []).forEach((name, i) => {
+      if (!(name in CAPABILITIES)) error(`${pointer}/${i}`, `${pointer.slice(1).replace('/', '.')}[${i}]: unknown capability '${name}'`);
+    });
+  }
+  const bounding = new Set(policy.capabilities?.bounding ?? []);
+  (policy.capabilities?.ambient ?? []).forEach((name, i) => {
+    if (!bounding.has(name)) error(`/capabilities/ambient/${i}`, `capabilities.ambient[${i}]: '${name}' must also be in capabilities.bounding`);
+  });
+
+  const seccomp = policy.seccomp;
+  if (seccomp) {
+    const checkErrno = (pointer: string, label: string, name: string | undefined) => {
+      if (name !== undefined && !(name in ERRNO)) error(pointer, `${label}: unknown errno '${name}'`);
+    };
+    checkErrno('/seccomp/errno', 'seccomp.errno', seccomp.errno);
+    (seccomp.deny ?? []).forEach((name, i) => {
+      if (!isKnownSyscall(name)) error(`/seccomp/deny/${i}`, `seccomp.deny[${i}]: unknown syscall '${name}'`);
+    });
+    (seccomp.rules ?? []).forEach((rule, i) => {
+      const names = Array.isArray(rule.syscall) ? rule.syscall : [rule.syscall];
+      names.forEach((name, j) => {
+        if (!isKnownSyscall(name) && !rule.optional) {
+          const pointer = Array.isArray(rule.syscall) ? `/seccomp/rules/${i}/syscall/${j}` : `/seccomp/rules/${i}/syscall`;
+          error(pointer, `seccomp.rules[${i}].syscall: unknown syscall '${name}' (mark the rule optional: true to skip it where unknown)`);
+        }
+      });
+      checkErrno(`/seccomp/rules/${i}/errno`, `seccomp.rules[${i}].errno`, rule.errno);
+      if (rule.errno !== undefined && rule.action !== 'errno') {
+        error(`/seccomp/rules/${i}/errno`, `seccomp.rules[${i}]: errno is only meaningful with action: errno`, true);
+      }
+      (rule.args ?? []).forEach((arg, k) => {
+        const at = `/seccomp/rules/${i}/args/${k}`;
+        if (arg.op === 'masked_eq' && arg.mask === undefined) error(at, `seccomp.rules[${i}].args[${k}]: masked_eq needs a mask`);
+        if (arg.op !== 'masked_eq' && arg.mask !== undefined) error(`${at}/mask`, `seccomp.rules[${i}].args[${k}]: mask is only meaningful with op: masked_eq`, true);
+        if (!Number.isSafeInteger(arg.value) || (arg.mask !== undefined && !Number.isSafeInteger(arg.mask))) {
+          error(at, `seccomp.rules[${i}].args[${k}]: values above 2^53 cannot be represented exactly`);
+        }
+      });
+    });
+    if (policy.no_new_privs === false) {
+      error('/no_new_privs', 'no_new_privs: false is impossible with seccomp (an unprivileged builder can only load a filter under no_new_privs)');
+    }
+  }
+  if (policy.landlock && policy.no_new_privs === false) {
+    error('/no_new_privs', 'no_new_privs: false is impossible with landlock (an unprivileged builder can only restrict itself under no_new_privs)');
+  }
+
+  for (const [resource, value] of Object.entries(policy.limits?.rlimits ?? {})) {
+    if (typeof value === 'object' && limitValue(value.soft) > limitValue(value.hard)) {
+      error(`/limits/rlimits/${resource}`, `limits.rlimits.${resource}: soft limit ${value.soft} is above hard limit ${value.hard}`);
+    }
+  }
+
+  for (const [name, value] of Object.entries(policy.environment?.set ?? {})) {
+    for (const token of value.match(/\{[a-z_]*\}/g) ?? []) {
+      if (!ENV_TOKENS.has(token)) error(`/environment/set/${name}`, `environment.set.${name}: unknown placeholder ${token} (use {cores}, {name} or {build_dir})`);
+    }
+  }
+  return out;
+}
+
+export function normalise(path: string): string {
+  const trimmed = path.replace(/\/+/g, '/').replace(/\/$/, '');
+  return trimmed === '' ? '/' : trimmed;
+}

@@ -1,0 +1,111 @@
+// Turns YAML text into plain data plus the source position of every node, so that later
+// stages (schema validation, extends, planning, audit) can point at the offending node.
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { Diagnostic } from './errors.js';
+
+export interface NodePos {
+  line: number;
+  col: number;
+  /** Position of the key naming this node, when it is a map value. */
+  keyLine?: number;
+  keyCol?: number;
+}
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface SourceDoc {
+  file: string;
+  value: Json;
+  /** JSON pointer → position of the node (and its key). */
+  positions: Map<string, NodePos>;
+  /** Pointers of sequences tagged `!append` (extend the inherited list instead of replacing it). */
+  appends: Set<string>;
+}
+
+export const APPEND_TAG = '!append';
+const MAX_DEPTH = 64;
+
+export function pointerJoin(pointer: string, key: string | number): string {
+  return `${pointer}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+export function parseSource(file: string, text: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {
+  const lineCounter = new LineCounter();
+  const diagnostics: Diagnostic[] = [];
+  const at = (offset: number, message: string): void => {
+    const { line, col } = lineCounter.linePos(offset);
+    diagnostics.push({ file, line, col, message });
+  };
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false });
+  for (const error of document.errors) {
+    const message =
+      error.code === 'DUPLICATE_KEY'
+        ? `duplicate key '${text.slice(error.pos[0], error.pos[1])}'`
+        : `YAML syntax error: ${error.message.split('\n')[0]}`;
+    at(error.pos[0], message);
+  }
+  if (diagnostics.length > 0) return { diagnostics };
+
+  const positions = new Map<string, NodePos>();
+  const appends = new Set<string>();
+
+  const walk = (node: Node | null, pointer: string, depth: number): Json => {
+    if (node === null) return null;
+    const [start] = node.range ?? [0];
+    const pos = lineCounter.linePos(start);
+    const known = positions.get(pointer);
+    positions.set(pointer, { ...known, line: pos.line, col: pos.col });
+    if (depth > MAX_DEPTH) {
+      at(start, `nesting deeper than ${MAX_DEPTH} levels`);
+      return null;
+    }
+    if (isAlias(node)) {
+      at(start, 'anchors and aliases are not allowed in policies (write the value out)');
+      return null;
+    }
+    if (node.tag !== undefined && !(node.tag === APPEND_TAG && isSeq(node))) {
+      at(start, node.tag === APPEND_TAG ? `${APPEND_TAG} applies to lists only` : `unknown tag ${node.tag}`);
+    }
+    if (isMap(node)) {
+      const out: { [key: string]: Json } = {};
+      for (const pair of node.items) {
+        const keyNode = pair.key as Node | null;
+        if (!isScalar(keyNode) || (typeof keyNode.value !== 'string' && typeof keyNode.value !== 'number')) {
+          at(keyNode?.range?.[0] ?? start, 'keys must be plain strings');
+          continue;
+        }
+        const key = String(keyNode.value);
+        const child = pointerJoin(pointer, key);
+        const keyPos = lineCounter.linePos(keyNode.range?.[0] ?? start);
+        positions.set(child, { line: keyPos.line, col: keyPos.col, keyLine: keyPos.line, keyCol: keyPos.col });
+        if (key === '__proto__') {
+          at(keyNode.range?.[0] ?? start, "'__proto__' is not a valid key");
+          continue;
+        }
+        const value = pair.value as Node | null;
+        out[key] = value === null ? null : walk(value, child, depth + 1);
+      }
+      return out;
+    }
+    if (isSeq(node)) {
+      if (node.tag === APPEND_TAG) appends.add(pointer);
+      return node.items.map((item, index) => walk(item as Node | null, pointerJoin(pointer, index), depth + 1));
+    }
+    if (isScalar(node)) {
+      const v = node.value;
+      if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
+      if (typeof v === 'number') {
+        if (!Number.isFinite(v)) at(start, 'numbers must be finite');
+        return v;
+      }
+      at(start, `unsupported value of type ${typeof v}`);
+      return null;
+    }
+    at(start, 'unsupported YAML node');
+    return null;
+  };
+
+  const value = walk(document.contents as Node | null, '', 0);
+  if (diagnostics.length > 0) return { diagnostics };
+  return { doc: { file, value, positions, appends }, diagnostics };
+}

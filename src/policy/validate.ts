@@ -1,0 +1,161 @@
+// Schema validation with the precompiled ajv validator, turned into positioned, readable messages.
+import { validatePolicy, validateSpec } from './schema-validator.generated.js';
+import type { Diagnostic } from './errors.js';
+import { pointerJoin, type Json } from './source.js';
+
+/** Where a JSON pointer of the validated value came from. */
+export type Locate = (pointer: string, atKey?: boolean) => { file: string; line: number; col: number };
+
+interface AjvError {
+  instancePath: string;
+  schemaPath: string;
+  keyword: string;
+  params: Record<string, any>;
+  message?: string;
+  propertyName?: string;
+}
+
+const PATTERN_MESSAGES: Record<string, string> = {
+  absPath: "must be an absolute path without '..'",
+  etcPath: "must be a path under /etc without '..'",
+  landlockPath: 'must be an absolute path or one of {build_dir}, {inputs}, {outputs}',
+  mode: 'must be an octal mode such as "0555"',
+  size: 'must be a size such as 512M, 2G or 50%',
+  bytes: 'must be a number of bytes such as 4G',
+  name: "must be an account name (lower case letters, digits, '_' and '-')",
+  hostname: 'must be a valid host name',
+  envName: 'must be an environment variable name',
+  capability: 'must be a capability name such as CAP_CHOWN',
+  errnoName: 'must be an errno name such as EPERM',
+  syscallName: 'must be a syscall name',
+};
+
+const VALUE_KEYWORDS = new Set([
+  'enum', 'const', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
+  'minLength', 'maxLength', 'multipleOf',
+]);
+
+/** Renders a JSON pointer as a dotted path for messages: /filesystem/paths/0/source → filesystem.paths[0].source */
+export function displayPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(part)) out += `[${part}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
+    else out += `[${JSON.stringify(part)}]`;
+  }
+  return out || '(top level)';
+}
+
+function valueAt(root: Json, pointer: string): Json | undefined {
+  let node: Json | undefined = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node === null || typeof node !== 'object') return undefined;
+    node = Array.isArray(node) ? node[Number(key)] : node[key];
+  }
+  return node;
+}
+
+function jsonType(v: Json | undefined): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object') return 'map';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a map', array: 'a list', string: 'a string', integer: 'an integer', number: 'a number', boolean: 'true or false', null: 'null',
+};
+
+function show(v: Json | undefined): string {
+  const text = JSON.stringify(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** Keeps, for each failed oneOf, only the errors of the branch the value's shape was aiming at. */
+function prune(errors: AjvError[], root: Json): AjvError[] {
+  const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  let kept = errors.filter((e) => {
+    if (e.keyword === 'oneOf') return false;
+    if (!oneOfPaths.has(e.instancePath)) return true;
+    const value = valueAt(root, e.instancePath);
+    const scalar = value === null || typeof value !== 'object';
+    if (e.keyword === 'type') return false;
+    return scalar ? VALUE_KEYWORDS.has(e.keyword) : !VALUE_KEYWORDS.has(e.keyword);
+  });
+  // A value whose type fits no branch: say which types would do.
+  for (const path of oneOfPaths) {
+    const covered = kept.some((e) => e.instancePath === path || e.instancePath.startsWith(path + '/'));
+    if (covered) continue;
+    const types = [...new Set(errors.filter((e) => e.instancePath === path && e.keyword === 'type').map((e) => String(e.params.type)))];
+    const consts = errors.filter((e) => e.instancePath === path && (e.keyword === 'enum' || e.keyword === 'const'));
+    const wanted = [...types.map((t) => TYPE_NAMES[t] ?? t), ...consts.flatMap((e) => (e.keyword === 'const' ? [show(e.params.allowedValue)] : (e.params.allowedValues as Json[]).map(show)))];
+    kept.push({ instancePath: path, schemaPath: '', keyword: 'anyType', params: { wanted }, message: '' });
+  }
+  // Errors inside a oneOf branch can repeat; keep one per message and place.
+  const seen = new Set<string>();
+  kept = kept.filter((e) => {
+    const id = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}|${e.propertyName ?? ''}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+  return kept;
+}
+
+function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; message: string } {
+  const value = valueAt(root, e.instancePath);
+  const where = displayPath(e.instancePath);
+  if (e.propertyName !== undefined) {
+    const pointer = pointerJoin(e.instancePath, e.propertyName);
+    const def = /#\/\$defs\/([A-Za-z]+)\//.exec(e.schemaPath)?.[1];
+    let why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : e.message ?? 'is not allowed';
+    if (e.keyword === 'enum') why = `must be one of: ${(e.params.allowedValues as string[]).join(', ')}`;
+    return { pointer, atKey: true, message: `${where}: invalid key '${e.propertyName}': ${why}` };
+  }
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(e.params.additionalProperty);
+      return { pointer: pointerJoin(e.instancePath, key), atKey: true, message: `${where === '(top level)' ? '' : where + ': '}unknown key '${key}'` };
+    }
+    case 'required':
+      return { pointer: e.instancePath, atKey: false, message: `${where}: missing required key '${e.params.missingProperty}'` };
+    case 'type':
+      return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${TYPE_NAMES[e.params.type] ?? e.params.type}, got ${jsonType(value)}` };
+    case 'anyType':
+      return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${(e.params.wanted as string[]).join(' or ')}, got ${jsonType(value)} ${show(value)}` };
+    case 'enum':
+      return { pointer: e.instancePath, atKey: false, message: `${where}: ${show(value)} is not one of: ${(e.params.allowedValues as Json[]).map((v) => String(v)).join(', ')}` };
+    case 'const':
+      return { pointer: e.instancePath, atKey: false, message: `${where}: must be ${show(e.params.allowedValue)}, got ${show(value)}` };
+    case 'pattern': {
+      const def = /#\/\$defs\/([A-Za-z]+)\/pattern$/.exec(e.schemaPath)?.[1];
+      const why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : `must match ${e.params.pattern}`;
+      return { pointer: e.instancePath, atKey: false, message: `${where}: ${why}, got ${show(value)}` };
+    }
+    case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':
+    case 'minLength': case 'maxLength': case 'minItems': case 'maxItems':
+      return { pointer: e.instancePath, atKey: false, message: `${where}: ${e.message}, got ${show(value)}` };
+    default:
+      return { pointer: e.instancePath, atKey: false, message: `${where}: ${e.message ?? e.keyword}` };
+  }
+}
+
+function run(validate: { (v: unknown): boolean; errors?: unknown }, value: Json, locate: Locate): Diagnostic[] {
+  if (validate(value)) return [];
+  const errors = prune((validate.errors ?? []) as AjvError[], value);
+  return errors.map((e) => {
+    const { pointer, atKey, message } = describe(e, value);
+    return { ...locate(pointer, atKey), message };
+  });
+}
+
+export function schemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
+  return run(validatePolicy as any, value, locate);
+}
+
+export function specSchemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
+  return run(validateSpec as any, value, locate);
+}

@@ -41,3 +41,14 @@ export function renderFlags(value: number | bigint, table: Readonly<Record<strin
   if (rest !== 0n) names.push(`0x${rest.toString(16)}`);
   return names.join('|');
 }
+
+/** Renders one value of an enumeration (not a bit mask) by its name, or the number when unnamed. */
+export function renderEnum(value: number, table: Readonly<Record<string, number>>): string {
+  for (const [name, v] of Object.entries(table)) if (v === value) return name;
+  return String(value);
+}
+
+/** Renders a file mode in octal, as chmod(1) takes it. */
+export function renderMode(mode: number): string {
+  return `0${mode.toString(8)}`;
+}

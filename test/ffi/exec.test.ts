@@ -1,0 +1,36 @@
+// execve with the fd hygiene init does before it: stdio kept, everything else closed.
+import t from 'tap';
+import { openSync, closeSync } from 'node:fs';
+import * as libc from '../../src/ffi/libc.js';
+import { distUrl, ensureBuilt, runChild } from './helpers.js';
+
+t.before(ensureBuilt);
+
+t.test('execve after clearing FD_CLOEXEC on stdio and closing fds from 3', async (t) => {
+  const result = runChild(`
+import { openSync } from 'node:fs';
+import * as libc from '${distUrl('ffi/libc.js')}';
+// An fd that would survive execve, as one inherited from a parent would.
+libc.clearCloexec(openSync('/dev/null', 'r'));
+for (const fd of [0, 1, 2]) libc.clearCloexec(fd);
+libc.closeRange(3);
+libc.execve('/bin/sh', ['sh', '-c', 'echo "$GREETING"; ls /proc/$$/fd'], { GREETING: 'hello from execve' });
+`);
+  t.equal(result.status, 0, result.stderr);
+  const [greeting, ...fds] = result.stdout.trim().split('\n');
+  t.equal(greeting, 'hello from execve', 'argv and envp passed');
+  t.same(fds.map(Number).sort(), [0, 1, 2], 'the shell started with exactly stdin, stdout and stderr');
+});
+
+t.test('a failing execve throws', async (t) => {
+  t.throws(() => libc.execve('/nonexistent/builder', ['builder', '-x'], { A: '1' }), {
+    message: 'execve("/nonexistent/builder", ["builder", "-x"], [1 vars]): ENOENT (No such file or directory)',
+  });
+});
+
+t.test('TIOCSTI and TIOCSCTTY probes report the kernel\'s answer', async (t) => {
+  const fd = openSync('/dev/null', 'r');
+  t.teardown(() => closeSync(fd));
+  t.throws(() => libc.injectTtyInput(fd, 'x'), { message: `ioctl(${fd}, TIOCSTI, "x"): ENOTTY (Inappropriate ioctl for device)` });
+  t.throws(() => libc.setControllingTty(fd), { message: `ioctl(${fd}, TIOCSCTTY, 0): ENOTTY (Inappropriate ioctl for device)` });
+});

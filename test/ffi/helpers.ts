@@ -1,0 +1,73 @@
+// Shared by the FFI tests: effects that change a process (namespaces, ids, filters, Landlock)
+// run in a throwaway `node` child that imports the compiled dist/, never in the test runner.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const DIST = join(ROOT, 'dist');
+export const isRoot = process.getuid?.() === 0;
+export const NOT_ROOT_REASON = 'needs root (run the tests as root to check this)';
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Compiles src/ to dist/ when dist/ is missing or older than the sources. */
+export function ensureBuilt(): void {
+  let built = 0;
+  try {
+    built = newestMtime(join(DIST, 'ffi'));
+  } catch {
+    built = 0;
+  }
+  if (built < newestMtime(join(ROOT, 'src'))) {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'inherit' });
+  }
+}
+
+/** A dist/ module's URL, for `import` lines of child scripts. */
+export function distUrl(module: string): string {
+  return pathToFileURL(join(DIST, module)).href;
+}
+
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs an ES module script in a fresh `node`, in a temporary directory removed afterwards. */
+export function runChild(script: string, options: { env?: Record<string, string>; timeoutMs?: number } = {}): ChildResult {
+  const dir = mkdtempSync(join(tmpdir(), 'stockade-ffi-test-'));
+  try {
+    const file = join(dir, 'child.mjs');
+    writeFileSync(file, script);
+    const result = spawnSync(process.execPath, [file], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: options.timeoutMs ?? 20000,
+      env: { ...process.env, ...options.env, STOCKADE_TEST_DIR: dir },
+    });
+    return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a child script that prints one JSON document on stdout and returns it parsed. */
+export function runChildJson<T>(script: string, options: { env?: Record<string, string> } = {}): T {
+  const result = runChild(script, options);
+  if (result.status !== 0) {
+    throw new Error(`child exited ${result.status ?? result.signal}:\n${result.stderr}\n${result.stdout}`);
+  }
+  return JSON.parse(result.stdout) as T;
+}

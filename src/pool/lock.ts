@@ -1,0 +1,107 @@
+// Per-UID lock files: `<stateDir>/<uid>`, held with flock(LOCK_EX|LOCK_NB) for the whole build.
+// The open fd is the lock, so a holder that crashes releases it; libuv opens every file with
+// O_CLOEXEC, so a build never inherits it. The file's content only says who holds it.
+import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, flock } from '../ffi/libc.js';
+import { SyscallError } from '../ffi/errors.js';
+import { PoolError } from './rules.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/stockade/pool';
+
+/** Who holds a UID, written after locking, for `stockade pool status`. */
+export interface Holder {
+  build: string;
+  pid: number;
+  /** ISO 8601 time the lease started. */
+  since: string;
+}
+
+const EWOULDBLOCK = 11;
+
+export function lockPath(stateDir: string, uid: number): string {
+  return join(stateDir, String(uid));
+}
+
+/**
+ * Creates the state directory (0700) if needed and refuses one that someone else could write to:
+ * whoever can replace lock files can make two builds share a UID.
+ */
+export function ensureStateDir(stateDir: string): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(stateDir);
+  const euid = process.geteuid?.() ?? 0;
+  if (!st.isDirectory()) throw new PoolError(`pool state directory ${stateDir} is not a directory`);
+  if (st.uid !== euid) throw new PoolError(`pool state directory ${stateDir} is owned by uid ${st.uid}, not ${euid}`);
+  if ((st.mode & 0o022) !== 0) {
+    throw new PoolError(`pool state directory ${stateDir} is writable by others (mode ${(st.mode & 0o7777).toString(8)})`);
+  }
+}
+
+function isWouldBlock(err: unknown): boolean {
+  return err instanceof SyscallError && err.errno === EWOULDBLOCK;
+}
+
+/** Takes the UID's lock without waiting: the locked fd, or null when another holder has it. */
+export function tryLock(stateDir: string, uid: number): number | null {
+  const fd = openSync(lockPath(stateDir, uid), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    flock(fd, LOCK_EX | LOCK_NB);
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    if (isWouldBlock(err)) return null;
+    throw err;
+  }
+}
+
+export function writeHolder(fd: number, holder: Holder): void {
+  ftruncateSync(fd, 0);
+  writeSync(fd, JSON.stringify(holder) + '\n', 0, 'utf8');
+}
+
+/** Empties the record and drops the lock. */
+export function unlock(fd: number): void {
+  ftruncateSync(fd, 0);
+  closeSync(fd);
+}
+
+export type LockState = { busy: false } | { busy: true; holder?: Holder };
+
+/**
+ * Whether the UID is locked now, and by whom. A shared probe lock never conflicts with another
+ * status, only (for an instant) with an acquirer, which then simply tries the next UID.
+ */
+export function readLockState(stateDir: string, uid: number): LockState {
+  let fd: number;
+  try {
+    fd = openSync(lockPath(stateDir, uid), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { busy: false };
+    throw err;
+  }
+  try {
+    try {
+      flock(fd, LOCK_SH | LOCK_NB);
+      flock(fd, LOCK_UN);
+      return { busy: false };
+    } catch (err) {
+      if (!isWouldBlock(err)) throw err;
+    }
+    return { busy: true, holder: parseHolder(readFileSync(fd, 'utf8')) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseHolder(text: string): Holder | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<Holder>;
+    if (typeof value.build === 'string' && typeof value.pid === 'number' && typeof value.since === 'string') {
+      return { build: value.build, pid: value.pid, since: value.since };
+    }
+  } catch {
+    // A holder still cleaning its UID has written nothing yet; the lock alone says busy.
+  }
+  return undefined;
+}

@@ -1,0 +1,93 @@
+// Kills whatever still runs under a build UID (leftovers of a crashed or escaped build) and
+// proves, through /proc, that nothing remains. guix-daemon's killUser does the same before,
+// after and on cancel of every build.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_ID, PoolError } from './rules.js';
+
+/** The group the kill helper runs with: its gid does not matter to kill(2), so the least one. */
+const NOGROUP = 65534;
+const KILL = '/bin/kill';
+/** SIGKILLed processes need a moment to leave; one stuck in D state longer than this is reported. */
+const REAP_DEADLINE_MS = 3000;
+
+/**
+ * PIDs of processes (thread groups) where any task has `uid` as real, effective, saved or
+ * filesystem uid. Zombies are left out: they run nothing and only wait for their parent.
+ */
+export function processesOf(uid: number): number[] {
+  return numericEntries('/proc').filter((pid) => {
+    const leader = readStatus(`/proc/${pid}/status`);
+    if (!leader || leader.threads === 1) return leader !== null && runsAs(leader, uid);
+    // Threads can change credentials one by one (raw setresuid), so each one is looked at.
+    return numericEntries(`/proc/${pid}/task`).some((tid) => {
+      const task = readStatus(`/proc/${pid}/task/${tid}/status`);
+      return task !== null && runsAs(task, uid);
+    });
+  });
+}
+
+interface TaskStatus {
+  state: string;
+  threads: number;
+  uids: number[];
+}
+
+function runsAs(task: TaskStatus, uid: number): boolean {
+  return task.state !== 'Z' && task.state !== 'X' && task.uids.includes(uid);
+}
+
+function numericEntries(dir: string): number[] {
+  try {
+    return readdirSync(dir).filter((name) => /^\d+$/.test(name)).map(Number);
+  } catch {
+    return []; // the process exited while we looked
+  }
+}
+
+function readStatus(path: string): TaskStatus | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'latin1');
+  } catch {
+    return null; // exited while we looked
+  }
+  const state = /^State:\s+(\S)/m.exec(text)?.[1];
+  const threads = /^Threads:\s+(\d+)/m.exec(text)?.[1];
+  const uidLine = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(text);
+  if (!state || !threads || !uidLine) throw new PoolError(`${path}: unexpected format`);
+  return { state, threads: Number(threads), uids: uidLine.slice(1, 5).map(Number) };
+}
+
+/**
+ * Kills every process running as `uid` and returns how many there were; throws if any survives.
+ * kill(-1) from the UID itself reaches its whole process set at once (a fork bomb cannot outrun
+ * it); root then kills by PID what only has the UID as effective or fs uid.
+ */
+export async function reapUid(uid: number): Promise<{ killed: number }> {
+  // kill -1 as root would kill every process on the machine.
+  const self = process.getuid?.() ?? 0;
+  if (!Number.isInteger(uid) || uid <= 0 || uid > MAX_ID || uid === self) {
+    throw new PoolError(`refusing to reap uid ${uid}`);
+  }
+  const killed = new Set<number>();
+  const deadline = Date.now() + REAP_DEADLINE_MS;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 100)) {
+    const remaining = processesOf(uid);
+    if (remaining.length === 0) return { killed: killed.size };
+    if (Date.now() > deadline) {
+      throw new PoolError(`uid ${uid}: processes survive SIGKILL: ${remaining.join(', ')}`);
+    }
+    for (const pid of remaining) killed.add(pid);
+    spawnSync(KILL, ['-s', 'KILL', '--', '-1'], { uid, gid: NOGROUP, cwd: '/', env: {}, stdio: 'ignore' });
+    for (const pid of processesOf(uid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+    await sleep(pause);
+  }
+}

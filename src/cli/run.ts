@@ -1,0 +1,113 @@
+// stockade run: one sandboxed build from a shell or a script.
+import { openSync, writeSync } from 'node:fs';
+import { command, parse, UsageError } from './args.js';
+import type { BuildSpec } from '../policy/types.js';
+
+const HELP = `usage: stockade run --policy POLICY [options] -- BUILDER [ARG…]
+
+Runs BUILDER in the sandbox POLICY describes, as a build user taken from the policy's pool,
+streams its output, and exits with its status. Needs root.
+
+options:
+  --policy POLICY     policy file (required)
+  --spec SPEC         build spec file (YAML/JSON); the options below add to it
+  --name NAME         build name (default: the builder's file name)
+  --input PATH        host path bound read-only at the same path (repeatable)
+  --output PATH       host output directory, created for the build (repeatable)
+  --env K=V           extra environment variable, if the policy allows it (repeatable)
+  --cores N           NIX_BUILD_CORES (default 0: all)
+  --keep-failed       keep the build directory of a failed build and print its path
+  --log FILE          also append the build's output to FILE
+  --pool-timeout SEC  how long to wait for a free build user (default 0: fail at once)
+  --policies DIR      where 'extends: NAME' is looked up
+  -h, --help          show this help
+
+exit status: the builder's; 128+N when killed by signal N; 124 timeout (total or silent);
+125 the sandbox could not be set up (the builder never ran); 1 invalid policy or refused
+spec; 2 usage error; 130/143 cancelled by SIGINT/SIGTERM`;
+
+export async function main(argv: string[]): Promise<number> {
+  return command(HELP, async () => {
+    const dash = argv.indexOf('--');
+    const own = dash >= 0 ? argv.slice(0, dash) : argv;
+    const builderArgv = dash >= 0 ? argv.slice(dash + 1) : [];
+    const args = parse(
+      own,
+      {
+        policy: { type: 'string' }, spec: { type: 'string' }, name: { type: 'string' },
+        input: { type: 'string', multiple: true }, output: { type: 'string', multiple: true },
+        env: { type: 'string', multiple: true }, cores: { type: 'string' }, 'keep-failed': { type: 'boolean' },
+        log: { type: 'string' }, 'pool-timeout': { type: 'string' }, policies: { type: 'string' },
+      },
+      HELP,
+    );
+    if (!args) return 0;
+    const v = args.values;
+    if (!v.policy) throw new UsageError('run needs --policy POLICY');
+    if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}' (put the builder after --)`);
+    const { loadSpecFile, SpecRefused } = await import('../plan/spec.js');
+    const { PolicyError } = await import('../policy/errors.js');
+    const base: Partial<BuildSpec> = v.spec ? loadSpecFile(v.spec) : {};
+    const [builder, ...builderArgs] = builderArgv.length ? builderArgv : [base.builder, ...(base.args ?? [])];
+    if (!builder) throw new UsageError('run needs a builder: -- BUILDER [ARG…] or a spec with builder');
+    const env: Record<string, string> = { ...base.env };
+    for (const pair of v.env ?? []) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--env needs K=V, got '${pair}'`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    if (v.cores !== undefined && !/^\d+$/.test(v.cores)) throw new UsageError(`--cores needs a whole number, got '${v.cores}'`);
+    if (v['pool-timeout'] !== undefined && !/^\d+(\.\d+)?$/.test(v['pool-timeout'])) throw new UsageError(`--pool-timeout needs seconds, got '${v['pool-timeout']}'`);
+    const spec: BuildSpec = {
+      name: v.name ?? base.name ?? builder.split('/').pop()!,
+      builder,
+      args: builderArgs as string[],
+      env,
+      inputs: [...(base.inputs ?? []), ...(v.input ?? [])],
+      outputs: [...(base.outputs ?? []), ...(v.output ?? [])],
+      cores: v.cores !== undefined ? Number(v.cores) : base.cores ?? 0,
+    };
+
+    const { planFromFile } = await import('../plan/index.js');
+    let plan;
+    try {
+      plan = planFromFile(v.policy, { spec, specSource: v.spec ?? 'command line', policiesDir: v.policies, callerEnv: process.env });
+    } catch (err) {
+      if (err instanceof PolicyError || err instanceof SpecRefused) {
+        process.stderr.write(err.message + '\n');
+        return 1;
+      }
+      throw err;
+    }
+    if (process.getuid?.() !== 0) {
+      process.stderr.write('stockade run: needs root (it mounts, switches to a build user and sets up namespaces)\n');
+      return EXIT_SETUP;
+    }
+    const { runBuild } = await import('../runtime/supervisor.js');
+    const logFd = v.log ? openSync(v.log, 'a', 0o600) : undefined;
+    const controller = new AbortController();
+    let cancelledBy: NodeJS.Signals | undefined;
+    const cancel = (signal: NodeJS.Signals) => {
+      cancelledBy ??= signal;
+      controller.abort();
+    };
+    process.on('SIGINT', cancel).on('SIGTERM', cancel);
+    const result = await runBuild(plan, {
+      keepFailed: v['keep-failed'],
+      poolTimeoutMs: Number(v['pool-timeout'] ?? 0) * 1000,
+      signal: controller.signal,
+      onNotice: (message) => process.stderr.write(`stockade: ${message}\n`),
+      onOutput: (stream, chunk) => {
+        (stream === 'stdout' ? process.stdout : process.stderr).write(chunk);
+        if (logFd !== undefined) writeSync(logFd, chunk);
+      },
+    });
+    process.off('SIGINT', cancel).off('SIGTERM', cancel);
+    if (result.message) process.stderr.write(`stockade: ${result.message}\n`);
+    if (result.keptBuildDir) process.stderr.write(`stockade: note: keeping build directory '${result.keptBuildDir}'\n`);
+    if (cancelledBy) return cancelledBy === 'SIGINT' ? 130 : 143;
+    return result.exitCode;
+  });
+}
+
+const EXIT_SETUP = 125;

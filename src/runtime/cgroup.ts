@@ -1,0 +1,139 @@
+// The build's own cgroup, for its limits (pids, memory, cpu). Supports cgroup v2 and the v1
+// controllers at /sys/fs/cgroup/<controller>; a planned limit whose controller is missing
+// stops the build (fail closed).
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Limits } from '../plan/types.js';
+
+type Controller = 'pids' | 'memory' | 'cpu';
+
+interface Placement {
+  controller: Controller;
+  /** The cgroup directory made for this build. */
+  dir: string;
+  version: 1 | 2;
+}
+
+export interface BuildCgroup {
+  placements: Placement[];
+  /** Distinct directories (v2 has one for all controllers). */
+  dirs: string[];
+}
+
+interface Hierarchy {
+  version: 1 | 2;
+  mountPoint: string;
+  controllers: Set<string>;
+}
+
+function hierarchies(): Hierarchy[] {
+  const found: Hierarchy[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const mountPoint = pre.split(' ')[4];
+    const [fstype, , superOptions] = post.split(' ');
+    if (fstype === 'cgroup2') {
+      const listed = existsSync(join(mountPoint, 'cgroup.subtree_control'))
+        ? readFileSync(join(mountPoint, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/)
+        : [];
+      found.push({ version: 2, mountPoint, controllers: new Set(listed.filter(Boolean)) });
+    } else if (fstype === 'cgroup') {
+      found.push({ version: 1, mountPoint, controllers: new Set(superOptions.split(',')) });
+    }
+  }
+  return found;
+}
+
+function wanted(limits: Limits): Controller[] {
+  const c = limits.cgroup;
+  return [c.pids !== undefined && 'pids', c.memoryBytes !== undefined && 'memory', c.cpu !== undefined && 'cpu'].filter(Boolean) as Controller[];
+}
+
+function settings(controller: Controller, version: 1 | 2, limits: Limits): [string, string][] {
+  const c = limits.cgroup;
+  switch (controller) {
+    case 'pids':
+      return [['pids.max', String(c.pids)]];
+    case 'memory':
+      return version === 2
+        ? [['memory.max', String(c.memoryBytes)], ['memory.swap.max', '0']]
+        : [['memory.limit_in_bytes', String(c.memoryBytes)]];
+    case 'cpu':
+      return version === 2
+        ? [['cpu.max', `${c.cpu!.quotaUs} ${c.cpu!.periodUs}`]]
+        : [['cpu.cfs_period_us', String(c.cpu!.periodUs)], ['cpu.cfs_quota_us', String(c.cpu!.quotaUs)]];
+  }
+}
+
+/** Creates `stockade/<id>` under each needed controller and writes the limits. */
+export function createCgroup(id: string, limits: Limits): BuildCgroup | null {
+  const needed = wanted(limits);
+  if (needed.length === 0) return null;
+  const all = hierarchies();
+  const cgroup: BuildCgroup = { placements: [], dirs: [] };
+  try {
+    for (const controller of needed) {
+      // Prefer cgroup v2 when it has the controller enabled, else the v1 hierarchy.
+      const h = all.find((x) => x.version === 2 && x.controllers.has(controller)) ?? all.find((x) => x.version === 1 && x.controllers.has(controller));
+      if (!h) throw new Error(`cgroup: no ${controller} controller on this host (limits.cgroup needs it)`);
+      const dir = join(h.mountPoint, 'stockade', id);
+      if (!cgroup.dirs.includes(dir)) {
+        mkdirSync(dir, { recursive: true });
+        cgroup.dirs.push(dir);
+      }
+      for (const [file, value] of settings(controller, h.version, limits)) {
+        // memory.swap.max is absent without swap accounting; nothing to limit then.
+        if (file === 'memory.swap.max' && !existsSync(join(dir, file))) continue;
+        writeFileSync(join(dir, file), value);
+      }
+      cgroup.placements.push({ controller, dir, version: h.version });
+    }
+  } catch (err) {
+    removeDirs(cgroup.dirs);
+    throw err;
+  }
+  return cgroup;
+}
+
+export function addProcess(cgroup: BuildCgroup, pid: number): void {
+  for (const dir of cgroup.dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+}
+
+/** Peak memory of the build in bytes, where the hierarchy records it. */
+export function peakMemory(cgroup: BuildCgroup | null): number | undefined {
+  const memory = cgroup?.placements.find((p) => p.controller === 'memory');
+  if (!memory) return undefined;
+  const file = join(memory.dir, memory.version === 2 ? 'memory.peak' : 'memory.max_usage_in_bytes');
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+}
+
+function removeDirs(dirs: string[]): void {
+  for (const dir of dirs) if (existsSync(dir)) rmdirSync(dir);
+}
+
+/** Kills whatever is left in the cgroup and removes it. */
+export async function destroyCgroup(cgroup: BuildCgroup): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    let remaining = 0;
+    for (const dir of cgroup.dirs) {
+      if (!existsSync(dir)) continue;
+      const pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      remaining += pids.length;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+    if (remaining === 0) {
+      removeDirs(cgroup.dirs);
+      return;
+    }
+    await sleep(10);
+  }
+  throw new Error(`cgroup: processes remain in ${cgroup.dirs.join(', ')} after SIGKILL`);
+}

@@ -1,0 +1,79 @@
+// init: PID 1 of the build's fresh PID namespace. Reads the request from the supervisor,
+// builds the sandbox step by step (anything that needs privilege before the identity drop,
+// seccomp last), then execve's the builder, which becomes PID 1. Any failure is reported on
+// STATUS_FD and ends init with SETUP_FAILED before the builder runs (fail closed).
+// Every call here is synchronous: libuv's threads stay in the host's namespaces and root.
+import { readFileSync, writeSync } from 'node:fs';
+import { CLONE_FLAGS, CLOSE_RANGE_FLAGS } from '../ffi/arch.js';
+import { chdir, clearCloexec, closeRange, execve, setsid, unshare } from '../ffi/libc.js';
+import { applyLandlock } from '../ffi/landlock.js';
+import { compileSeccomp, loadSeccomp, type CompiledSeccomp } from '../seccomp/compile.js';
+import type { Plan } from '../plan/types.js';
+import { applyMount, makeMountsPrivate, mountRoot, pivot } from './mount.js';
+import { createDeviceLinks } from './dev.js';
+import { writeEtcFiles } from './etc.js';
+import { applyUts } from './uts.js';
+import { applyNetwork } from './net.js';
+import { applyLimits } from './limits.js';
+import { dropPrivileges } from './ids.js';
+import { REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
+
+function report(message: object): void {
+  writeSync(STATUS_FD, JSON.stringify(message) + '\n');
+}
+
+function namespaceFlags(plan: Plan): number {
+  const flags: Record<string, number> = {
+    mount: CLONE_FLAGS.CLONE_NEWNS,
+    uts: CLONE_FLAGS.CLONE_NEWUTS,
+    ipc: CLONE_FLAGS.CLONE_NEWIPC,
+    net: CLONE_FLAGS.CLONE_NEWNET,
+    cgroup: CLONE_FLAGS.CLONE_NEWCGROUP,
+  };
+  // The PID namespace is the supervisor's doing: init is already its PID 1.
+  return plan.namespaces.filter((n) => n !== 'pid').reduce((acc, n) => acc | flags[n], 0);
+}
+
+function setUp(request: InitRequest): never {
+  const { plan, uid, gid, groups, buildTop, chroot } = request;
+  if (process.pid !== 1) throw new Error(`init is pid ${process.pid}, not PID 1 of a fresh PID namespace`);
+  // Compiled while the host's libseccomp is still reachable; loaded last.
+  const seccomp: CompiledSeccomp | null = plan.seccomp ? compileSeccomp(plan.seccomp) : null;
+  if (seccomp?.skipped.length) report({ warning: `seccomp: optional rules skipped, unknown to this libseccomp: ${seccomp.skipped.join(', ')}` });
+
+  unshare(namespaceFlags(plan));
+  makeMountsPrivate();
+  mountRoot(plan, chroot);
+  writeEtcFiles(plan, chroot, uid, gid);
+  for (const m of plan.mounts) applyMount(m, chroot, buildTop);
+  createDeviceLinks(plan, chroot);
+  pivot(plan, chroot);
+
+  applyUts(plan);
+  applyNetwork(plan);
+  applyLimits(plan);
+  setsid();
+  chdir(plan.build.dir);
+  dropPrivileges(plan, uid, gid, groups);
+  if (plan.landlock) {
+    const { dropped } = applyLandlock(plan.landlock);
+    if (dropped.length) report({ warning: `landlock (best-effort): not enforced by this kernel: ${dropped.join(', ')}` });
+  }
+  if (seccomp) loadSeccomp(seccomp);
+
+  for (const fd of [0, 1, 2]) clearCloexec(fd);
+  // Everything else closes at execve; STATUS_FD stays open until then to report an execve failure.
+  closeRange(3, undefined, CLOSE_RANGE_FLAGS.CLOSE_RANGE_CLOEXEC);
+  return execve(plan.build.builder, [plan.build.builder, ...plan.build.args], plan.environment);
+}
+
+try {
+  const request = JSON.parse(readFileSync(REQUEST_FD, 'utf8')) as InitRequest;
+  setUp(request);
+} catch (err) {
+  try {
+    report({ error: err instanceof Error ? err.message : String(err) });
+  } finally {
+    process.exit(SETUP_FAILED);
+  }
+}

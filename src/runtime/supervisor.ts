@@ -1,0 +1,248 @@
+// The supervisor: takes a pool UID, makes the build directory and cgroup, starts init as
+// PID 1 of a fresh PID namespace, relays the log, enforces timeouts, and cleans up whatever
+// happened, in reverse order of setup.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { basename, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AT_FDCWD, CLONE_FLAGS } from '../ffi/arch.js';
+import { closeFd, fchown, mkdirat, openDirAt, removeTree } from '../ffi/fsat.js';
+import { setns, unshare } from '../ffi/libc.js';
+import { acquire, reapUid, type Lease } from '../pool/index.js';
+import type { Plan } from '../plan/types.js';
+import { createBuildDir, removeBuildDir, type BuildDir } from './builddir.js';
+import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
+import { SETUP_FAILED, type InitRequest } from './request.js';
+
+const osSignals = osConstants.signals as Record<string, number>;
+const INIT_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
+
+/** Exit statuses of `stockade run` besides the builder's own. */
+export const EXIT = { timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
+
+export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 'setup-failed' | 'cancelled';
+
+export interface RunOptions {
+  /** Keep the build directory when the build fails (guix's --keep-failed). */
+  keepFailed?: boolean;
+  /** Receives the builder's output as it comes. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** Receives Stockade's own notices (waiting for a build user, warnings). */
+  onNotice?: (message: string) => void;
+  /** How long to wait for a free build user. */
+  poolTimeoutMs?: number;
+  /** Aborting cancels the build: it is killed and cleaned up. */
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  outcome: Outcome;
+  /** What `stockade run` exits with. */
+  exitCode: number;
+  /** The builder's exit status, or the signal that ended it. */
+  status: number | null;
+  termSignal: NodeJS.Signals | null;
+  message?: string;
+  uid?: number;
+  /** Host path of the kept build directory (--keep-failed). */
+  keptBuildDir?: string;
+  durationMs: number;
+  peakMemoryBytes?: number;
+}
+
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');
+}
+
+/** guix's defence against CVE-2019-5736: the builder must resolve inside the build's inputs. */
+export function checkBuilder(plan: Plan): void {
+  const roots = [
+    ...plan.build.inputs,
+    ...plan.mounts.filter((m) => m.role === 'path' && m.readonly && m.source === m.target).map((m) => m.source),
+  ].flatMap((p) => (existsSync(p) ? [realpathSync(p)] : []));
+  let resolved: string;
+  try {
+    resolved = realpathSync(plan.build.builder);
+  } catch {
+    throw new Error(`builder ${plan.build.builder} does not exist on the host`);
+  }
+  if (!roots.some((root) => isUnder(resolved, root))) {
+    throw new Error(`builder ${plan.build.builder} resolves to ${resolved}, outside the build's inputs (${plan.build.inputs.join(', ') || 'none'})`);
+  }
+}
+
+/** Outputs are new directories owned by the build user (missing parents are made root-owned). */
+function prepareOutputs(plan: Plan, uid: number, gid: number): string[] {
+  const created: string[] = [];
+  for (const output of plan.build.outputs) {
+    if (existsSync(output) || isSymlink(output)) throw new Error(`output ${output} already exists`);
+    mkdirSync(dirname(output), { recursive: true, mode: 0o755 });
+    const parentFd = openDirAt(AT_FDCWD, dirname(output));
+    try {
+      mkdirat(parentFd, basename(output), 0o700);
+      created.push(output);
+      const fd = openDirAt(parentFd, basename(output));
+      try {
+        fchown(fd, uid, gid);
+      } finally {
+        closeFd(fd);
+      }
+    } finally {
+      closeFd(parentFd);
+    }
+  }
+  return created;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** Starts init as PID 1 of a fresh PID namespace; the supervisor's own namespace is restored at once. */
+function spawnInit(): ChildProcess {
+  const ownPidNs = openSync('/proc/self/ns/pid', 'r');
+  try {
+    unshare(CLONE_FLAGS.CLONE_NEWPID);
+    try {
+      return spawn(process.execPath, [INIT_PATH], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' });
+    } finally {
+      setns(ownPidNs, CLONE_FLAGS.CLONE_NEWPID);
+    }
+  } finally {
+    closeSync(ownPidNs);
+  }
+}
+
+function killTree(child: ChildProcess): void {
+  // SIGKILL to PID 1 of the build's namespace: the kernel then kills every process in it.
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  setupError?: string;
+  ended?: 'timeout' | 'silent-timeout' | 'cancelled';
+}
+
+function supervise(child: ChildProcess, request: InitRequest, options: RunOptions): Promise<Exit> {
+  const { plan } = request;
+  return new Promise((resolve) => {
+    let ended: Exit['ended'];
+    let setupError: string | undefined;
+    const stop = (why: NonNullable<Exit['ended']>) => {
+      ended ??= why;
+      killTree(child);
+    };
+    const total = plan.timeouts.totalSeconds > 0 ? setTimeout(() => stop('timeout'), plan.timeouts.totalSeconds * 1000) : undefined;
+    let silent: NodeJS.Timeout | undefined;
+    const armSilent = () => {
+      if (plan.timeouts.maxSilentSeconds <= 0) return;
+      clearTimeout(silent);
+      silent = setTimeout(() => stop('silent-timeout'), plan.timeouts.maxSilentSeconds * 1000);
+    };
+    armSilent();
+    const onAbort = () => stop('cancelled');
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort);
+
+    for (const stream of ['stdout', 'stderr'] as const) {
+      child[stream]!.on('data', (chunk: Buffer) => {
+        armSilent();
+        options.onOutput?.(stream, chunk);
+      });
+    }
+    let status = '';
+    const statusStream = child.stdio[4] as NodeJS.ReadableStream;
+    statusStream.setEncoding('utf8');
+    statusStream.on('data', (text: string) => {
+      status += text;
+      let nl: number;
+      while ((nl = status.indexOf('\n')) >= 0) {
+        const line = status.slice(0, nl);
+        status = status.slice(nl + 1);
+        const message = JSON.parse(line) as { error?: string; warning?: string };
+        if (message.error) setupError = message.error;
+        if (message.warning) options.onNotice?.(message.warning);
+      }
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(total);
+      clearTimeout(silent);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve({ code, signal, setupError, ended });
+    });
+    (child.stdio[3] as NodeJS.WritableStream).end(JSON.stringify(request));
+  });
+}
+
+function outcomeOf(exit: Exit): Pick<RunResult, 'outcome' | 'exitCode' | 'status' | 'termSignal' | 'message'> {
+  const base = { status: exit.code, termSignal: exit.signal };
+  if (exit.ended === 'timeout') return { ...base, outcome: 'timeout', exitCode: EXIT.timeout, message: 'build timed out (timeouts.total)' };
+  if (exit.ended === 'silent-timeout') return { ...base, outcome: 'silent-timeout', exitCode: EXIT.timeout, message: 'build silent for too long (timeouts.max_silent)' };
+  if (exit.ended === 'cancelled') return { ...base, outcome: 'cancelled', exitCode: EXIT.signalBase + 15, message: 'build cancelled' };
+  if (exit.setupError !== undefined) return { ...base, outcome: 'setup-failed', exitCode: EXIT.setupFailed, message: `sandbox setup failed: ${exit.setupError}` };
+  if (exit.signal) {
+    const number = osSignals[exit.signal] ?? 0;
+    return { ...base, outcome: 'failed', exitCode: EXIT.signalBase + number, message: `builder killed by ${exit.signal}` };
+  }
+  return { ...base, outcome: exit.code === 0 ? 'succeeded' : 'failed', exitCode: exit.code ?? 1 };
+}
+
+/** Runs one build under its Plan. Never leaves anything behind, whatever step fails. */
+export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const cleanups: (() => void | Promise<void>)[] = [];
+  let lease: Lease | undefined;
+  let result: RunResult | undefined;
+  let dir: BuildDir | undefined;
+  try {
+    checkBuilder(plan);
+    lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
+    const held = lease;
+    cleanups.push(async () => {
+      await reapUid(held.uid);
+      held.release();
+    });
+    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid);
+    const buildDir = dir;
+    cleanups.push(() => {
+      if (options.keepFailed && result && result.outcome !== 'succeeded') result.keptBuildDir = buildDir.path;
+      else removeBuildDir(buildDir);
+    });
+    const outputs = prepareOutputs(plan, lease.uid, lease.gid);
+    cleanups.push(() => {
+      if (result?.outcome !== 'succeeded') for (const output of outputs) removeTree(output);
+    });
+    const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}`, plan.limits);
+    if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
+
+    const child = spawnInit();
+    cleanups.push(() => killTree(child));
+    if (cgroup) addProcess(cgroup, child.pid!);
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot };
+    const exit = await supervise(child, request, options);
+    result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+  } catch (err) {
+    result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: err instanceof Error ? err.message : String(err), uid: lease?.uid, durationMs: Date.now() - started };
+  } finally {
+    const failures: string[] = [];
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        failures.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (failures.length && result) {
+      result.message = [result.message, `clean-up failed: ${failures.join('; ')}`].filter(Boolean).join('; ');
+      if (result.outcome === 'succeeded') Object.assign(result, { outcome: 'setup-failed', exitCode: EXIT.setupFailed });
+    }
+  }
+  return result!;
+}

@@ -8,6 +8,7 @@ type CommandModule = { main(argv: string[]): Promise<number> | number };
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   validate: { summary: 'check policy files', load: () => import('./validate.js') },
   run: { summary: 'run one build in the sandbox a policy describes', load: () => import('./run.js') },
+  pool: { summary: 'create, inspect and check the build-user pool', load: () => import('./pool.js') },
   explain: { summary: 'show the Plan a policy (and a build spec) resolves to', load: () => import('./explain.js') },
 };
 

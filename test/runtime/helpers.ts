@@ -1,0 +1,106 @@
+// Shared set-up for runtime tests: temporary policies with a numeric-range pool (no accounts
+// needed), run through the real CLI, and checks that nothing of a build is left behind.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CLI = join(ROOT, 'dist/cli/main.js');
+export const IS_ROOT = process.getuid?.() === 0;
+export const NOT_ROOT_REASON = 'runtime tests need root (mounts, namespaces, build users); run them as root';
+/** The host's toolchain as inputs: a shell and coreutils for the probes. */
+export const TOOL_INPUTS = ['/usr', '/bin', '/lib', '/lib64'];
+
+export interface Sandbox {
+  dir: string;
+  policy: string;
+  firstUid: number;
+  count: number;
+  stateDir: string;
+}
+
+let nextUid = 63000;
+
+/** A policy extending a shipped one, with its own range pool and state dir. */
+export function makePolicy(base: string, extra = '', count = 4): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), 'stk-rt-'));
+  const firstUid = nextUid;
+  nextUid += count;
+  const stateDir = join(dir, 'state');
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(
+    policy,
+    `stockade: 1\nname: test-${base}\nextends: ${join(ROOT, 'policies', base + '.yaml')}\n` +
+      `users:\n  range: { first: ${firstUid}, count: ${count}, gid: ${firstUid} }\n  state_dir: ${stateDir}\n` +
+      `filesystem:\n  inputs: { under: !append [${dir}] }\n  outputs: { under: !append [${dir}] }\n  build_dir_host: ${dir}\n` +
+      extra,
+  );
+  return { dir, policy, firstUid, count, stateDir };
+}
+
+export interface RunOutput {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runArgs(sb: Sandbox, script: string, extra: string[] = []): string[] {
+  return [CLI, 'run', '--policy', sb.policy, ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--env', 'PATH=/usr/bin:/bin', ...extra, '--', '/bin/sh', '-c', script];
+}
+
+export function run(sb: Sandbox, script: string, extra: string[] = []): RunOutput {
+  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function runAsync(sb: Sandbox, script: string, extra: string[] = []): Promise<RunOutput> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, runArgs(sb, script, extra));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => done({ status, stdout, stderr }));
+  });
+}
+
+export function explain(sb: Sandbox, extra: string[] = []): any {
+  const r = spawnSync(process.execPath, [CLI, 'explain', '--json', sb.policy, ...extra], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** Processes whose real, effective, saved or fs uid is in [first, first+count). */
+export function processesOfRange(first: number, count: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const uids = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))![1].split(/\s+/).map(Number);
+      if (uids.some((u) => u >= first && u < first + count)) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+/** What a build could leave behind: mounts, processes, build directories, cgroups. */
+export function leftovers(sb: Sandbox): string[] {
+  const found: string[] = [];
+  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  if (mountinfo.includes(sb.dir)) found.push('a mount under ' + sb.dir);
+  const procs = processesOfRange(sb.firstUid, sb.count);
+  if (procs.length) found.push(`processes of the pool: ${procs.join(' ')}`);
+  const dirs = readdirSync(sb.dir).filter((n) => n.startsWith('guix-build-'));
+  if (dirs.length) found.push(`build directories: ${dirs.join(' ')}`);
+  for (const root of ['/sys/fs/cgroup/pids/stockade', '/sys/fs/cgroup/memory/stockade', '/sys/fs/cgroup/stockade', '/sys/fs/cgroup/unified/stockade']) {
+    if (existsSync(root) && readdirSync(root).length) found.push(`cgroups under ${root}: ${readdirSync(root).join(' ')}`);
+  }
+  return found;
+}
+
+export function removeSandbox(sb: Sandbox): void {
+  rmSync(sb.dir, { recursive: true, force: true });
+}

@@ -18,16 +18,17 @@ Creates the system group NAME and N system users PREFIX01..PREFIXNN in it, with 
 /var/empty, shell nologin and gecos "Guix build user I". PREFIX defaults to NAME + "er"
 (guixbuild -> guixbuilder01). Idempotent; refuses to touch accounts it did not create.`;
 
-const SELECT = `  --group NAME             members of group NAME (through NSS)
+const SELECT = `  POLICY                   the pool of this policy's Plan (its users: section)
+  --group NAME             members of group NAME (through NSS)
   --range FIRST:COUNT:GID  COUNT UIDs from FIRST, with gid GID (no accounts needed)
-  --state-dir DIR          lock directory (default ${DEFAULT_STATE_DIR})`;
+  --state-dir DIR          lock directory (default: the policy's, or ${DEFAULT_STATE_DIR})`;
 
-const STATUS_USAGE = `usage: stockade pool status (--group NAME | --range FIRST:COUNT:GID) [--state-dir DIR]
+const STATUS_USAGE = `usage: stockade pool status (POLICY | --group NAME | --range FIRST:COUNT:GID) [--state-dir DIR]
 
 Shows each build UID of the pool, free or busy, and the build, pid and start time of its holder.
 ${SELECT}`;
 
-const CHECK_USAGE = `usage: stockade pool check (--group NAME | --range FIRST:COUNT:GID)
+const CHECK_USAGE = `usage: stockade pool check (POLICY | --group NAME | --range FIRST:COUNT:GID)
 
 Prints every refused member (uid or gid 0, login shell, privileged group…) and warnings
 (range UIDs that belong to accounts). Exit 1 if the pool would be refused.
@@ -42,9 +43,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'create':
         return create(rest);
       case 'status':
-        return showStatus(rest);
+        return await showStatus(rest);
       case 'check':
-        return check(rest);
+        return await check(rest);
       case '--help':
       case '-h':
         process.stdout.write(USAGE + '\n');
@@ -100,10 +101,10 @@ const SELECT_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function showStatus(argv: string[]): number {
+async function showStatus(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: SELECT_OPTIONS, allowPositionals: true });
   if (values.help) return help(STATUS_USAGE);
-  const report = status(selectIdentity(values, positionals));
+  const report = status(await selectIdentity(values, positionals));
   const busy = report.uids.filter((u) => u.busy).length;
   process.stdout.write(`${report.label}: ${busy} of ${report.uids.length} busy\n`);
   for (const entry of report.uids) {
@@ -119,10 +120,10 @@ function showStatus(argv: string[]): number {
   return 0;
 }
 
-function check(argv: string[]): number {
+async function check(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: SELECT_OPTIONS, allowPositionals: true });
   if (values.help) return help(CHECK_USAGE);
-  const identity = selectIdentity(values, positionals);
+  const identity = await selectIdentity(values, positionals);
   const findings = checkPool(identity);
   // Refusal messages already say `refused`.
   for (const f of findings) process.stdout.write(`${f.level === 'warning' ? 'warning: ' : ''}${f.message}\n`);
@@ -141,14 +142,19 @@ function integer(option: string, text: string): number {
   return Number(text);
 }
 
-/** The Identity the pool commands act on, from --group/--range and --state-dir. */
-function selectIdentity(
+/** The Identity the pool commands act on: a policy's, or one from --group/--range. */
+async function selectIdentity(
   values: { group?: string; range?: string; 'state-dir'?: string },
   positionals: string[],
-): Identity {
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  if ((values.group === undefined) === (values.range === undefined)) {
-    throw new UsageError('give exactly one of --group or --range');
+): Promise<Identity> {
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  const selectors = positionals.length + Number(values.group !== undefined) + Number(values.range !== undefined);
+  if (selectors !== 1) throw new UsageError('give exactly one of POLICY, --group or --range');
+  if (positionals.length === 1) {
+    // Loaded only here: the policy machinery is not needed for --group/--range or create.
+    const { planFromFile } = await import('../plan/index.js');
+    const identity = planFromFile(positionals[0]).identity;
+    return { ...identity, stateDir: values['state-dir'] ?? identity.stateDir };
   }
   return {
     pool: values.group !== undefined ? { kind: 'group', group: values.group } : parseRange(values.range ?? ''),

@@ -52,7 +52,12 @@ export async function acquire(identity: Identity, options: AcquireOptions): Prom
         }
         continue;
       }
-      writeHolder(fd, { build: options.build, pid: process.pid, since: new Date().toISOString() });
+      try {
+        writeHolder(fd, { build: options.build, pid: process.pid, since: new Date().toISOString() });
+      } catch (err) {
+        unlock(fd);
+        throw err;
+      }
       return lease(member, lockPath(identity.stateDir, member.uid), fd);
     }
     const remainingMs = deadline - Date.now();

@@ -62,8 +62,11 @@ export function writeHolder(fd: number, holder: Holder): void {
 
 /** Empties the record and drops the lock. */
 export function unlock(fd: number): void {
-  ftruncateSync(fd, 0);
-  closeSync(fd);
+  try {
+    ftruncateSync(fd, 0);
+  } finally {
+    closeSync(fd); // the lock goes with the fd, whatever happened to the record
+  }
 }
 
 export type LockState = { busy: false } | { busy: true; holder?: Holder };

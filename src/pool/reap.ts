@@ -6,9 +6,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_ID, PoolError } from './rules.js';
 
-/** The group the kill helper runs with: its gid does not matter to kill(2), so the least one. */
-const NOGROUP = 65534;
-const KILL = '/bin/kill';
+/**
+ * kill(-1) run as the UID, through setpriv (util-linux) because Node's spawn takes only int32
+ * uids and range pools may go up to 2^32-2. The group does not matter to kill(2): nogroup.
+ * procps kill needs `--` before -1, or it reads -1 as an option.
+ */
+const KILL_AS = (uid: number): string[] => [
+  '/usr/bin/setpriv', `--reuid=${uid}`, '--regid=65534', '--clear-groups', '/bin/kill', '-9', '--', '-1',
+];
 /** SIGKILLed processes need a moment to leave; one stuck in D state longer than this is reported. */
 const REAP_DEADLINE_MS = 3000;
 
@@ -80,7 +85,8 @@ export async function reapUid(uid: number): Promise<{ killed: number }> {
       throw new PoolError(`uid ${uid}: processes survive SIGKILL: ${remaining.join(', ')}`);
     }
     for (const pid of remaining) killed.add(pid);
-    spawnSync(KILL, ['-s', 'KILL', '--', '-1'], { uid, gid: NOGROUP, cwd: '/', env: {}, stdio: 'ignore' });
+    const [command, ...args] = KILL_AS(uid);
+    spawnSync(command, args, { cwd: '/', env: {}, stdio: 'ignore' });
     for (const pid of processesOf(uid)) {
       try {
         process.kill(pid, 'SIGKILL');

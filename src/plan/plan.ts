@@ -219,6 +219,10 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
     mounts.push(bind(file.hostSource!, file.path, true, 'etc', { optional: true, kind: 'file' }));
   }
 
+  // Parents before children, so that no mount hides another (an input under /tmp, say).
+  const depth = (m: Mount) => m.target.split('/').filter(Boolean).length;
+  mounts.sort((a, b) => depth(a) - depth(b));
+
   const mode = networkMode(policy);
   const root = { ...DEFAULTS.root, ...fs.root };
   return {

@@ -23,7 +23,7 @@ export interface Sandbox {
 let nextUid = 63000;
 
 /** A policy extending a shipped one, with its own range pool and state dir. */
-export function makePolicy(base: string, extra = '', count = 4): Sandbox {
+export function makePolicy(base: string, extra = '', count = 4, filesystemExtra = ''): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), 'stk-rt-'));
   const firstUid = nextUid;
   nextUid += count;
@@ -33,11 +33,15 @@ export function makePolicy(base: string, extra = '', count = 4): Sandbox {
     policy,
     `stockade: 1\nname: test-${base}\nextends: ${join(ROOT, 'policies', base + '.yaml')}\n` +
       `users:\n  range: { first: ${firstUid}, count: ${count}, gid: ${firstUid} }\n  state_dir: ${stateDir}\n` +
-      `filesystem:\n  inputs: { under: !append [${dir}] }\n  outputs: { under: !append [${dir}] }\n  build_dir_host: ${dir}\n` +
+      `filesystem:\n  inputs: { under: !append [${dir}] }\n  outputs: { under: !append [${dir}] }\n` +
+      (filesystemExtra || `  build_dir_host: ${dir}\n`) +
       extra,
   );
   return { dir, policy, firstUid, count, stateDir };
 }
+
+/** The caller's environment without the test runner's hooks (NODE_OPTIONS would load them into init). */
+export const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('TAP')));
 
 export interface RunOutput {
   status: number | null;
@@ -50,13 +54,13 @@ export function runArgs(sb: Sandbox, script: string, extra: string[] = []): stri
 }
 
 export function run(sb: Sandbox, script: string, extra: string[] = []): RunOutput {
-  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000, env: CLEAN_ENV });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function runAsync(sb: Sandbox, script: string, extra: string[] = []): Promise<RunOutput> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, runArgs(sb, script, extra));
+    const child = spawn(process.execPath, runArgs(sb, script, extra), { env: CLEAN_ENV });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -96,7 +100,8 @@ export function leftovers(sb: Sandbox): string[] {
   const dirs = readdirSync(sb.dir).filter((n) => n.startsWith('guix-build-'));
   if (dirs.length) found.push(`build directories: ${dirs.join(' ')}`);
   for (const root of ['/sys/fs/cgroup/pids/stockade', '/sys/fs/cgroup/memory/stockade', '/sys/fs/cgroup/stockade', '/sys/fs/cgroup/unified/stockade']) {
-    if (existsSync(root) && readdirSync(root).length) found.push(`cgroups under ${root}: ${readdirSync(root).join(' ')}`);
+    const groups = existsSync(root) ? readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+    if (groups.length) found.push(`cgroups under ${root}: ${groups.join(' ')}`);
   }
   return found;
 }

@@ -3,7 +3,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, IS_ROOT, NOT_ROOT_REASON, explain, leftovers, makePolicy, removeSandbox, run, runAsync } from './helpers.js';
+import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, explain, leftovers, makePolicy, removeSandbox, run, runAsync } from './helpers.js';
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
@@ -118,7 +118,7 @@ if (!IS_ROOT) {
   t.test('a builder path outside the inputs is refused (CVE-2019-5736 defence)', async (t) => {
     const outside = join(sb.dir, 'builder');
     copyFileSync('/usr/bin/true', outside);
-    const r = spawnSync(process.execPath, [CLI, 'run', '--policy', sb.policy, '--input', '/usr', '--', outside], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'run', '--policy', sb.policy, '--input', '/usr', '--', outside], { encoding: 'utf8', env: CLEAN_ENV });
     t.equal(r.status, 125);
     t.equal(r.stderr, `stockade: builder ${outside} resolves to ${outside}, outside the build's inputs (/usr)\n`);
   });

@@ -1,0 +1,81 @@
+// Timeouts, limits, failures at each setup step, and the example package under each policy:
+// whatever happens, nothing of a build remains on the host.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, ROOT, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
+
+if (!IS_ROOT) {
+  t.comment(NOT_ROOT_REASON);
+  t.plan(0, NOT_ROOT_REASON);
+} else {
+  t.test('a total timeout kills a build that forks children', async (t) => {
+    const sb = makePolicy('guix-default', 'timeouts: { total: 2, max_silent: 0 }\n');
+    t.teardown(() => removeSandbox(sb));
+    const started = Date.now();
+    const r = run(sb, 'sleep 100 & sleep 100 & echo started; wait');
+    t.equal(r.status, 124);
+    t.match(r.stderr, 'build timed out (timeouts.total)');
+    t.ok(Date.now() - started < 20_000, 'killed well before the children would end');
+    t.same(leftovers(sb), []);
+  });
+
+  t.test('a silent timeout kills a build that stops printing', async (t) => {
+    const sb = makePolicy('guix-default', 'timeouts: { total: 0, max_silent: 2 }\n');
+    t.teardown(() => removeSandbox(sb));
+    const r = run(sb, '(sleep 100 &); echo quiet now; sleep 100');
+    t.equal(r.status, 124);
+    t.equal(r.stdout, 'quiet now\n');
+    t.match(r.stderr, 'build silent for too long (timeouts.max_silent)');
+    t.same(leftovers(sb), []);
+  });
+
+  t.test('a fork bomb under strict is stopped by its pids limit, and the host keeps working', async (t) => {
+    const sb = makePolicy('strict', 'limits: { cgroup: { pids: 64 } }\ntimeouts: { total: 10, max_silent: 0 }\n');
+    t.teardown(() => removeSandbox(sb));
+    const r = run(sb, '(for i in $(seq 200); do sleep 30 & done) 2>/dev/null; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo "$n processes"; kill -9 -1 2>/dev/null; exit 0');
+    t.equal(r.status, 0, r.stderr);
+    const count = Number(/(\d+) processes/.exec(r.stdout)?.[1]);
+    t.ok(count > 0 && count <= 64, `at most 64 processes at once (saw ${count})`);
+    t.equal(spawnSync('/bin/true').status, 0, 'the host still starts processes');
+    t.same(leftovers(sb), []);
+  });
+
+  t.test('a failure at each setup step stops the build before it runs and leaves nothing', async (t) => {
+    const cases: [string, string, string[], string | RegExp][] = [
+      ['a missing input', '', ['--input', '/usr/does-not-exist'], "sandbox setup failed: ENOENT: no such file or directory, stat '/usr/does-not-exist'"],
+      ['an unwritable build dir parent', '  build_dir_host: /proc/1\n', [], /mkdirat\(\d+, "guix-build-sh\.drv-0", 0700\): ENOENT \(No such file or directory\)/],
+      ['a bad mount', '  paths: [{ source: /does/not/exist, target: /opt/x }]\n', [], "sandbox setup failed: ENOENT: no such file or directory, stat '/does/not/exist'"],
+    ];
+    for (const [what, filesystem, args, message] of cases) {
+      const sb = makePolicy('guix-default', '', 4, filesystem);
+      const r = run(sb, 'echo the builder ran', args);
+      t.equal(r.status, 125, `${what}: exit 125`);
+      t.equal(r.stdout, '', `${what}: the builder never ran`);
+      t.match(r.stderr, message, `${what}: names the failure`);
+      t.same(leftovers(sb), [], `${what}: nothing left behind`);
+      removeSandbox(sb);
+    }
+  });
+
+  for (const policy of ['guix-default', 'strict']) {
+    t.test(`the example package builds under ${policy} and its program runs`, async (t) => {
+      const sb = makePolicy(policy);
+      t.teardown(() => removeSandbox(sb));
+      const src = join(sb.dir, 'hello-src');
+      cpSync(join(ROOT, 'examples/hello'), src, { recursive: true });
+      const out = join(sb.dir, 'out');
+      const r = spawnSync(process.execPath, [
+        CLI, 'run', '--policy', sb.policy, '--name', 'hello', ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--input', src,
+        '--output', out, '--env', 'PATH=/usr/bin:/bin', '--', '/usr/bin/make', '-f', join(src, 'Makefile'), `SRC=${src}`, `out=${out}`,
+      ], { encoding: 'utf8', env: CLEAN_ENV });
+      t.equal(r.status, 0, r.stderr);
+      const hello = spawnSync(join(out, 'bin/hello'), { encoding: 'utf8' });
+      t.match(hello.stdout, /^Hello from a program built in a Stockade sandbox \(built as uid 6\d{4}\)\.\n$/);
+      t.ok(existsSync(join(out, 'bin/hello')));
+      t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(sb.dir), 'no mount left');
+      t.same(leftovers(sb), []);
+    });
+  }
+}

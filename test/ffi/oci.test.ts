@@ -4,7 +4,7 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { importOciProfile, kernelAtLeast } from '../../src/seccomp/oci.js';
 import { compileSeccomp, exportSeccomp } from '../../src/seccomp/compile.js';
-import { distUrl, ensureBuilt, runChildJson } from './helpers.js';
+import { distUrl, ensureBuilt, runChildJson } from '../helpers/child.js';
 
 const DEBIAN_PROFILE = '/usr/share/containers/seccomp.json';
 

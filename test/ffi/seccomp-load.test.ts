@@ -1,7 +1,7 @@
 // Loaded filters, observed from a throwaway child process: what a build would see.
 import t from 'tap';
 import type { SeccompPlan, SeccompRule } from '../../src/plan/types.js';
-import { distUrl, ensureBuilt, runChild, runChildJson } from './helpers.js';
+import { distUrl, ensureBuilt, runChild, runChildJson } from '../helpers/child.js';
 
 t.before(ensureBuilt);
 

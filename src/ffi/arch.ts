@@ -25,7 +25,6 @@ export const SYS = {
   capget: 125,
   capset: 126,
   unshare: 272,
-  mount: 165,
   chmod: 90,
   fchmod: 91,
   fchmodat: 268,

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { openSync, closeSync } from 'node:fs';
 import * as libc from '../../src/ffi/libc.js';
-import { distUrl, ensureBuilt, runChild } from './helpers.js';
+import { distUrl, ensureBuilt, runChild } from '../helpers/child.js';
 
 t.before(ensureBuilt);
 

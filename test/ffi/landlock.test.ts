@@ -3,7 +3,7 @@ import t from 'tap';
 import { createServer, type Server } from 'node:net';
 import type { LandlockPlan } from '../../src/plan/types.js';
 import { LANDLOCK_ACCESS_FS, landlockAbi, planRuleset } from '../../src/ffi/landlock.js';
-import { distUrl, ensureBuilt, runChildJson } from './helpers.js';
+import { distUrl, ensureBuilt, runChildJson } from '../helpers/child.js';
 
 t.before(ensureBuilt);
 

@@ -1,6 +1,6 @@
 // Effects that need root, each in a throwaway child: capabilities, mounts, ids, namespaces.
 import t from 'tap';
-import { NOT_ROOT_REASON, distUrl, ensureBuilt, isRoot, runChildJson } from './helpers.js';
+import { NOT_ROOT_REASON, distUrl, ensureBuilt, isRoot, runChildJson } from '../helpers/child.js';
 
 t.before(ensureBuilt);
 

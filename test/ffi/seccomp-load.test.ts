@@ -1,13 +1,12 @@
 // Loaded filters, observed from a throwaway child process: what a build would see.
 import t from 'tap';
 import type { SeccompPlan, SeccompRule } from '../../src/plan/types.js';
-import { distUrl, ensureBuilt, runChild, runChildJson } from './helpers.js';
+import { S_ISGID, S_ISUID } from '../../src/ffi/arch.js';
+import { distUrl, ensureBuilt, runChild, runChildJson } from '../helpers/child.js';
 
 t.before(ensureBuilt);
 
 const EPERM = { kind: 'errno', errno: 1, name: 'EPERM' } as const;
-const S_ISUID = 0o4000;
-const S_ISGID = 0o2000;
 
 /** Nix's filter: no setuid/setgid bits through any chmod call, on x86_64, x86 and x32. */
 function nixLikePlan(): SeccompPlan {
@@ -30,24 +29,24 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSeccomp, loadSeccomp } from '${distUrl('seccomp/compile.js')}';
 import { rawSyscall, chmod, getNoNewPrivs } from '${distUrl('ffi/libc.js')}';
+import { SYS, X32_SYSCALL_BIT, AT_FDCWD } from '${distUrl('ffi/arch.js')}';
 const file = join(process.env.STOCKADE_TEST_DIR, 'f');
 writeFileSync(file, '');
 loadSeccomp(compileSeccomp(${JSON.stringify(plan)}));
-const AT_FDCWD = -100, X32 = 0x40000000;
 const out = {
   nnp: getNoNewPrivs(),
-  chmodSetuid: rawSyscall(90, file, 0o4755),
-  chmodSetgid: rawSyscall(90, file, 0o2755),
-  chmodPlain: rawSyscall(90, file, 0o755),
-  fchmodatSetuid: rawSyscall(268, AT_FDCWD, file, 0o4755),
-  fchmodat2Setuid: rawSyscall(452, AT_FDCWD, file, 0o4755, 0),
-  fchmodat2Setgid: rawSyscall(452, AT_FDCWD, file, 0o2755, 0),
-  fchmodat2Plain: rawSyscall(452, AT_FDCWD, file, 0o700, 0),
-  fchmodBadFd: rawSyscall(91, -1, 0o755),
-  unshare: rawSyscall(272, 0),
-  unshareX32: rawSyscall(272 | X32, 0),
-  setxattr: rawSyscall(188, file, 'user.x', null, 0, 0),
-  readBadFd: rawSyscall(0, -1, null, 0),
+  chmodSetuid: rawSyscall(SYS.chmod, file, 0o4755),
+  chmodSetgid: rawSyscall(SYS.chmod, file, 0o2755),
+  chmodPlain: rawSyscall(SYS.chmod, file, 0o755),
+  fchmodatSetuid: rawSyscall(SYS.fchmodat, AT_FDCWD, file, 0o4755),
+  fchmodat2Setuid: rawSyscall(SYS.fchmodat2, AT_FDCWD, file, 0o4755, 0),
+  fchmodat2Setgid: rawSyscall(SYS.fchmodat2, AT_FDCWD, file, 0o2755, 0),
+  fchmodat2Plain: rawSyscall(SYS.fchmodat2, AT_FDCWD, file, 0o700, 0),
+  fchmodBadFd: rawSyscall(SYS.fchmod, -1, 0o755),
+  unshare: rawSyscall(SYS.unshare, 0),
+  unshareX32: rawSyscall(SYS.unshare | X32_SYSCALL_BIT, 0),
+  setxattr: rawSyscall(SYS.setxattr, file, 'user.x', null, 0, 0),
+  readBadFd: rawSyscall(0 /* read */, -1, null, 0),
   status: (await import('node:fs')).readFileSync('/proc/self/status', 'utf8').match(/^Seccomp:\\s+(\\d)/m)[1],
 };
 let message = '';

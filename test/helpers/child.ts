@@ -1,4 +1,4 @@
-// Shared by the FFI tests: effects that change a process (namespaces, ids, filters, Landlock)
+// Shared by tests: effects that change a process (namespaces, ids, filters, Landlock)
 // run in a throwaway `node` child that imports the compiled dist/, never in the test runner.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';

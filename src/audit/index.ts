@@ -17,7 +17,12 @@ export function planForAudit(loaded: LoadedPolicy, file: string): Plan {
 }
 
 export function auditLoaded(loaded: LoadedPolicy, file: string): AuditReport {
-  const input = { plan: planForAudit(loaded, file), policy: loaded.policy, loaded };
+  return auditPlan(planForAudit(loaded, file), loaded, file);
+}
+
+/** Audits a Plan made from `loaded`; positions come from the policy's files. */
+export function auditPlan(plan: Plan, loaded: LoadedPolicy, file: string): AuditReport {
+  const input = { plan, policy: loaded.policy, loaded };
   const findings: Finding[] = [];
   let total = 0;
   for (const rule of RULES) {

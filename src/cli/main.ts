@@ -8,6 +8,8 @@ type CommandModule = { main(argv: string[]): Promise<number> | number };
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   validate: { summary: 'check policy files', load: () => import('./validate.js') },
   explain: { summary: 'show the Plan a policy (and a build spec) resolves to', load: () => import('./explain.js') },
+  audit: { summary: 'find weaknesses in policies and score their exposure (text, JSON, SARIF)', load: () => import('./audit.js') },
+  diff: { summary: 'compare the Plans of two policies: what weakens, what strengthens', load: () => import('./diff.js') },
 };
 
 function usage(): string {

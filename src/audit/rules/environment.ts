@@ -3,7 +3,8 @@
 import { pointerJoin } from '../../policy/source.js';
 import type { Hit, Rule } from '../types.js';
 
-const SECRET_NAME = /TOKEN|SECRET|PASSW|CREDENTIAL|KEY|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^SSH_AUTH_SOCK$|^SSH_AGENT_PID$|^GNUPGHOME$|^GPG_AGENT_INFO$|^KRB5CCNAME$|^NETRC$|^DOCKER_CONFIG$|^DBUS_SESSION_BUS_ADDRESS$|^XDG_RUNTIME_DIR$/i;
+/** Names of variables that usually carry credentials or reach agents holding them. */
+export const SECRET_NAME = /TOKEN|SECRET|PASSW|CREDENTIAL|KEY|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^SSH_AUTH_SOCK$|^SSH_AGENT_PID$|^GNUPGHOME$|^GPG_AGENT_INFO$|^KRB5CCNAME$|^NETRC$|^DOCKER_CONFIG$|^DBUS_SESSION_BUS_ADDRESS$|^XDG_RUNTIME_DIR$/i;
 /** Host locations of people's files and of running services. */
 const HOST_PATH_PREFIXES = ['/home', '/root', '/run', '/var/run', '/var/lib', '/media', '/mnt', '/srv'];
 

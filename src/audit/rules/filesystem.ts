@@ -65,9 +65,10 @@ export const filesystemRules: Rule[] = [
     title: "Inputs may come from the host's system directories",
     why: 'Inputs outside the store are not content-addressed: the build result then depends on what the host has installed, and a build may read any file there. guix-default allows this on purpose so a host compiler can be an input.',
     fix: 'List only the store in filesystem.inputs.under once the toolchain comes from the store.',
-    check: ({ policy }) =>
-      (policy.filesystem?.inputs?.under ?? []).flatMap((prefix, i): Hit[] =>
-        HOST_SYSTEM_DIRS.some((d) => isUnder(prefix, d)) ? [{ pointer: `/filesystem/inputs/under/${i}`, message: `inputs may come from the host's ${prefix}` }] : []),
+    check: ({ policy }) => {
+      const system = (policy.filesystem?.inputs?.under ?? []).filter((prefix) => HOST_SYSTEM_DIRS.some((d) => isUnder(prefix, d)));
+      return system.length ? [{ pointer: '/filesystem/inputs/under', message: `inputs may come from the host's ${system.join(', ')}` }] : [];
+    },
   },
   {
     id: 'STK-FS-005',

@@ -10,6 +10,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   run: { summary: 'run one build in the sandbox a policy describes', load: () => import('./run.js') },
   pool: { summary: 'create, inspect and check the build-user pool', load: () => import('./pool.js') },
   explain: { summary: 'show the Plan a policy (and a build spec) resolves to', load: () => import('./explain.js') },
+  audit: { summary: 'find weaknesses in policies and score their exposure (text, JSON, SARIF)', load: () => import('./audit.js') },
+  diff: { summary: 'compare the Plans of two policies: what weakens, what strengthens', load: () => import('./diff.js') },
 };
 
 function usage(): string {

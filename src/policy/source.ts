@@ -36,14 +36,10 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
     const { line, col } = lineCounter.linePos(offset);
     diagnostics.push({ file, line, col, message });
   };
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false });
-  for (const error of document.errors) {
-    const message =
-      error.code === 'DUPLICATE_KEY'
-        ? `duplicate key '${text.slice(error.pos[0], error.pos[1])}'`
-        : `YAML syntax error: ${error.message.split('\n')[0]}`;
-    at(error.pos[0], message);
-  }
+  // Duplicate keys are found in walk(), where the whole key is known: yaml's own error
+  // spans only the key's first character.
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: false });
+  for (const error of document.errors) at(error.pos[0], `YAML syntax error: ${error.message.split('\n')[0]}`);
   if (diagnostics.length > 0) return { diagnostics };
 
   const positions = new Map<string, NodePos>();
@@ -68,6 +64,7 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
     }
     if (isMap(node)) {
       const out: { [key: string]: Json } = {};
+      const seen = new Set<string>();
       for (const pair of node.items) {
         const keyNode = pair.key as Node | null;
         if (!isScalar(keyNode) || (typeof keyNode.value !== 'string' && typeof keyNode.value !== 'number')) {
@@ -75,6 +72,11 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
           continue;
         }
         const key = String(keyNode.value);
+        if (seen.has(key)) {
+          at(keyNode.range?.[0] ?? start, `duplicate key '${key}'`);
+          continue;
+        }
+        seen.add(key);
         const child = pointerJoin(pointer, key);
         const keyPos = lineCounter.linePos(keyNode.range?.[0] ?? start);
         positions.set(child, { line: keyPos.line, col: keyPos.col, keyLine: keyPos.line, keyCol: keyPos.col });

@@ -78,7 +78,8 @@ function show(v: Json | undefined): string {
 function prune(errors: AjvError[], root: Json): AjvError[] {
   const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   let kept = errors.filter((e) => {
-    if (e.keyword === 'oneOf') return false;
+    // ajv follows each failing property name (reported with propertyName) by a vague summary.
+    if (e.keyword === 'oneOf' || e.keyword === 'propertyNames') return false;
     if (!oneOfPaths.has(e.instancePath)) return true;
     const value = valueAt(root, e.instancePath);
     const scalar = value === null || typeof value !== 'object';
@@ -121,17 +122,22 @@ function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; m
       return { pointer: pointerJoin(e.instancePath, key), atKey: true, message: `${where === '(top level)' ? '' : where + ': '}unknown key '${key}'` };
     }
     case 'required':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: missing required key '${e.params.missingProperty}'` };
+      return { pointer: e.instancePath, atKey: false, message: `${where === '(top level)' ? '' : where + ': '}missing required key '${e.params.missingProperty}'` };
     case 'type':
       return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${TYPE_NAMES[e.params.type] ?? e.params.type}, got ${jsonType(value)}` };
     case 'anyType':
       return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${(e.params.wanted as string[]).join(' or ')}, got ${jsonType(value)} ${show(value)}` };
-    case 'enum':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${show(value)} is not one of: ${(e.params.allowedValues as Json[]).map((v) => String(v)).join(', ')}` };
+    case 'enum': {
+      const allowed = e.params.allowedValues as Json[];
+      // A bare `null` in YAML is the null value, not the string (devices: [null] is a classic).
+      const hint = value === null && allowed.includes('null') ? ' (write "null" in quotes for the string)' : '';
+      return { pointer: e.instancePath, atKey: false, message: `${where}: ${show(value)} is not one of: ${allowed.map((v) => String(v)).join(', ')}${hint}` };
+    }
     case 'const':
       return { pointer: e.instancePath, atKey: false, message: `${where}: must be ${show(e.params.allowedValue)}, got ${show(value)}` };
     case 'pattern': {
-      const def = /#\/\$defs\/([A-Za-z]+)\/pattern$/.exec(e.schemaPath)?.[1];
+      // A $def's pattern may sit in one of its oneOf branches (bytes: an integer or a string).
+      const def = /#\/\$defs\/([A-Za-z]+)\/(?:oneOf\/\d+\/)?pattern$/.exec(e.schemaPath)?.[1];
       const why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : `must match ${e.params.pattern}`;
       return { pointer: e.instancePath, atKey: false, message: `${where}: ${why}, got ${show(value)}` };
     }

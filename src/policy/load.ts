@@ -66,7 +66,8 @@ function overlay(base: Layer, top: SourceDoc): Layer {
       for (const key of Object.keys(over)) {
         const child = pointerJoin(pointer, key);
         if (exclusive?.includes(key)) {
-          for (const other of exclusive.filter((k) => k !== key && k in out)) {
+          // Only an inherited sibling gives way; both set in one file is an error semantics reports.
+          for (const other of exclusive.filter((k) => k !== key && k in out && !(k in over))) {
             delete out[other];
             dropOrigins(origins, pointerJoin(pointer, other));
           }

@@ -117,7 +117,8 @@ function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] 
 
 function findBase(name: string, from: string, options: LoadOptions): { path?: string; tried: string[] } {
   if (name.includes('/') || /\.ya?ml$/.test(name)) {
-    const path = isAbsolute(name) ? name : resolve(dirname(from), name);
+    // join, not resolve: a relative chain stays relative, as with names (messages, Plan.policy.chain).
+    const path = isAbsolute(name) ? name : join(dirname(from), name);
     return existsSync(path) ? { path, tried: [path] } : { tried: [path] };
   }
   const dirs = [dirname(from), options.policiesDir ?? SHIPPED_POLICIES_DIR];

@@ -60,7 +60,11 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
       return null;
     }
     if (node.tag !== undefined && !(node.tag === APPEND_TAG && isSeq(node))) {
-      at(start, node.tag === APPEND_TAG ? `${APPEND_TAG} applies to lists only` : `unknown tag ${node.tag}`);
+      // Shown as written: yaml expands !!binary to tag:yaml.org,2002:binary.
+      const tag = node.tag.replace(/^tag:yaml\.org,2002:/, '!!');
+      at(start, node.tag === APPEND_TAG ? `${APPEND_TAG} applies to lists only` : `unknown tag ${tag}`);
+      // The tagged value (e.g. !!binary's bytes) would only add a second, vaguer error.
+      return null;
     }
     if (isMap(node)) {
       const out: { [key: string]: Json } = {};

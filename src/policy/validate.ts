@@ -30,6 +30,23 @@ const PATTERN_MESSAGES: Record<string, string> = {
   syscallName: 'must be a syscall name',
 };
 
+/** Patterns written inline in the schemas (not as a $def), by their source text. */
+const INLINE_PATTERN_MESSAGES: Record<string, string> = {
+  '^[a-z0-9][a-z0-9._-]*$': "must be lower case letters, digits, '.', '_' and '-', starting with a letter or digit",
+  '^[^:\\n]*$': "must not contain ':' or a line break",
+  '^/[^\\n]*$': 'must be an absolute path',
+  '^[^\\s/]+$': "must not contain spaces or '/'",
+  '^(\\*|[A-Za-z_][A-Za-z0-9_]*\\*?)$': "must be a variable name, a prefix ending in '*', or '*'",
+  '^[A-Za-z_][A-Za-z0-9_]*$': 'must be an environment variable name',
+  '^[A-Za-z0-9][A-Za-z0-9._+-]*$': "must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+};
+
+function patternMessage(schemaPath: string, pattern: unknown): string | undefined {
+  // A $def's pattern may sit in one of its oneOf branches (bytes: an integer or a string).
+  const def = /#\/\$defs\/([A-Za-z]+)\/(?:oneOf\/\d+\/)?pattern$/.exec(schemaPath)?.[1];
+  return (def ? PATTERN_MESSAGES[def] : undefined) ?? INLINE_PATTERN_MESSAGES[String(pattern)];
+}
+
 const VALUE_KEYWORDS = new Set([
   'enum', 'const', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
   'minLength', 'maxLength', 'multipleOf',
@@ -86,8 +103,21 @@ function prune(errors: AjvError[], root: Json): AjvError[] {
     if (e.keyword === 'type') return false;
     return scalar ? VALUE_KEYWORDS.has(e.keyword) : !VALUE_KEYWORDS.has(e.keyword);
   });
-  // A value whose type fits no branch: say which types would do.
   for (const path of oneOfPaths) {
+    const here = kept.filter((e) => e.instancePath === path);
+    const isChoice = (e: AjvError) => e.keyword === 'const' || e.keyword === 'enum';
+    if (here.some((e) => !isChoice(e))) {
+      // The value has a branch's type but breaks its bounds (core: -1): only that branch's error
+      // is useful, not also "must be 'unlimited'".
+      kept = kept.filter((e) => e.instancePath !== path || !isChoice(e));
+    } else if (here.length > 0 && here.every((e) => e.keyword === 'const')) {
+      // Only a lone constant of one branch is left (nofile: lots): list every branch below instead.
+      kept = kept.filter((e) => e.instancePath !== path);
+    }
+  }
+  // A value whose type fits no branch: say which types would do. Deepest first, so that a
+  // nested value's message counts as covering its parent ({soft: x} in an rlimit).
+  for (const path of [...oneOfPaths].sort((a, b) => b.length - a.length)) {
     const covered = kept.some((e) => e.instancePath === path || e.instancePath.startsWith(path + '/'));
     if (covered) continue;
     const types = [...new Set(errors.filter((e) => e.instancePath === path && e.keyword === 'type').map((e) => String(e.params.type)))];
@@ -112,7 +142,7 @@ function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; m
   if (e.propertyName !== undefined) {
     const pointer = pointerJoin(e.instancePath, e.propertyName);
     const def = /#\/\$defs\/([A-Za-z]+)\//.exec(e.schemaPath)?.[1];
-    let why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : e.message ?? 'is not allowed';
+    let why = (def && PATTERN_MESSAGES[def]) || (e.keyword === 'pattern' ? patternMessage(e.schemaPath, e.params.pattern) : undefined) || e.message || 'is not allowed';
     if (e.keyword === 'enum') why = `must be one of: ${(e.params.allowedValues as string[]).join(', ')}`;
     return { pointer, atKey: true, message: `${where}: invalid key '${e.propertyName}': ${why}` };
   }
@@ -136,9 +166,7 @@ function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; m
     case 'const':
       return { pointer: e.instancePath, atKey: false, message: `${where}: must be ${show(e.params.allowedValue)}, got ${show(value)}` };
     case 'pattern': {
-      // A $def's pattern may sit in one of its oneOf branches (bytes: an integer or a string).
-      const def = /#\/\$defs\/([A-Za-z]+)\/(?:oneOf\/\d+\/)?pattern$/.exec(e.schemaPath)?.[1];
-      const why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : `must match ${e.params.pattern}`;
+      const why = patternMessage(e.schemaPath, e.params.pattern) ?? `must match ${e.params.pattern}`;
       return { pointer: e.instancePath, atKey: false, message: `${where}: ${why}, got ${show(value)}` };
     }
     case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':

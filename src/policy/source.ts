@@ -39,7 +39,11 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
   // Duplicate keys are found in walk(), where the whole key is known: yaml's own error
   // spans only the key's first character.
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: false });
-  for (const error of document.errors) at(error.pos[0], `YAML syntax error: ${error.message.split('\n')[0]}`);
+  for (const error of document.errors) {
+    // yaml's own text for this one names a JavaScript API, which means nothing to a policy's author.
+    const message = error.code === 'MULTIPLE_DOCS' ? 'a policy file holds a single YAML document' : error.message.split('\n')[0];
+    at(error.pos[0], `YAML syntax error: ${message}`);
+  }
   if (diagnostics.length > 0) return { diagnostics };
 
   const positions = new Map<string, NodePos>();

@@ -138,42 +138,43 @@ function prune(errors: AjvError[], root: Json): AjvError[] {
 
 function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; message: string } {
   const value = valueAt(root, e.instancePath);
-  const where = displayPath(e.instancePath);
+  // Messages start with the value's path, or with nothing for the document itself.
+  const where = e.instancePath === '' ? '' : `${displayPath(e.instancePath)}: `;
   if (e.propertyName !== undefined) {
     const pointer = pointerJoin(e.instancePath, e.propertyName);
     const def = /#\/\$defs\/([A-Za-z]+)\//.exec(e.schemaPath)?.[1];
     let why = (def && PATTERN_MESSAGES[def]) || (e.keyword === 'pattern' ? patternMessage(e.schemaPath, e.params.pattern) : undefined) || e.message || 'is not allowed';
     if (e.keyword === 'enum') why = `must be one of: ${(e.params.allowedValues as string[]).join(', ')}`;
-    return { pointer, atKey: true, message: `${where}: invalid key '${e.propertyName}': ${why}` };
+    return { pointer, atKey: true, message: `${where}invalid key '${e.propertyName}': ${why}` };
   }
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
-      return { pointer: pointerJoin(e.instancePath, key), atKey: true, message: `${where === '(top level)' ? '' : where + ': '}unknown key '${key}'` };
+      return { pointer: pointerJoin(e.instancePath, key), atKey: true, message: `${where}unknown key '${key}'` };
     }
     case 'required':
-      return { pointer: e.instancePath, atKey: false, message: `${where === '(top level)' ? '' : where + ': '}missing required key '${e.params.missingProperty}'` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}missing required key '${e.params.missingProperty}'` };
     case 'type':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${TYPE_NAMES[e.params.type] ?? e.params.type}, got ${jsonType(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}expected ${TYPE_NAMES[e.params.type] ?? e.params.type}, got ${jsonType(value)}` };
     case 'anyType':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${(e.params.wanted as string[]).join(' or ')}, got ${jsonType(value)} ${show(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}expected ${(e.params.wanted as string[]).join(' or ')}, got ${jsonType(value)} ${show(value)}` };
     case 'enum': {
       const allowed = e.params.allowedValues as Json[];
       // A bare `null` in YAML is the null value, not the string (devices: [null] is a classic).
       const hint = value === null && allowed.includes('null') ? ' (write "null" in quotes for the string)' : '';
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${show(value)} is not one of: ${allowed.map((v) => String(v)).join(', ')}${hint}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}${show(value)} is not one of: ${allowed.map((v) => String(v)).join(', ')}${hint}` };
     }
     case 'const':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: must be ${show(e.params.allowedValue)}, got ${show(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}must be ${show(e.params.allowedValue)}, got ${show(value)}` };
     case 'pattern': {
       const why = patternMessage(e.schemaPath, e.params.pattern) ?? `must match ${e.params.pattern}`;
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${why}, got ${show(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}${why}, got ${show(value)}` };
     }
     case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':
     case 'minLength': case 'maxLength': case 'minItems': case 'maxItems':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${e.message}, got ${show(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}${e.message}, got ${show(value)}` };
     default:
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${e.message ?? e.keyword}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}${e.message ?? e.keyword}` };
   }
 }
 

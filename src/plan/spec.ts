@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { PolicyError } from '../policy/errors.js';
 import { parseSource } from '../policy/source.js';
 import { specSchemaDiagnostics } from '../policy/validate.js';
+import { sortDiagnostics } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { normalise } from '../policy/semantics.js';
 
@@ -23,7 +24,7 @@ export function loadSpecFile(file: string): BuildSpec {
     return { file, line: (useKey ? pos?.keyLine : pos?.line) ?? 1, col: (useKey ? pos?.keyCol : pos?.col) ?? 1 };
   };
   const errors = specSchemaDiagnostics(doc.value, locate);
-  if (errors.length) throw new PolicyError(errors);
+  if (errors.length) throw new PolicyError(sortDiagnostics(errors));
   return doc.value as unknown as BuildSpec;
 }
 

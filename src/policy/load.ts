@@ -66,7 +66,8 @@ function overlay(base: Layer, top: SourceDoc): Layer {
       for (const key of Object.keys(over)) {
         const child = pointerJoin(pointer, key);
         if (exclusive?.includes(key)) {
-          for (const other of exclusive.filter((k) => k !== key && k in out)) {
+          // Only an inherited sibling gives way; both set in one file is an error semantics reports.
+          for (const other of exclusive.filter((k) => k !== key && k in out && !(k in over))) {
             delete out[other];
             dropOrigins(origins, pointerJoin(pointer, other));
           }
@@ -116,7 +117,8 @@ function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] 
 
 function findBase(name: string, from: string, options: LoadOptions): { path?: string; tried: string[] } {
   if (name.includes('/') || /\.ya?ml$/.test(name)) {
-    const path = isAbsolute(name) ? name : resolve(dirname(from), name);
+    // join, not resolve: a relative chain stays relative, as with names (messages, Plan.policy.chain).
+    const path = isAbsolute(name) ? name : join(dirname(from), name);
     return existsSync(path) ? { path, tried: [path] } : { tried: [path] };
   }
   const dirs = [dirname(from), options.policiesDir ?? SHIPPED_POLICIES_DIR];

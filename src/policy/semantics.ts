@@ -45,7 +45,8 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
   }
   if (etc?.files) {
     for (const path of Object.keys(etc.files)) {
-      const generated = { '/etc/passwd': etc.passwd, '/etc/group': etc.group, '/etc/hosts': etc.hosts, '/etc/resolv.conf': etc.resolv_conf }[path];
+      // Unset keys count with the planner's defaults: passwd, group and hosts are generated unless set to none.
+      const generated = { '/etc/passwd': etc.passwd ?? 'generated', '/etc/group': etc.group ?? 'generated', '/etc/hosts': etc.hosts ?? 'localhost', '/etc/resolv.conf': etc.resolv_conf ?? 'none' }[path];
       if (generated !== undefined && generated !== 'none') {
         error(`/filesystem/etc/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`, `filesystem.etc.files: ${path} is already generated (set its own key to none first)`, true);
       }
@@ -96,6 +97,8 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
       if (name !== undefined && !(name in ERRNO)) error(pointer, `${label}: unknown errno '${name}'`);
     };
     checkErrno('/seccomp/errno', 'seccomp.errno', seccomp.errno);
+    // Refused here, not only by the planner: a policy `validate` accepts must also plan.
+    if (seccomp.profile !== undefined) error('/seccomp/profile', 'seccomp.profile: importing OCI seccomp profiles is not available yet');
     (seccomp.deny ?? []).forEach((name, i) => {
       if (!isKnownSyscall(name)) error(`/seccomp/deny/${i}`, `seccomp.deny[${i}]: unknown syscall '${name}'`);
     });

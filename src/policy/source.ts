@@ -36,13 +36,13 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
     const { line, col } = lineCounter.linePos(offset);
     diagnostics.push({ file, line, col, message });
   };
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false });
+  // Duplicate keys are found in walk(), where the whole key is known: yaml's own error
+  // spans only the key's first character.
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: false });
   for (const error of document.errors) {
-    const message =
-      error.code === 'DUPLICATE_KEY'
-        ? `duplicate key '${text.slice(error.pos[0], error.pos[1])}'`
-        : `YAML syntax error: ${error.message.split('\n')[0]}`;
-    at(error.pos[0], message);
+    // yaml's own text for this one names a JavaScript API, which means nothing to a policy's author.
+    const message = error.code === 'MULTIPLE_DOCS' ? 'a policy file holds a single YAML document' : error.message.split('\n')[0];
+    at(error.pos[0], `YAML syntax error: ${message}`);
   }
   if (diagnostics.length > 0) return { diagnostics };
 
@@ -64,10 +64,15 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
       return null;
     }
     if (node.tag !== undefined && !(node.tag === APPEND_TAG && isSeq(node))) {
-      at(start, node.tag === APPEND_TAG ? `${APPEND_TAG} applies to lists only` : `unknown tag ${node.tag}`);
+      // Shown as written: yaml expands !!binary to tag:yaml.org,2002:binary.
+      const tag = node.tag.replace(/^tag:yaml\.org,2002:/, '!!');
+      at(start, node.tag === APPEND_TAG ? `${APPEND_TAG} applies to lists only` : `unknown tag ${tag}`);
+      // The tagged value (e.g. !!binary's bytes) would only add a second, vaguer error.
+      return null;
     }
     if (isMap(node)) {
       const out: { [key: string]: Json } = {};
+      const seen = new Set<string>();
       for (const pair of node.items) {
         const keyNode = pair.key as Node | null;
         if (!isScalar(keyNode) || (typeof keyNode.value !== 'string' && typeof keyNode.value !== 'number')) {
@@ -75,6 +80,11 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
           continue;
         }
         const key = String(keyNode.value);
+        if (seen.has(key)) {
+          at(keyNode.range?.[0] ?? start, `duplicate key '${key}'`);
+          continue;
+        }
+        seen.add(key);
         const child = pointerJoin(pointer, key);
         const keyPos = lineCounter.linePos(keyNode.range?.[0] ?? start);
         positions.set(child, { line: keyPos.line, col: keyPos.col, keyLine: keyPos.line, keyCol: keyPos.col });

@@ -30,6 +30,23 @@ const PATTERN_MESSAGES: Record<string, string> = {
   syscallName: 'must be a syscall name',
 };
 
+/** Patterns written inline in the schemas (not as a $def), by their source text. */
+const INLINE_PATTERN_MESSAGES: Record<string, string> = {
+  '^[a-z0-9][a-z0-9._-]*$': "must be lower case letters, digits, '.', '_' and '-', starting with a letter or digit",
+  '^[^:\\n]*$': "must not contain ':' or a line break",
+  '^/[^\\n]*$': 'must be an absolute path',
+  '^[^\\s/]+$': "must not contain spaces or '/'",
+  '^(\\*|[A-Za-z_][A-Za-z0-9_]*\\*?)$': "must be a variable name, a prefix ending in '*', or '*'",
+  '^[A-Za-z_][A-Za-z0-9_]*$': 'must be an environment variable name',
+  '^[A-Za-z0-9][A-Za-z0-9._+-]*$': "must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+};
+
+function patternMessage(schemaPath: string, pattern: unknown): string | undefined {
+  // A $def's pattern may sit in one of its oneOf branches (bytes: an integer or a string).
+  const def = /#\/\$defs\/([A-Za-z]+)\/(?:oneOf\/\d+\/)?pattern$/.exec(schemaPath)?.[1];
+  return (def ? PATTERN_MESSAGES[def] : undefined) ?? INLINE_PATTERN_MESSAGES[String(pattern)];
+}
+
 const VALUE_KEYWORDS = new Set([
   'enum', 'const', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
   'minLength', 'maxLength', 'multipleOf',
@@ -78,15 +95,29 @@ function show(v: Json | undefined): string {
 function prune(errors: AjvError[], root: Json): AjvError[] {
   const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   let kept = errors.filter((e) => {
-    if (e.keyword === 'oneOf') return false;
+    // ajv follows each failing property name (reported with propertyName) by a vague summary.
+    if (e.keyword === 'oneOf' || e.keyword === 'propertyNames') return false;
     if (!oneOfPaths.has(e.instancePath)) return true;
     const value = valueAt(root, e.instancePath);
     const scalar = value === null || typeof value !== 'object';
     if (e.keyword === 'type') return false;
     return scalar ? VALUE_KEYWORDS.has(e.keyword) : !VALUE_KEYWORDS.has(e.keyword);
   });
-  // A value whose type fits no branch: say which types would do.
   for (const path of oneOfPaths) {
+    const here = kept.filter((e) => e.instancePath === path);
+    const isChoice = (e: AjvError) => e.keyword === 'const' || e.keyword === 'enum';
+    if (here.some((e) => !isChoice(e))) {
+      // The value has a branch's type but breaks its bounds (core: -1): only that branch's error
+      // is useful, not also "must be 'unlimited'".
+      kept = kept.filter((e) => e.instancePath !== path || !isChoice(e));
+    } else if (here.length > 0 && here.every((e) => e.keyword === 'const')) {
+      // Only a lone constant of one branch is left (nofile: lots): list every branch below instead.
+      kept = kept.filter((e) => e.instancePath !== path);
+    }
+  }
+  // A value whose type fits no branch: say which types would do. Deepest first, so that a
+  // nested value's message counts as covering its parent ({soft: x} in an rlimit).
+  for (const path of [...oneOfPaths].sort((a, b) => b.length - a.length)) {
     const covered = kept.some((e) => e.instancePath === path || e.instancePath.startsWith(path + '/'));
     if (covered) continue;
     const types = [...new Set(errors.filter((e) => e.instancePath === path && e.keyword === 'type').map((e) => String(e.params.type)))];
@@ -107,39 +138,43 @@ function prune(errors: AjvError[], root: Json): AjvError[] {
 
 function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; message: string } {
   const value = valueAt(root, e.instancePath);
-  const where = displayPath(e.instancePath);
+  // Messages start with the value's path, or with nothing for the document itself.
+  const where = e.instancePath === '' ? '' : `${displayPath(e.instancePath)}: `;
   if (e.propertyName !== undefined) {
     const pointer = pointerJoin(e.instancePath, e.propertyName);
     const def = /#\/\$defs\/([A-Za-z]+)\//.exec(e.schemaPath)?.[1];
-    let why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : e.message ?? 'is not allowed';
+    let why = (def && PATTERN_MESSAGES[def]) || (e.keyword === 'pattern' ? patternMessage(e.schemaPath, e.params.pattern) : undefined) || e.message || 'is not allowed';
     if (e.keyword === 'enum') why = `must be one of: ${(e.params.allowedValues as string[]).join(', ')}`;
-    return { pointer, atKey: true, message: `${where}: invalid key '${e.propertyName}': ${why}` };
+    return { pointer, atKey: true, message: `${where}invalid key '${e.propertyName}': ${why}` };
   }
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
-      return { pointer: pointerJoin(e.instancePath, key), atKey: true, message: `${where === '(top level)' ? '' : where + ': '}unknown key '${key}'` };
+      return { pointer: pointerJoin(e.instancePath, key), atKey: true, message: `${where}unknown key '${key}'` };
     }
     case 'required':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: missing required key '${e.params.missingProperty}'` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}missing required key '${e.params.missingProperty}'` };
     case 'type':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${TYPE_NAMES[e.params.type] ?? e.params.type}, got ${jsonType(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}expected ${TYPE_NAMES[e.params.type] ?? e.params.type}, got ${jsonType(value)}` };
     case 'anyType':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: expected ${(e.params.wanted as string[]).join(' or ')}, got ${jsonType(value)} ${show(value)}` };
-    case 'enum':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${show(value)} is not one of: ${(e.params.allowedValues as Json[]).map((v) => String(v)).join(', ')}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}expected ${(e.params.wanted as string[]).join(' or ')}, got ${jsonType(value)} ${show(value)}` };
+    case 'enum': {
+      const allowed = e.params.allowedValues as Json[];
+      // A bare `null` in YAML is the null value, not the string (devices: [null] is a classic).
+      const hint = value === null && allowed.includes('null') ? ' (write "null" in quotes for the string)' : '';
+      return { pointer: e.instancePath, atKey: false, message: `${where}${show(value)} is not one of: ${allowed.map((v) => String(v)).join(', ')}${hint}` };
+    }
     case 'const':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: must be ${show(e.params.allowedValue)}, got ${show(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}must be ${show(e.params.allowedValue)}, got ${show(value)}` };
     case 'pattern': {
-      const def = /#\/\$defs\/([A-Za-z]+)\/pattern$/.exec(e.schemaPath)?.[1];
-      const why = def && PATTERN_MESSAGES[def] ? PATTERN_MESSAGES[def] : `must match ${e.params.pattern}`;
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${why}, got ${show(value)}` };
+      const why = patternMessage(e.schemaPath, e.params.pattern) ?? `must match ${e.params.pattern}`;
+      return { pointer: e.instancePath, atKey: false, message: `${where}${why}, got ${show(value)}` };
     }
     case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum':
     case 'minLength': case 'maxLength': case 'minItems': case 'maxItems':
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${e.message}, got ${show(value)}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}${e.message}, got ${show(value)}` };
     default:
-      return { pointer: e.instancePath, atKey: false, message: `${where}: ${e.message ?? e.keyword}` };
+      return { pointer: e.instancePath, atKey: false, message: `${where}${e.message ?? e.keyword}` };
   }
 }
 

@@ -91,9 +91,11 @@ t.test('a default errno action and a kill_process rule', async (t) => {
   const plan: SeccompPlan = {
     defaultAction: { kind: 'errno', errno: 38, name: 'ENOSYS' },
     architectures: ['x86_64', 'x86', 'x32'],
-    // Enough for node to print and exit after the filter is loaded.
+    // Enough for node (and its GC and libuv threads, busy or not) to print and exit after the filter is loaded.
     rules: [
-      ...['write', 'exit_group', 'exit', 'futex', 'rt_sigprocmask', 'rt_sigaction', 'munmap', 'madvise', 'mprotect', 'mmap', 'getpid', 'close', 'epoll_ctl', 'sched_yield', 'gettid', 'tgkill']
+      ...['write', 'exit_group', 'exit', 'futex', 'rt_sigprocmask', 'rt_sigaction', 'rt_sigreturn', 'munmap', 'madvise', 'mprotect', 'mmap', 'mremap', 'brk',
+        'getpid', 'close', 'epoll_ctl', 'epoll_wait', 'epoll_pwait', 'sched_yield', 'gettid', 'tgkill', 'read', 'clock_gettime', 'clock_nanosleep', 'nanosleep',
+        'getrandom', 'sigaltstack', 'sched_getaffinity', 'membarrier', 'rseq', 'ioctl', 'fstat', 'newfstatat', 'statx', 'lseek', 'pread64', 'openat']
         .map((syscall) => ({ syscall, action: { kind: 'allow' } as const, optional: false, args: [] })),
       { syscall: 'getppid', action: { kind: 'kill_process' }, optional: false, args: [] },
     ],

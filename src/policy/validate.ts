@@ -35,6 +35,7 @@ const INLINE_PATTERN_MESSAGES: Record<string, string> = {
   '^[a-z0-9][a-z0-9._-]*$': "must be lower case letters, digits, '.', '_' and '-', starting with a letter or digit",
   '^[^:\\n]*$': "must not contain ':' or a line break",
   '^/[^\\n]*$': 'must be an absolute path',
+  '^/': 'must be an absolute path',
   '^[^\\s/]+$': "must not contain spaces or '/'",
   '^(\\*|[A-Za-z_][A-Za-z0-9_]*\\*?)$': "must be a variable name, a prefix ending in '*', or '*'",
   '^[A-Za-z_][A-Za-z0-9_]*$': 'must be an environment variable name',

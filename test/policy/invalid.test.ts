@@ -350,6 +350,13 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'seccomp profile (not importable yet)',
+    yaml: H + 'seccomp:\n  profile: docker-default.json\n',
+    errors: [
+      'policy.yaml:4:12: seccomp.profile: importing OCI seccomp profiles is not available yet',
+    ],
+  },
+  {
     name: 'unknown capability',
     yaml: H + 'capabilities: { bounding: [CAP_CHOWN, CAP_SYS_GOD] }\n',
     errors: [

@@ -50,3 +50,18 @@ export function auditObject(file: string, policy: unknown): AuditReport {
 export function ruleIds(report: AuditReport): string[] {
   return [...new Set(report.findings.map((f) => f.ruleId))].sort();
 }
+
+/** Runs a command module's main in-process, capturing what it writes. */
+export async function run(main: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    return { code: await main(argv), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = write.stdout;
+    process.stderr.write = write.stderr;
+  }
+}

@@ -6,9 +6,9 @@ import Ajv from 'ajv';
 import { main } from '../../src/cli/audit.js';
 import { RULES } from '../../src/audit/index.js';
 import { renderRulesMarkdown } from '../../src/audit/format/rules.js';
-import { FIXED_OUTPUT, GUIX_DEFAULT, POLICIES, STRICT, craft, run } from './helpers.js';
+import { FIXED_OUTPUT, GUIX_DEFAULT, POLICIES, STRICT, craft, run } from './fixtures/helpers.js';
 
-const SARIF_SCHEMA = JSON.parse(readFileSync(join(import.meta.dirname, 'sarif-2.1.0-subset.schema.json'), 'utf8'));
+const SARIF_SCHEMA = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'sarif-2.1.0-subset.schema.json'), 'utf8'));
 
 t.test('text: grouped by concern, FILE:LINE:COL: SEVERITY ID message, why/fix with --verbose', async (t) => {
   const { code, stdout } = await run(main, [GUIX_DEFAULT]);

@@ -5,7 +5,7 @@ import { diffPlans, type Change } from '../../src/audit/diff.js';
 import { planForAudit } from '../../src/audit/index.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Plan } from '../../src/plan/types.js';
-import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, craft, run } from './helpers.js';
+import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, craft, run } from './fixtures/helpers.js';
 
 const strictPlan = (): Plan => planForAudit(loadPolicy(STRICT), STRICT);
 

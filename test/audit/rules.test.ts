@@ -2,7 +2,7 @@
 import t from 'tap';
 import { auditFile, auditPlan, planForAudit, RULES } from '../../src/audit/index.js';
 import { loadPolicy } from '../../src/policy/load.js';
-import { craft, FIXED_OUTPUT, GUIX_DEFAULT, positionOf, STRICT, strictStandalone, auditObject } from './helpers.js';
+import { craft, FIXED_OUTPUT, GUIX_DEFAULT, positionOf, STRICT, strictStandalone, auditObject } from './fixtures/helpers.js';
 
 interface Case {
   rule: string;

@@ -5,7 +5,7 @@ import { PolicyError } from '../../src/policy/errors.js';
 import { ABSENT_VERSUS_WEAK, EXPOSURE_WEIGHTS } from '../../src/audit/weights.js';
 import { levelOf } from '../../src/audit/score.js';
 import type { Policy } from '../../src/policy/types.js';
-import { auditObject, strictStandalone } from './helpers.js';
+import { auditObject, strictStandalone } from './fixtures/helpers.js';
 
 type Tree = { [key: string]: unknown } | unknown[];
 

@@ -1,7 +1,7 @@
 // The shipped policies: exactly the findings an expert expects, and scores in the right order.
 import t from 'tap';
 import { auditFile } from '../../src/audit/index.js';
-import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, ruleIds } from './helpers.js';
+import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, ruleIds } from './fixtures/helpers.js';
 
 const ADVICE = ['STK-FS-004', 'STK-ID-002', 'STK-ID-003'];
 const GUIX_GAPS = ['STK-LIM-001', 'STK-LIM-002', 'STK-LL-001', 'STK-SEC-001'];

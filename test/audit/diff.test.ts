@@ -1,0 +1,103 @@
+// stockade diff: every section's changes, marked weakening / strengthening / neutral.
+import t from 'tap';
+import { main } from '../../src/cli/diff.js';
+import { diffPlans, type Change } from '../../src/audit/diff.js';
+import { planForAudit } from '../../src/audit/index.js';
+import { loadPolicy } from '../../src/policy/load.js';
+import type { Plan } from '../../src/plan/types.js';
+import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, craft, run } from './fixtures/helpers.js';
+
+const strictPlan = (): Plan => planForAudit(loadPolicy(STRICT), STRICT);
+
+/** Diffs strict against strict changed by `change`; returns the changes of `section`. */
+function changesOf(section: string, change: (p: Plan) => void): Change[] {
+  const after = strictPlan();
+  change(after);
+  return diffPlans(strictPlan(), after).filter((c) => c.section === section);
+}
+
+const CASES: [string, string, (p: Plan) => void, 'weakening' | 'strengthening' | 'neutral', RegExp][] = [
+  ['mounts', 'bind added', (p) => p.mounts.push({ source: '/srv', target: '/srv', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }), 'weakening', /\/srv added/],
+  ['mounts', 'tmpfs removed', (p) => { p.mounts = p.mounts.filter((m) => m.target !== '/tmp'); }, 'neutral', /\/tmp removed/],
+  ['mounts', 'readonly flip', (p) => { p.mounts.find((m) => m.role === 'build-dir')!.readonly = true; }, 'strengthening', /writable → read-only/],
+  ['mounts', 'nosuid dropped', (p) => { p.mounts.find((m) => m.target === '/tmp')!.nosuid = false; }, 'weakening', /nosuid dropped/],
+  ['mounts', 'nodev dropped', (p) => { p.mounts.find((m) => m.target === '/proc')!.nodev = false; }, 'weakening', /nodev dropped/],
+  ['devices', 'device added', (p) => p.devices.push({ name: 'fuse', kind: 'bind', source: '/dev/fuse', optional: false }), 'weakening', /\/dev\/fuse added/],
+  ['devices', 'device removed', (p) => { p.devices = p.devices.filter((d) => d.name !== 'kvm'); }, 'strengthening', /\/dev\/kvm removed/],
+  ['etc', 'host file added', (p) => p.etc.push({ path: '/etc/services', hostSource: '/etc/services', mode: 0o444 }), 'weakening', /the host's \/etc\/services/],
+  ['etc', 'generated content', (p) => { p.etc[0].content = 'x'; }, 'neutral', /content changed/],
+  ['network', 'mode', (p) => { p.network.mode = 'slirp'; }, 'weakening', /none → slirp/],
+  ['network', 'host loopback', (p) => { p.network.allowHostLoopback = true; }, 'weakening', /reachable/],
+  ['network', 'hostname', (p) => { p.hostname = 'box'; }, 'neutral', /localhost → box/],
+  ['environment', 'secret added', (p) => { p.environment.GITHUB_TOKEN = 'x'; }, 'weakening', /GITHUB_TOKEN added/],
+  ['environment', 'value changed', (p) => { p.environment.PATH = '/bin'; }, 'neutral', /PATH: \/path-not-set → \/bin/],
+  ['capabilities', 'bounding added', (p) => p.capabilities.bounding.push('CAP_SYS_ADMIN'), 'weakening', /bounding: CAP_SYS_ADMIN added/],
+  ['capabilities', 'ambient added', (p) => p.capabilities.ambient.push('CAP_NET_RAW'), 'weakening', /ambient: CAP_NET_RAW added/],
+  ['no_new_privs', 'off', (p) => { p.noNewPrivs = false; }, 'weakening', /true → false/],
+  ['seccomp', 'removed', (p) => { p.seccomp = null; }, 'weakening', /filter removed/],
+  ['seccomp', 'default action', (p) => { p.seccomp!.defaultAction = { kind: 'kill_process' }; }, 'strengthening', /allow → kill_process/],
+  ['seccomp', 'architecture removed', (p) => { p.seccomp!.architectures = ['x86_64', 'x86']; }, 'weakening', /x32 removed/],
+  ['seccomp', 'rule removed', (p) => { p.seccomp!.rules = p.seccomp!.rules.filter((r) => r.syscall !== 'bpf'); }, 'weakening', /rule removed: errno EPERM bpf/],
+  ['seccomp', 'rule added', (p) => p.seccomp!.rules.push({ syscall: 'acct', action: { kind: 'kill_process' }, args: [], optional: false }), 'strengthening', /rule added: kill_process acct/],
+  ['landlock', 'removed', (p) => { p.landlock = null; }, 'weakening', /Landlock removed/],
+  ['landlock', 'compat', (p) => { p.landlock!.compat = 'best-effort'; }, 'weakening', /require → best-effort/],
+  ['landlock', 'write access added', (p) => p.landlock!.paths.push({ path: '/home', access: ['write'] }), 'weakening', /\/home access: write added/],
+  ['landlock', 'scope removed', (p) => { p.landlock!.scopes = ['signal']; }, 'weakening', /abstract-unix-socket removed/],
+  ['limits', 'pids raised', (p) => { p.limits.cgroup.pids = 100000; }, 'weakening', /pids: 2048 → 100000/],
+  ['limits', 'memory removed', (p) => { delete p.limits.cgroup.memoryBytes; }, 'weakening', /memory bytes: \d+ → none/],
+  ['limits', 'rlimit lowered', (p) => { p.limits.rlimits.nofile = { soft: 1024, hard: 65536 }; }, 'strengthening', /nofile soft: 4096 → 1024/],
+  ['timeouts', 'total never', (p) => { p.timeouts.totalSeconds = 0; }, 'weakening', /86400 → 0 \(none\)/],
+  ['timeouts', 'silence shorter', (p) => { p.timeouts.maxSilentSeconds = 60; }, 'strengthening', /3600 → 60/],
+  ['identity', 'supplementary groups', (p) => { p.identity.supplementaryGroups = 'none'; }, 'strengthening', /pool → none/],
+  ['identity', 'pool of system UIDs', (p) => { p.identity.pool = { kind: 'range', first: 100, count: 10, gid: 100 }; }, 'weakening', /group guixbuild → UIDs 100-109/],
+  ['namespaces', 'net dropped', (p) => { p.namespaces = p.namespaces.filter((n) => n !== 'net'); }, 'weakening', /net removed/],
+  ['root', 'writable', (p) => { p.root.readonly = false; }, 'weakening', /read-only → writable/],
+  ['personality', 'flag added', (p) => p.personality.push('READ_IMPLIES_EXEC'), 'weakening', /READ_IMPLIES_EXEC added/],
+  ['personality', 'ASLR back', (p) => { p.personality = []; }, 'strengthening', /ADDR_NO_RANDOMIZE removed/],
+  ['oom_score_adj', 'lowered', (p) => { p.oomScoreAdj = 0; }, 'weakening', /1000 → 0/],
+];
+
+for (const [section, what, change, effect, description] of CASES) {
+  t.test(`${section}: ${what}`, async (t) => {
+    const changes = changesOf(section, change);
+    t.equal(changes.length, 1, JSON.stringify(changes));
+    t.match(changes[0], { effect, description });
+  });
+}
+
+t.test('the same Plan: no change', async (t) => {
+  t.same(diffPlans(strictPlan(), strictPlan()), []);
+});
+
+t.test('the same sandbox written differently: no change (Plans are compared, not YAML)', async (t) => {
+  const { base } = craft(t.testdir(), STRICT, 'hostname: localhost\nno_new_privs: true\n');
+  const { code, stdout } = await run(main, [STRICT, base]);
+  t.equal(code, 0);
+  t.match(stdout, /no change to the sandbox/);
+});
+
+t.test('CLI: weakening exits 1 with scores before and after; strengthening exits 0', async (t) => {
+  const weaker = await run(main, [STRICT, GUIX_DEFAULT]);
+  t.equal(weaker.code, 1);
+  t.match(weaker.stdout, /exposure 0\.2 SAFE → 4\.7 OK/);
+  t.match(weaker.stdout, /- weakening +seccomp: filter removed/);
+  const stronger = await run(main, [GUIX_DEFAULT, STRICT]);
+  t.equal(stronger.code, 0);
+  t.match(stronger.stdout, /0 weakening, \d+ strengthening/);
+});
+
+t.test('CLI --json', async (t) => {
+  const { code, stdout } = await run(main, ['--json', GUIX_DEFAULT, FIXED_OUTPUT]);
+  t.equal(code, 1);
+  const json = JSON.parse(stdout);
+  t.match(json, { old: { policy: 'guix-default', score: 4.7 }, new: { policy: 'fixed-output', score: 6.2 }, weakenings: 3 });
+  t.ok(json.changes.some((c: Change) => c.section === 'network' && c.effect === 'weakening'));
+});
+
+t.test('CLI usage and invalid policies', async (t) => {
+  t.equal((await run(main, [STRICT])).code, 2);
+  const { base } = craft(t.testdir(), STRICT, 'devices: [floppy]\n');
+  const bad = await run(main, [STRICT, base]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /base\.yaml:4:/);
+});

@@ -152,7 +152,6 @@ export const PRCTL = {
   PR_GET_NO_NEW_PRIVS: 39,
   PR_CAP_AMBIENT: 47,
 } as const;
-export const PR_CAP_AMBIENT_IS_SET = 1;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
 /** Resource numbers of prlimit(2), by the name the Plan uses (RLIMIT_ without the prefix, lower case). */

@@ -45,7 +45,7 @@ const CASES: [string, string, (p: Plan) => void, 'weakening' | 'strengthening' |
   ['landlock', 'scope removed', (p) => { p.landlock!.scopes = ['signal']; }, 'weakening', /abstract-unix-socket removed/],
   ['limits', 'pids raised', (p) => { p.limits.cgroup.pids = 100000; }, 'weakening', /pids: 2048 → 100000/],
   ['limits', 'memory removed', (p) => { delete p.limits.cgroup.memoryBytes; }, 'weakening', /memory bytes: \d+ → none/],
-  ['limits', 'rlimit lowered', (p) => { p.limits.rlimits.nofile = { soft: 1024, hard: 65536 }; }, 'strengthening', /nofile soft: 4096 → 1024/],
+  ['limits', 'rlimit lowered', (p) => { p.limits.rlimits.nofile = { soft: 1024, hard: 8192 }; }, 'strengthening', /nofile soft: 4096 → 1024/],
   ['timeouts', 'total never', (p) => { p.timeouts.totalSeconds = 0; }, 'weakening', /86400 → 0 \(none\)/],
   ['timeouts', 'silence shorter', (p) => { p.timeouts.maxSilentSeconds = 60; }, 'strengthening', /3600 → 60/],
   ['identity', 'supplementary groups', (p) => { p.identity.supplementaryGroups = 'none'; }, 'strengthening', /pool → none/],

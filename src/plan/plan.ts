@@ -56,9 +56,6 @@ function nativeArch(): string {
 function planSeccomp(policy: Policy): SeccompPlan | null {
   const s = policy.seccomp;
   if (!s) return null;
-  if (s.profile !== undefined) {
-    throw new Error(`seccomp.profile (${s.profile}): importing OCI profiles is not available yet`);
-  }
   const errnoName = s.errno ?? DEFAULTS.seccompErrno;
   const architectures = [...new Set((s.architectures ?? ['native']).map((a) => (a === 'native' ? nativeArch() : a)))];
   const rules: SeccompPlan['rules'] = [];

@@ -189,17 +189,7 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
   const policy = merged as unknown as Policy;
   const semanticErrors = semanticDiagnostics(policy, locate);
   if (semanticErrors.length) throw new PolicyError(sortDiagnostics(semanticErrors));
-  resolveRelativeFiles(policy, layer.origins);
   return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate };
-}
-
-/** A seccomp profile path is relative to the file that named it. */
-function resolveRelativeFiles(policy: Policy, origins: Map<string, Origin>): void {
-  const profile = policy.seccomp?.profile;
-  if (profile && !isAbsolute(profile)) {
-    const origin = origins.get('/seccomp/profile');
-    policy.seccomp!.profile = resolve(dirname(origin?.file ?? '.'), profile);
-  }
 }
 
 function safeRealpath(path: string): string {

@@ -83,7 +83,7 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
 
   for (const [pointer, names] of [['/capabilities/bounding', policy.capabilities?.bounding], ['/capabilities/ambient', policy.capabilities?.ambient]] as const) {
     (names ?? []).forEach((name, i) => {
-      if (!(name in CAPABILITIES)) error(`${pointer}/${i}`, `${pointer.slice(1).replace('/', '.')}[${i}]: unknown capability '${name}'`);
+      if (!(CAPABILITIES as readonly string[]).includes(name)) error(`${pointer}/${i}`, `${pointer.slice(1).replace('/', '.')}[${i}]: unknown capability '${name}'`);
     });
   }
   const bounding = new Set(policy.capabilities?.bounding ?? []);

@@ -2,6 +2,7 @@
 import { openSync, writeSync } from 'node:fs';
 import { command, parse, UsageError } from './args.js';
 import type { BuildSpec } from '../policy/types.js';
+import { SETUP_FAILED } from '../runtime/request.js';
 
 const HELP = `usage: stockade run --policy POLICY [options] -- BUILDER [ARG…]
 
@@ -81,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (process.getuid?.() !== 0) {
       process.stderr.write('stockade run: needs root (it mounts, switches to a build user and sets up namespaces)\n');
-      return EXIT_SETUP;
+      return SETUP_FAILED;
     }
     const { runBuild } = await import('../runtime/supervisor.js');
     const logFd = v.log ? openSync(v.log, 'a', 0o600) : undefined;
@@ -109,5 +110,3 @@ export async function main(argv: string[]): Promise<number> {
     return result.exitCode;
   });
 }
-
-const EXIT_SETUP = 125;

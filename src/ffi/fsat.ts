@@ -2,7 +2,7 @@
 // absolute path: a symlink swapped in by a build cannot redirect them (CVE-2025-46415).
 import { readdirSync } from 'node:fs';
 import { check, lastErrno } from './lib.js';
-import { libcFn } from './libc.js';
+import { close, libcFn } from './libc.js';
 import { quote, renderFlags, renderMode } from './errors.js';
 import { AT_FDCWD, ERRNO, OPEN_FLAGS } from './arch.js';
 
@@ -36,10 +36,6 @@ export function fchmod(fd: number, mode: number): void {
   check(libcFn('int fchmod(int fd, uint32_t mode)')(fd, mode), 'fchmod', () => `${fd}, ${renderMode(mode)}`);
 }
 
-export function closeFd(fd: number): void {
-  check(libcFn('int close(int fd)')(fd), 'close', () => String(fd));
-}
-
 const DIR_FLAGS = OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC;
 
 /** Opens a directory without following a symlink in its last component. */
@@ -64,7 +60,7 @@ export function removeTreeAt(dirfd: number, name: string): void {
     // /proc/self/fd/N names the opened directory itself, whatever its path has become since.
     for (const entry of readdirSync(`/proc/self/fd/${fd}`)) removeTreeAt(fd, entry);
   } finally {
-    closeFd(fd);
+    close(fd);
   }
   unlinkIfPresent(dirfd, name, AT_REMOVEDIR);
 }
@@ -82,6 +78,6 @@ export function removeTree(path: string): void {
   try {
     removeTreeAt(dirfd, path.slice(slash + 1));
   } finally {
-    closeFd(dirfd);
+    close(dirfd);
   }
 }

@@ -5,7 +5,7 @@ import { parseSource } from '../policy/source.js';
 import { specSchemaDiagnostics } from '../policy/validate.js';
 import { sortDiagnostics } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
-import { normalise } from '../policy/semantics.js';
+import { isUnder, normalise } from '../policy/semantics.js';
 
 export function loadSpecFile(file: string): BuildSpec {
   let text: string;
@@ -28,13 +28,6 @@ export function loadSpecFile(file: string): BuildSpec {
   return doc.value as unknown as BuildSpec;
 }
 
-function under(path: string, prefixes: readonly string[]): boolean {
-  return prefixes.some((prefix) => {
-    const p = normalise(prefix);
-    return path === p || path.startsWith(p === '/' ? '/' : p + '/');
-  });
-}
-
 export function envAllowed(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => p === '*' || p === name || (p.endsWith('*') && name.startsWith(p.slice(0, -1))));
 }
@@ -51,7 +44,7 @@ export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec')
   for (const input of spec.inputs ?? []) {
     const bad = pathProblem('input', input);
     if (bad) problems.push(bad);
-    else if (!under(normalise(input), inputsUnder)) {
+    else if (!inputsUnder.some((prefix) => isUnder(normalise(input), prefix))) {
       problems.push(`input ${input} is not under filesystem.inputs.under (${inputsUnder.join(', ') || 'nothing allowed'})`);
     }
   }
@@ -59,7 +52,7 @@ export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec')
   for (const output of spec.outputs ?? []) {
     const bad = pathProblem('output', output);
     if (bad) problems.push(bad);
-    else if (!under(normalise(output), outputsUnder)) {
+    else if (!outputsUnder.some((prefix) => isUnder(normalise(output), prefix))) {
       problems.push(`output ${output} is not under filesystem.outputs.under (${outputsUnder.join(', ') || 'nothing allowed'})`);
     }
   }

@@ -145,6 +145,12 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
   return out;
 }
 
+/** Whether a normalised absolute path is `prefix` or lies below it. */
+export function isUnder(path: string, prefix: string): boolean {
+  const p = normalise(prefix);
+  return path === p || path.startsWith(p === '/' ? '/' : p + '/');
+}
+
 export function normalise(path: string): string {
   const trimmed = path.replace(/\/+/g, '/').replace(/\/$/, '');
   return trimmed === '' ? '/' : trimmed;

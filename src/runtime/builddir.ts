@@ -4,8 +4,9 @@
 // and the builder cannot open its directory to others (it cannot chmod the parent).
 import { join } from 'node:path';
 import { AT_FDCWD, ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
-import { closeFd, fchmod, fchown, mkdirat, openDirAt, openat, removeTree } from '../ffi/fsat.js';
+import { fchmod, fchown, mkdirat, openDirAt, openat, removeTree } from '../ffi/fsat.js';
 import { SyscallError } from '../ffi/errors.js';
+import { close } from '../ffi/libc.js';
 
 export interface BuildDir {
   /** Host path of the root-owned 0700 directory. */
@@ -39,20 +40,20 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
           fchown(topFd, uid, gid);
           fchmod(topFd, 0o700);
         } finally {
-          closeFd(topFd);
+          close(topFd);
         }
         mkdirat(dirFd, 'chroot', 0o700);
       } catch (err) {
-        closeFd(dirFd);
+        close(dirFd);
         removeTree(join(parent, name));
         throw err;
       }
-      closeFd(dirFd);
+      close(dirFd);
       const path = join(parent, name);
       return { path, top: join(path, 'top'), chroot: join(path, 'chroot') };
     }
   } finally {
-    closeFd(parentFd);
+    close(parentFd);
   }
   throw new Error(`cannot create a build directory under ${parent}: ${MAX_TRIES} names taken`);
 }

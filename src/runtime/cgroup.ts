@@ -59,7 +59,7 @@ function settings(controller: Controller, version: 1 | 2, limits: Limits): [stri
     case 'memory':
       return version === 2
         ? [['memory.max', String(c.memoryBytes)], ['memory.swap.max', '0']]
-        : [['memory.limit_in_bytes', String(c.memoryBytes)]];
+        : [['memory.limit_in_bytes', String(c.memoryBytes)], ['memory.memsw.limit_in_bytes', String(c.memoryBytes)]];
     case 'cpu':
       return version === 2
         ? [['cpu.max', `${c.cpu!.quotaUs} ${c.cpu!.periodUs}`]]
@@ -84,8 +84,8 @@ export function createCgroup(id: string, limits: Limits): BuildCgroup | null {
         cgroup.dirs.push(dir);
       }
       for (const [file, value] of settings(controller, h.version, limits)) {
-        // memory.swap.max is absent without swap accounting; nothing to limit then.
-        if (file === 'memory.swap.max' && !existsSync(join(dir, file))) continue;
+        // The swap files are absent without swap accounting; there is no swap to bound then.
+        if ((file === 'memory.swap.max' || file === 'memory.memsw.limit_in_bytes') && !existsSync(join(dir, file))) continue;
         writeFileSync(join(dir, file), value);
       }
       cgroup.placements.push({ controller, dir, version: h.version });

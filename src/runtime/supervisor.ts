@@ -7,10 +7,11 @@ import { constants as osConstants } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AT_FDCWD, CLONE_FLAGS } from '../ffi/arch.js';
-import { closeFd, fchown, mkdirat, openDirAt, removeTree } from '../ffi/fsat.js';
-import { setns, unshare } from '../ffi/libc.js';
+import { fchown, mkdirat, openDirAt, removeTree } from '../ffi/fsat.js';
+import { close, setns, unshare } from '../ffi/libc.js';
 import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
+import { isUnder } from '../policy/semantics.js';
 import { createBuildDir, removeBuildDir, type BuildDir } from './builddir.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
@@ -51,10 +52,6 @@ export interface RunResult {
   peakMemoryBytes?: number;
 }
 
-function isUnder(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');
-}
-
 /** guix's defence against CVE-2019-5736: the builder must resolve inside the build's inputs. */
 export function checkBuilder(plan: Plan): void {
   const roots = [
@@ -86,10 +83,10 @@ function prepareOutputs(plan: Plan, uid: number, gid: number): string[] {
       try {
         fchown(fd, uid, gid);
       } finally {
-        closeFd(fd);
+        close(fd);
       }
     } finally {
-      closeFd(parentFd);
+      close(parentFd);
     }
   }
   return created;

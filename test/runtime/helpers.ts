@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { processesOf } from '../../src/pool/reap.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist/cli/main.js');
@@ -75,27 +76,12 @@ export function explain(sb: Sandbox, extra: string[] = []): any {
   return JSON.parse(r.stdout);
 }
 
-/** Processes whose real, effective, saved or fs uid is in [first, first+count). */
-export function processesOfRange(first: number, count: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const uids = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))![1].split(/\s+/).map(Number);
-      if (uids.some((u) => u >= first && u < first + count)) found.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
-}
-
 /** What a build could leave behind: mounts, processes, build directories, cgroups. */
 export function leftovers(sb: Sandbox): string[] {
   const found: string[] = [];
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
   if (mountinfo.includes(sb.dir)) found.push('a mount under ' + sb.dir);
-  const procs = processesOfRange(sb.firstUid, sb.count);
+  const procs = Array.from({ length: sb.count }, (_, i) => processesOf(sb.firstUid + i)).flat();
   if (procs.length) found.push(`processes of the pool: ${procs.join(' ')}`);
   const dirs = readdirSync(sb.dir).filter((n) => n.startsWith('guix-build-'));
   if (dirs.length) found.push(`build directories: ${dirs.join(' ')}`);

@@ -50,12 +50,12 @@ if (!IS_ROOT) {
     ];
     for (const [what, filesystem, args, message] of cases) {
       const sb = makePolicy('guix-default', '', 4, filesystem);
+      t.teardown(() => removeSandbox(sb));
       const r = run(sb, 'echo the builder ran', args);
       t.equal(r.status, 125, `${what}: exit 125`);
       t.equal(r.stdout, '', `${what}: the builder never ran`);
       t.match(r.stderr, message, `${what}: names the failure`);
       t.same(leftovers(sb), [], `${what}: nothing left behind`);
-      removeSandbox(sb);
     }
   });
 

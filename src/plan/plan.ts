@@ -240,6 +240,8 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
       hostName,
       inputs: spec.inputs,
       outputs: spec.outputs,
+      inputsUnder: (fs.inputs?.under ?? []).map(normalise),
+      outputsUnder: (fs.outputs?.under ?? []).map(normalise),
       cores,
     },
     identity,

@@ -136,6 +136,9 @@ export interface BuildPlan {
   hostName: string;
   inputs: string[];
   outputs: string[];
+  /** The policy's allowed prefixes; inputs and outputs must also resolve (symlinks followed) under them. */
+  inputsUnder: string[];
+  outputsUnder: string[];
   cores: number;
 }
 

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AT_FDCWD, CLONE_FLAGS } from '../ffi/arch.js';
 import { fchown, mkdirat, openDirAt, removeTree } from '../ffi/fsat.js';
@@ -69,6 +69,36 @@ export function checkBuilder(plan: Plan): void {
   }
 }
 
+/** `path` with every symlink of its existing part resolved; the missing rest kept as written. */
+function resolvePath(path: string): string {
+  let existing = path;
+  // lstat: a dangling symlink counts as existing, so realpath refuses it rather than skipping it.
+  while (!lexists(existing)) existing = dirname(existing);
+  const rest = path.slice(existing.length).replace(/^\/+/, '');
+  return rest ? join(realpathSync(existing), rest) : realpathSync(existing);
+}
+
+/**
+ * The spec's paths were checked as written; a symlink on the way (a store path pointing at
+ * /etc, say) must not carry an input or an output outside what the policy allows.
+ */
+export function checkResolvedPaths(plan: Plan): void {
+  const inputRoots = plan.build.inputsUnder.map(resolvePath);
+  for (const input of plan.build.inputs) {
+    const resolved = resolvePath(input);
+    if (!inputRoots.some((root) => isUnder(resolved, root))) {
+      throw new Error(`input ${input} resolves to ${resolved}, outside filesystem.inputs.under (${plan.build.inputsUnder.join(', ')})`);
+    }
+  }
+  const outputRoots = plan.build.outputsUnder.map(resolvePath);
+  for (const output of plan.build.outputs) {
+    const resolved = resolvePath(output);
+    if (!outputRoots.some((root) => isUnder(resolved, root))) {
+      throw new Error(`output ${output} resolves to ${resolved}, outside filesystem.outputs.under (${plan.build.outputsUnder.join(', ')})`);
+    }
+  }
+}
+
 /** Outputs are new directories owned by the build user (missing parents are made root-owned). */
 function prepareOutputs(plan: Plan, uid: number, gid: number): string[] {
   const created: string[] = [];
@@ -90,6 +120,15 @@ function prepareOutputs(plan: Plan, uid: number, gid: number): string[] {
     }
   }
   return created;
+}
+
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isSymlink(path: string): boolean {
@@ -199,6 +238,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let result: RunResult | undefined;
   let dir: BuildDir | undefined;
   try {
+    checkResolvedPaths(plan);
     checkBuilder(plan);
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
     const held = lease;

@@ -168,6 +168,8 @@ t.test('a spec file that loads is planned as written', async (t) => {
     hostName: 'guix-build-hello.drv-{n}',
     inputs: ['/gnu/store/abc-bash'],
     outputs: [],
+    inputsUnder: ['/gnu/store'],
+    outputsUnder: ['/gnu/store/outputs'],
     cores: 4,
   });
   t.equal(plan.environment.CFLAGS, '-O2');

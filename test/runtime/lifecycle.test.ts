@@ -2,7 +2,7 @@
 // whatever happens, nothing of a build remains on the host.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, ROOT, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
 
@@ -57,6 +57,21 @@ if (!IS_ROOT) {
       t.match(r.stderr, message, `${what}: names the failure`);
       t.same(leftovers(sb), [], `${what}: nothing left behind`);
     }
+  });
+
+  t.test('an input or output reaching outside the allowed prefixes through a symlink is refused', async (t) => {
+    const sb = makePolicy('guix-default');
+    t.teardown(() => removeSandbox(sb));
+    symlinkSync('/etc', join(sb.dir, 'etc-link'));
+    const input = run(sb, 'echo the builder ran', ['--input', join(sb.dir, 'etc-link')]);
+    t.equal(input.status, 125);
+    t.equal(input.stdout, '');
+    t.match(input.stderr, `input ${join(sb.dir, 'etc-link')} resolves to /etc, outside filesystem.inputs.under`);
+    const output = run(sb, 'echo the builder ran', ['--output', join(sb.dir, 'etc-link', 'stockade-test-out')]);
+    t.equal(output.status, 125);
+    t.match(output.stderr, `resolves to /etc/stockade-test-out, outside filesystem.outputs.under`);
+    t.notOk(existsSync('/etc/stockade-test-out'), 'nothing made in /etc');
+    t.same(leftovers(sb), []);
   });
 
   for (const policy of ['guix-default', 'strict']) {

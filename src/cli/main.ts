@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 type CommandModule = { main(argv: string[]): Promise<number> | number };
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  seccomp: { summary: "print a policy's seccomp filter (pfc, bpf or json)", load: () => import('./seccomp.js') },
 };
 
 function usage(): string {

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   explain: { summary: 'show the Plan a policy (and a build spec) resolves to', load: () => import('./explain.js') },
   audit: { summary: 'find weaknesses in policies and score their exposure (text, JSON, SARIF)', load: () => import('./audit.js') },
   diff: { summary: 'compare the Plans of two policies: what weakens, what strengthens', load: () => import('./diff.js') },
+  seccomp: { summary: "print a policy's seccomp filter (pfc, bpf or json)", load: () => import('./seccomp.js') },
 };
 
 function usage(): string {

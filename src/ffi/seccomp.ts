@@ -49,6 +49,7 @@ interface Api {
   archRemove(ctx: FilterHandle, arch: number): number;
   resolveName(name: string): number;
   resolveNameArch(arch: number, name: string): number;
+  resolveNumArch(arch: number, nr: number): unknown;
   ruleAddArray(ctx: FilterHandle, action: number, syscall: number, count: number, args: Buffer | null): number;
   attrSet(ctx: FilterHandle, attr: number, value: number): number;
   load(ctx: FilterHandle): number;
@@ -79,6 +80,8 @@ export function libseccomp(): Api {
     archRemove: lib.func('int seccomp_arch_remove(void *ctx, uint32_t arch_token)'),
     resolveName: lib.func('int seccomp_syscall_resolve_name(const char *name)'),
     resolveNameArch: lib.func('int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name)'),
+    // Returns a malloc()ed string (freed by syscallName), so it is declared as a pointer.
+    resolveNumArch: lib.func('void *seccomp_syscall_resolve_num_arch(uint32_t arch_token, int num)'),
     ruleAddArray: lib.func(
       'int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const void *arg_array)',
     ),
@@ -103,6 +106,17 @@ export function archToken(name: string): number {
   const token = name === 'native' ? lib.archNative() : lib.archResolveName(name);
   if (token === 0) throw new Error(`seccomp: unknown architecture ${quote(name)}`);
   return token;
+}
+
+/** The name of a syscall number on an architecture, or null when libseccomp knows none. */
+export function syscallName(nr: number, arch = 'native'): string | null {
+  const name = libseccomp().resolveNumArch(archToken(arch), nr);
+  if (name === null) return null;
+  try {
+    return koffi.decode(name, 'char', -1) as string;
+  } finally {
+    libcFn('void free(void *ptr)')(name);
+  }
 }
 
 /**

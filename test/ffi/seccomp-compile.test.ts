@@ -2,6 +2,7 @@
 import t from 'tap';
 import type { SeccompPlan, SeccompRule } from '../../src/plan/types.js';
 import { compileSeccomp, exportSeccomp, packConditions, actionValue } from '../../src/seccomp/compile.js';
+import { syscallName } from '../../src/ffi/seccomp.js';
 
 const EPERM = { kind: 'errno', errno: 1, name: 'EPERM' } as const;
 const deny = (syscall: string, extra: Partial<SeccompRule> = {}): SeccompRule => ({ syscall, action: EPERM, args: [], optional: false, ...extra });
@@ -90,4 +91,12 @@ t.test('a rule repeating the default action changes nothing and is accepted', as
   const compiled = compileSeccomp({ defaultAction: EPERM, architectures: ['x86_64'], rules: [deny('mount'), { ...deny('read'), action: { kind: 'allow' } }] });
   compiled.release();
   t.pass();
+});
+
+t.test('syscall numbers name back per architecture', async (t) => {
+  t.equal(syscallName(272), 'unshare');
+  t.equal(syscallName(310, 'x86'), 'unshare');
+  t.equal(syscallName(272 | 0x40000000, 'x32'), 'unshare');
+  t.equal(syscallName(452), 'fchmodat2');
+  t.equal(syscallName(99999), null);
 });

@@ -46,11 +46,19 @@ export interface ChildResult {
 }
 
 /** Runs an ES module script in a fresh `node`, in a temporary directory removed afterwards. */
-export function runChild(script: string, options: { env?: Record<string, string>; timeoutMs?: number } = {}): ChildResult {
+export interface ChildOptions {
+  env?: Record<string, string>;
+  /** Extra files written next to the script (the child's cwd). */
+  files?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export function runChild(script: string, options: ChildOptions = {}): ChildResult {
   const dir = mkdtempSync(join(tmpdir(), 'stockade-ffi-test-'));
   try {
     const file = join(dir, 'child.mjs');
     writeFileSync(file, script);
+    for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), content);
     const result = spawnSync(process.execPath, [file], {
       cwd: dir,
       encoding: 'utf8',
@@ -64,7 +72,7 @@ export function runChild(script: string, options: { env?: Record<string, string>
 }
 
 /** Runs a child script that prints one JSON document on stdout and returns it parsed. */
-export function runChildJson<T>(script: string, options: { env?: Record<string, string> } = {}): T {
+export function runChildJson<T>(script: string, options: ChildOptions = {}): T {
   const result = runChild(script, options);
   if (result.status !== 0) {
     throw new Error(`child exited ${result.status ?? result.signal}:\n${result.stderr}\n${result.stdout}`);

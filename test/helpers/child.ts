@@ -53,6 +53,12 @@ export interface ChildOptions {
   timeoutMs?: number;
 }
 
+/** The test's environment without tap's NODE_OPTIONS: its --import hooks run on a thread of their own. */
+function childEnv(): NodeJS.ProcessEnv {
+  const { NODE_OPTIONS: _tapHooks, ...env } = process.env;
+  return env;
+}
+
 export function runChild(script: string, options: ChildOptions = {}): ChildResult {
   const dir = mkdtempSync(join(tmpdir(), 'stockade-ffi-test-'));
   try {
@@ -63,7 +69,7 @@ export function runChild(script: string, options: ChildOptions = {}): ChildResul
       cwd: dir,
       encoding: 'utf8',
       timeout: options.timeoutMs ?? 20000,
-      env: { ...process.env, ...options.env, STOCKADE_TEST_DIR: dir },
+      env: { ...childEnv(), ...options.env, STOCKADE_TEST_DIR: dir },
     });
     return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
   } finally {

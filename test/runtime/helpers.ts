@@ -1,6 +1,7 @@
 // Shared set-up for runtime tests: temporary policies with a numeric-range pool (no accounts
 // needed), run through the real CLI, and checks that nothing of a build is left behind.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,7 +22,9 @@ export interface Sandbox {
   stateDir: string;
 }
 
-let nextUid = 63000;
+// Random per test process, so concurrent test runs (other checkouts) never share a build UID:
+// each run has its own pool state dir, and the pool reaps a UID's processes before use.
+let nextUid = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
 
 /** A policy extending a shipped one, with its own range pool and state dir. */
 export function makePolicy(base: string, extra = '', count = 4, filesystemExtra = ''): Sandbox {

@@ -21,6 +21,28 @@ export interface ProbeConfig {
   hostPid: number;
 }
 
+/**
+ * The probe's other job: one end of a unix socket between two builds. The listener holds an
+ * abstract socket for `holdMs` (and checks it can reach it itself); the dialer tries to reach
+ * it until `holdMs` has passed.
+ */
+export interface PeerConfig {
+  role: 'listen' | 'dial';
+  name: string;
+  holdMs: number;
+}
+
+export interface PeerReport {
+  /** listen: whether the listener reached its own socket (the mechanism works). */
+  self?: CallResult;
+  /** listen: connections accepted from elsewhere. */
+  accepted?: number;
+  /** dial: the last answer of its attempts. */
+  dial?: CallResult;
+}
+
+export const PEER_MARKER = 'STOCKADE-PROBE-PEER ';
+
 /** An errno name such as 'EPERM', or 'ok' when the call succeeded. */
 export type CallResult = string;
 

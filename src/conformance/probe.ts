@@ -2,13 +2,13 @@
 // recorded fds, stdin, environ and limits first) and prints what it observes as one JSON line.
 // It judges nothing; the checks on the host compare the observation with the Plan.
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errnoName, IFF_UP } from '../ffi/arch.js';
 import { interfaceFlags } from '../ffi/net.js';
 import { chmod, getresgid, getresuid, injectTtyInput, kill, mknod, rawSyscall, type SyscallArg } from '../ffi/libc.js';
-import { PROBE_MARKER, type CallResult, type DeviceEntry, type MountEntry, type Observation, type ProbeConfig } from './observation.js';
+import { PEER_MARKER, PROBE_MARKER, type CallResult, type DeviceEntry, type MountEntry, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 
 const S_IFCHR = 0o020000;
 const FCHMODAT2 = 452;
@@ -196,6 +196,30 @@ async function observe(config: ProbeConfig): Promise<Observation> {
   };
 }
 
-const config = JSON.parse(process.argv[2]) as ProbeConfig;
-const observation = await observe(config);
-process.stdout.write(PROBE_MARKER + JSON.stringify(observation) + '\n');
+async function peer(config: PeerConfig): Promise<PeerReport> {
+  const path = `\0${config.name}`;
+  const until = Date.now() + config.holdMs;
+  if (config.role === 'listen') {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const self = await connectResult({ path });
+    accepted--;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())));
+    server.close();
+    return { self, accepted };
+  }
+  let dial: CallResult = 'not tried';
+  while (Date.now() < until && dial !== 'ok') {
+    dial = await connectResult({ path });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { dial };
+}
+
+const request = JSON.parse(process.argv[2]) as ProbeConfig | { peer: PeerConfig };
+if ('peer' in request) process.stdout.write(PEER_MARKER + JSON.stringify(await peer(request.peer)) + '\n');
+else process.stdout.write(PROBE_MARKER + JSON.stringify(await observe(request)) + '\n');

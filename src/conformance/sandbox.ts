@@ -13,7 +13,7 @@ import { isUnder } from '../policy/semantics.js';
 import { plan as planBuild } from '../plan/plan.js';
 import type { Mount, Plan, PoolRef } from '../plan/types.js';
 import { runBuild, type RunResult } from '../runtime/supervisor.js';
-import { PROBE_MARKER, type Observation, type ProbeConfig } from './observation.js';
+import { PEER_MARKER, PROBE_MARKER, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 import { syscallProbes } from './syscalls.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -183,6 +183,18 @@ export async function observe(subject: Subject, signal?: AbortSignal): Promise<O
   const observation = JSON.parse(lines[at].slice(PROBE_MARKER.length)) as Observation;
   observation.start.fds = lines.slice(0, at).filter(Boolean).map(Number).sort((a, b) => a - b);
   return observation;
+}
+
+/** A copy of the subject's probe Plan that runs the probe as one end of a socket between builds. */
+export function peerPlan(subject: Subject, peer: PeerConfig): Plan {
+  return scriptPlan(subject, wrapper(), (plan) => plan.build.args.push(JSON.stringify({ peer })));
+}
+
+/** The peer report a peer build printed. */
+export function peerReport(run: BuildRun): PeerReport {
+  const line = run.stdout.split('\n').find((l) => l.startsWith(PEER_MARKER));
+  if (!line) throw new Error(`the peer probe reported nothing (build ${run.result.outcome}, exit ${run.result.exitCode})\n${run.stderr.trim()}`);
+  return JSON.parse(line.slice(PEER_MARKER.length)) as PeerReport;
 }
 
 /**

@@ -88,6 +88,12 @@ const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<Buil
     return fakeRun({ outcome: 'failed', exitCode: 1 });
   },
   'GUIX-KILLUSER': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // Two builds sharing a network namespace: the dialer reaches the listener.
+  'CVE-2024-27297': (plan) => {
+    const { peer } = JSON.parse(plan.build.args[2]);
+    const report = peer.role === 'listen' ? { self: 'ok', accepted: 1 } : { dial: 'ok' };
+    return fakeRun({}, `STOCKADE-PROBE-PEER ${JSON.stringify(report)}\n`);
+  },
 };
 
 const notSkipped = (o: Outcome) => !('skip' in o) && !('cannotRun' in o);

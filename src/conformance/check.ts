@@ -21,7 +21,7 @@ export interface ProbeContext {
 
 export interface SandboxContext {
   subject: Subject;
-  run(plan: Plan): Promise<BuildRun>;
+  run(plan: Plan, options?: { keepFailed?: boolean }): Promise<BuildRun>;
 }
 
 interface CheckBase {

@@ -157,11 +157,12 @@ export interface BuildRun {
 }
 
 /** Runs one real build under `plan` and collects its output. */
-export async function runSandbox(plan: Plan, options: { signal?: AbortSignal } = {}): Promise<BuildRun> {
+export async function runSandbox(plan: Plan, options: { signal?: AbortSignal; keepFailed?: boolean } = {}): Promise<BuildRun> {
   let stdout = '';
   let stderr = '';
   const result = await runBuild(plan, {
     signal: options.signal,
+    keepFailed: options.keepFailed,
     onOutput: (stream, chunk) => {
       if (stream === 'stdout') stdout += chunk.toString();
       else stderr += chunk.toString();

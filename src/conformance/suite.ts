@@ -78,7 +78,7 @@ export async function runSuite(files: string[], options: SuiteOptions = {}): Pro
             if (observation instanceof Error) throw observation;
             emit(judge(subject.name, check, check.evaluate({ plan: subject.plan, obs: observation, host: subject.host })));
           } else {
-            emit(judge(subject.name, check, await check.run({ subject, run: (plan) => runSandbox(plan, { signal: options.signal }) })));
+            emit(judge(subject.name, check, await check.run({ subject, run: (plan, runOptions) => runSandbox(plan, { ...runOptions, signal: options.signal }) })));
           }
         } catch (err) {
           emit(failed(subject.name, check, err));

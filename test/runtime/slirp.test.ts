@@ -8,13 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { reapUid } from '../../src/pool/reap.js';
 import { CLEAN_ENV, IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run, runArgs, runAsync, type Sandbox } from './helpers.js';
 
-/** pids of the slirp4netns processes on the host. */
+/** pids of the slirp4netns processes on the host (zombies, which hold nothing, left out). */
 function slirpProcesses(): number[] {
   return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'slirp4netns';
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'slirp4netns' && !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
     } catch {
       return false; // ended meanwhile
     }
@@ -51,9 +54,12 @@ if (!IS_ROOT) {
   const sb = makePolicy('fixed-output');
   t.teardown(() => removeSandbox(sb));
 
+  // fixed-output sets no cgroup limits, so its builds make no cgroup: the cgroups leftovers()
+  // sees (host-wide) belong to other test runs going on at the same time.
+  const buildLeftovers = (box: Sandbox) => leftovers(box).filter((l) => !l.startsWith('cgroups under'));
   const noneLeft = (t: typeof import('tap').default, box: Sandbox) => {
     t.same(newSlirps(), [], 'no slirp4netns process remains');
-    t.same(leftovers(box), [], 'nothing of the build remains');
+    t.same(buildLeftovers(box), [], 'nothing of the build remains');
   };
 
   t.test('the build has lo and tap0 up, 10.0.2.100/24, a default route via 10.0.2.2', async (t) => {
@@ -106,22 +112,42 @@ if (!IS_ROOT) {
     noneLeft(t, sb);
   });
 
-  t.test('slirp4netns ending during the build is reported; the build goes on without network', async (t) => {
-    const child = spawn(process.execPath, runArgs(sb, 'echo up; while ip link show tap0 >/dev/null 2>&1; do sleep 0.1; done; echo tap0 gone; ip -o link | cut -d: -f2 | tr -d " "'), { env: CLEAN_ENV });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const status = new Promise((done) => child.on('close', done));
+  /** Starts a build and resolves once it printed "up", with the process and its output so far. */
+  const startBuild = async (box: Sandbox, script: string) => {
+    const child = spawn(process.execPath, runArgs(box, `echo up; ${script}`), { env: CLEAN_ENV });
+    const out = { stdout: '', stderr: '' };
+    child.stderr.on('data', (d) => (out.stderr += d));
+    const status = new Promise<number | null>((done) => child.on('close', done));
     await new Promise<void>((up) => child.stdout.on('data', (d) => {
-      stdout += d;
-      if (stdout === 'up\n') up();
+      out.stdout += d;
+      if (out.stdout === 'up\n') up();
     }));
+    return { child, out, status };
+  };
+
+  t.test('slirp4netns ends when the supervisor dies', async (t) => {
+    const box = makePolicy('fixed-output');
+    t.teardown(() => removeSandbox(box));
+    const { child, status } = await startBuild(box, 'sleep 30');
+    const [slirp] = newSlirps();
+    t.equal(Number(readFileSync(`/proc/${slirp}/stat`, 'utf8').split(') ')[1].split(' ')[1]), child.pid, "slirp4netns is the supervisor's child");
+    child.kill('SIGKILL');
+    await status;
+    for (let waited = 0; newSlirps().length && waited < 5000; waited += 100) await sleep(100);
+    t.same(newSlirps(), [], 'slirp4netns is gone, its exit fd closed with the supervisor');
+    // What the dead supervisor could not clean: the build itself (the daemon reaps it at start).
+    for (let uid = box.firstUid; uid < box.firstUid + box.count; uid++) await reapUid(uid);
+    t.same(buildLeftovers(box).filter((l) => !l.startsWith('build directories')), []);
+  });
+
+  t.test('slirp4netns ending during the build is reported; the build goes on without network', async (t) => {
+    const { out, status } = await startBuild(sb, 'while ip link show tap0 >/dev/null 2>&1; do sleep 0.1; done; echo tap0 gone; ip -o link | cut -d: -f2 | tr -d " "');
     const [slirp] = newSlirps();
     t.ok(slirp, 'slirp4netns runs while the build does');
     process.kill(slirp, 'SIGKILL');
-    t.equal(await status, 0, stderr);
-    t.same(stdout.split('\n'), ['up', 'tap0 gone', 'lo', '']);
-    t.match(stderr, /^stockade: \/\S+\/slirp4netns killed by SIGKILL during the build, which has no network any more/m);
+    t.equal(await status, 0, out.stderr);
+    t.same(out.stdout.split('\n'), ['up', 'tap0 gone', 'lo', '']);
+    t.match(out.stderr, /^stockade: \/\S+\/slirp4netns killed by SIGKILL during the build, which has no network any more/m);
     noneLeft(t, sb);
   });
 

@@ -20,7 +20,6 @@ const OUTPUT_LIMIT = 4096;
 export const SLIRP_BINARY = 'slirp4netns';
 
 export interface Slirp {
-  pid: number;
   /** Closes its exit fd and waits for it to end (SIGKILL if it does not). */
   stop(): Promise<void>;
 }
@@ -54,10 +53,14 @@ export function findSlirp(path = process.env.PATH ?? ''): string {
   throw new Error(`network: slirp: ${SLIRP_BINARY} not found in PATH (${path || 'empty'}); install it (Debian package slirp4netns)`);
 }
 
-function describeExit(code: number | null, signal: NodeJS.Signals | null, when: string, output: string): string {
-  const how = `${signal ? `killed by ${signal}` : `exited with status ${code}`} ${when}`;
+/** What happened, then what slirp4netns said, on one line. */
+function explainEnd(what: string, output: string): string {
   const said = output.trim().replace(/\s*\n\s*/g, '; ');
-  return said ? `${how}: ${said}` : how;
+  return said ? `${what}: ${said}` : what;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null, when: string, output: string): string {
+  return explainEnd(`${signal ? `killed by ${signal}` : `exited with status ${code}`} ${when}`, output);
 }
 
 function waitForExit(child: ChildProcess): Promise<void> {
@@ -101,7 +104,7 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
       clearTimeout(timer);
       void stop().then(() => reject(new Error(`network: slirp: ${binary} ${why}`)));
     };
-    const timer = setTimeout(() => fail(`did not report the network ready within ${READY_TIMEOUT_MS / 1000} s${output ? `: ${output.trim()}` : ''}`), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => fail(explainEnd(`did not report the network ready within ${READY_TIMEOUT_MS / 1000} s`, output)), READY_TIMEOUT_MS);
     child.on('error', (err) => fail(`could not start: ${err.message}`));
     child.on('exit', (code, signal) => {
       // Its last words explain the exit; a descendant holding the pipes must not delay us long.
@@ -114,7 +117,7 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ pid: child.pid!, stop });
+      resolve({ stop });
     });
     readyFd.on('error', () => {
       // A ready fd closed early shows up as the process's exit.

@@ -156,11 +156,18 @@ if (!IS_ROOT) {
     mkdirSync(fake);
     writeFileSync(join(fake, 'slirp4netns'), '#!/bin/sh\necho "cannot open /dev/net/tun: fake failure" >&2\nexit 1\n');
     chmodSync(join(fake, 'slirp4netns'), 0o755);
+    // Never reports ready and ignores its exit fd: the supervisor gives up and kills it. (A
+    // script's process is named after the script, slirp4netns, so noneLeft sees it.)
+    const silent = join(sb.dir, 'silent-bin');
+    mkdirSync(silent);
+    writeFileSync(join(silent, 'slirp4netns'), '#!/bin/sh\necho "starting" >&2\nwhile :; do sleep 1; done\n');
+    chmodSync(join(silent, 'slirp4netns'), 0o755);
     const empty = join(sb.dir, 'empty-bin');
     mkdirSync(empty);
     const cases: [string, string, string][] = [
       ['not installed', empty, `stockade: network: slirp: slirp4netns not found in PATH (${empty}); install it (Debian package slirp4netns)\n`],
       ['failing', fake, `stockade: network: slirp: ${fake}/slirp4netns exited with status 1 before the network was ready: cannot open /dev/net/tun: fake failure\n`],
+      ['never ready', silent, `stockade: network: slirp: ${silent}/slirp4netns did not report the network ready within 10 s: starting\n`],
     ];
     for (const [what, path, message] of cases) {
       const r = run(sb, 'echo the builder ran', [], { ...CLEAN_ENV, PATH: path });
@@ -169,5 +176,13 @@ if (!IS_ROOT) {
       t.equal(r.stderr, message, `${what}: names what failed`);
       noneLeft(t, sb);
     }
+  });
+
+  t.test('a sandbox failing after slirp4netns started stops it too', async (t) => {
+    const r = run(sb, 'echo the builder ran', ['--input', '/usr/does-not-exist']);
+    t.equal(r.status, 125);
+    t.equal(r.stdout, '', 'the builder never ran');
+    t.match(r.stderr, "sandbox setup failed: ENOENT: no such file or directory, stat '/usr/does-not-exist'");
+    noneLeft(t, sb);
   });
 }

@@ -227,7 +227,14 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, setupError, ended });
     });
-    (child.stdio[3] as NodeJS.WritableStream).end(JSON.stringify(request));
+    // Init can die before it reads its request (a memory limit too small for Node, say): the
+    // socket then fails (EPIPE/ECONNRESET), and the build counts as not set up.
+    const requestStream = child.stdio[3] as NodeJS.WritableStream;
+    requestStream.on('error', (err: NodeJS.ErrnoException) => (setupError ??= `init ended before reading its request (${err.code ?? err.message})`));
+    statusStream.on('error', () => {
+      // Only if init died: its exit status tells the outcome.
+    });
+    requestStream.end(JSON.stringify(request));
   });
 }
 

@@ -201,9 +201,9 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort);
 
-    // A build killed mid-write resets its pipes; its exit status says what happened, so a
-    // reset must not crash the supervisor (or a daemon running many builds).
-    for (const stream of child.stdio) stream?.on('error', () => {});
+    // A build killed mid-write resets its output pipes; its exit status says what happened, so
+    // a reset must not crash the supervisor (or a daemon running many builds).
+    for (const stream of [child.stdout, child.stderr]) stream?.on('error', () => {});
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]!.on('data', (chunk: Buffer) => {
         armSilent();

@@ -2,6 +2,8 @@
 // Pure: the profile arrives already imported (the loader reads it).
 //
 // With a profile, the profile is the base and the policy can only make it stricter:
+// - where the profile (or the policy) both allows and refuses a syscall outright, it is refused
+//   (libseccomp would keep whichever rule comes first);
 // - default action: the stricter of the two (kill > trap > errno > log > allow; a tie keeps the
 //   profile's), so an allowlist profile stays an allowlist;
 // - architectures: the policy's list when it has one, else the profile's (either way every ABI
@@ -72,6 +74,23 @@ function ownRules(s: SeccompSection): OwnRule[] {
   return out;
 }
 
+/**
+ * What the compiled filter will do: libseccomp keeps the first outright (argument-free) rule for a
+ * syscall and drops every other rule for it, so a syscall both allowed and refused outright would
+ * be decided by order. Here the strictest outright rule is the one kept (the first of equals).
+ */
+export function effectiveRules<R extends SeccompRule>(rules: R[]): R[] {
+  const outright = new Map<string, R>();
+  for (const rule of rules) {
+    const kept = outright.get(rule.syscall);
+    if (rule.args.length === 0 && (!kept || RANK[rule.action.kind] > RANK[kept.action.kind])) outright.set(rule.syscall, rule);
+  }
+  return rules.filter((rule) => {
+    const kept = outright.get(rule.syscall);
+    return kept === undefined || kept === rule;
+  });
+}
+
 /** `/seccomp/rules/3` → `seccomp.rules[3]`, as messages name settings. */
 function label(pointer: string): string {
   return pointer.slice(1).replace(/\/(\d+)$/, '[$1]').replace(/\//g, '.');
@@ -91,7 +110,7 @@ export function planSeccompSection(s: SeccompSection, profile: ImportedProfile |
   const ownArchitectures = s.architectures ? [...new Set(s.architectures.map(resolveArch))] : undefined;
   if (!profile) {
     return {
-      filter: { defaultAction: seccompAction(s.default ?? 'allow', errnoName), architectures: ownArchitectures ?? [resolveArch('native')], rules: own.map((o) => o.rule) },
+      filter: { defaultAction: seccompAction(s.default ?? 'allow', errnoName), architectures: ownArchitectures ?? [resolveArch('native')], rules: effectiveRules(own.map((o) => o.rule)) },
       conflicts: [],
     };
   }
@@ -113,7 +132,8 @@ export function planSeccompSection(s: SeccompSection, profile: ImportedProfile |
     }
   }
   const theirsBySyscall = new Map<string, SeccompRule[]>();
-  for (const rule of base.rules) theirsBySyscall.set(rule.syscall, [...(theirsBySyscall.get(rule.syscall) ?? []), rule]);
+  const baseRules = effectiveRules(base.rules);
+  for (const rule of baseRules) theirsBySyscall.set(rule.syscall, [...(theirsBySyscall.get(rule.syscall) ?? []), rule]);
   const mineBySyscall = new Map<string, OwnRule[]>();
   for (const o of own.filter((o) => blocks(o.rule.action))) mineBySyscall.set(o.rule.syscall, [...(mineBySyscall.get(o.rule.syscall) ?? []), o]);
 
@@ -150,10 +170,10 @@ export function planSeccompSection(s: SeccompSection, profile: ImportedProfile |
     }
   }
 
-  const rules: SeccompRule[] = [
-    ...base.rules.filter((r) => keepTheirs.get(r.syscall)?.(r) ?? true).map((r) => ({ ...r, fromProfile: true as const })),
+  const rules: SeccompRule[] = effectiveRules([
+    ...baseRules.filter((r) => keepTheirs.get(r.syscall)?.(r) ?? true).map((r) => ({ ...r, fromProfile: true as const })),
     ...own.filter((o) => keepMine.has(o.rule.syscall) && blocks(o.rule.action)).map((o) => o.rule),
-  ];
+  ]);
   return {
     filter: {
       defaultAction,

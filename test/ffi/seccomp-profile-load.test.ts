@@ -33,6 +33,7 @@ process.stdout.write(JSON.stringify({
   chroot: rawSyscall(161, '/'),
   bpf: rawSyscall(321, -1, null, 0),
   addKey: rawSyscall(248, null, null, null, 0, 0),
+  setns: rawSyscall(308, -1, 0),
   unshare: rawSyscall(272, 0),
   unshareX32: rawSyscall(272 | X32_SYSCALL_BIT, 0),
   getpid: rawSyscall(39).result === process.pid,
@@ -42,6 +43,7 @@ process.stdout.write(JSON.stringify({
   t.same(r.chroot, { result: -1, errno: 1 }, 'chroot without CAP_SYS_CHROOT in the Plan: the profile\'s EPERM');
   t.same(r.bpf, { result: -1, errno: 1 }, 'bpf without CAP_SYS_ADMIN: EPERM');
   t.same(r.addKey, { result: -1, errno: 38 }, 'add_key, not in the profile: its default ENOSYS');
+  t.same(r.setns, { result: -1, errno: 1 }, 'setns, allowed and refused outright by the profile: refused (EPERM, not the EBADF of a call that ran)');
   t.same(r.unshare, { result: -1, errno: 13 }, 'unshare, allowed by the profile, refused by the policy with its errno EACCES');
   t.same(r.unshareX32, { result: -1, errno: 13 }, 'also through the x32 ABI');
   t.equal(r.getpid, true, 'getpid works');

@@ -45,6 +45,8 @@ t.test("Debian's default profile plans as it says", async (t) => {
     t.strictSame(rulesFor(p, name).map((r) => r.action), [EPERM], `${name} refused without its capability`);
   }
   t.equal(rulesFor(p, 'personality').length, 5, 'personality allowed for five exact personas');
+  // The profile allows setns with everything else, and refuses it without CAP_SYS_ADMIN.
+  t.strictSame(rulesFor(p, 'setns').map((r) => r.action), [EPERM], 'setns: allowed and refused outright, refused (libseccomp would keep the first)');
 
   const admin = planWith(`  profile: ${DEBIAN_PROFILE}\n`, undefined, 'capabilities: { bounding: [CAP_SYS_ADMIN, CAP_SYS_CHROOT] }\n');
   t.strictSame(rulesFor(admin, 'bpf').map((r) => r.action), [{ kind: 'allow' }], "the Plan's kept CAP_SYS_ADMIN allows bpf");
@@ -119,6 +121,11 @@ t.test('refusals under conditions combine where one filter can say it', async (t
     { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] },
   );
   t.strictSame(rulesFor(allowlist, 'fchmodat').map((r) => r.args[0]!.index), [2], 'a syscall the allowlist leaves to its default: the refusal is kept (it only changes the errno)');
+});
+
+t.test('a syscall allowed and refused outright by the policy itself is refused', async (t) => {
+  const p = planWith('  default: errno\n  deny: [ptrace]\n  rules:\n    - { syscall: ptrace, action: allow }\n    - { syscall: ptrace, action: kill_process }\n');
+  t.strictSame(rulesFor(p, 'ptrace').map((r) => r.action.kind), ['kill_process'], 'the strictest outright rule, whatever the order');
 });
 
 t.test('the planner reads no files: a policy naming a profile is planned from its loaded import', async (t) => {

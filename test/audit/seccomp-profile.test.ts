@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditFile } from '../../src/audit/index.js';
+import { diffPlans } from '../../src/audit/diff.js';
+import { planFromFile } from '../../src/plan/index.js';
 import type { AuditReport } from '../../src/audit/types.js';
 
 const DEBIAN_PROFILE = '/usr/share/containers/seccomp.json';
@@ -36,4 +38,24 @@ t.test("Debian's allowlist profile, alone and with a deny list", async (t) => {
   t.ok(hardened.score < profile.score, `hardened ${hardened.score} < profile ${profile.score}`);
   t.match(hardened.findings.find((f) => f.ruleId === 'STK-SEC-010')!.message, /lets through clone\(CLONE_NEWNS\)/, 'clone stays open: the profile allows it outright');
   t.notMatch(hardened.findings.find((f) => f.ruleId === 'STK-SEC-010')!.message, /unshare/);
+});
+
+t.test('diff: a denylist replaced by an allowlist profile strengthens; its allow rules open nothing', async (t) => {
+  if (!existsSync(DEBIAN_PROFILE)) return t.skip(`${DEBIAN_PROFILE} missing`);
+  const write = (name: string, seccomp: string) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, `stockade: 1\nname: ${name}\nseccomp:\n${seccomp}`);
+    return planFromFile(file);
+  };
+  const before = write('deny-only', '  default: allow\n  architectures: [native, x86, x32]\n  deny: [ptrace, unshare]\n');
+  const after = write('on-profile', `  profile: ${DEBIAN_PROFILE}\n  deny: [ptrace, unshare]\n`);
+  const changes = diffPlans(before, after).filter((c) => c.section === 'seccomp');
+  t.same(changes.filter((c) => c.effect === 'weakening'), [], 'nothing weakens');
+  t.ok(changes.some((c) => c.effect === 'strengthening' && /default action allow → errno ENOSYS/.test(c.description)));
+  t.ok(changes.some((c) => c.effect === 'neutral' && c.description === `profile none → ${DEBIAN_PROFILE} (its rules are compared below)`));
+  t.ok(changes.some((c) => c.effect === 'neutral' && c.description === 'rule added: allow read'), 'read was allowed before too');
+  t.ok(changes.some((c) => c.effect === 'strengthening' && c.description === 'rule added: errno EPERM bpf'));
+  const back = diffPlans(after, before).filter((c) => c.section === 'seccomp' && c.effect === 'weakening');
+  t.ok(back.some((c) => c.description === 'rule removed: errno EPERM bpf'), 'and back again, bpf opens');
+  t.notOk(back.some((c) => c.description === 'rule removed: allow read'), 'removing the allow of read opens nothing');
 });

@@ -163,7 +163,7 @@ export function planSeccompSection(s: SeccompSection, profile: ImportedProfile |
       for (const { pointer } of mine) {
         conflict(
           pointer,
-          `${label(pointer)}: the profile allows ${syscall} ${how} and its default (${describe(defaultAction)}) refuses the rest; ` +
+          `${label(pointer)}: the profile allows ${syscall} ${how} and the default (${describe(defaultAction)}) refuses the rest; ` +
             `one filter cannot add a refusal under conditions to that (libseccomp would keep one rule or the other): refuse ${syscall} outright in seccomp.deny, or drop this rule`,
         );
       }

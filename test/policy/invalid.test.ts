@@ -408,7 +408,7 @@ const CASES: Case[] = [
     yaml: H + 'seccomp:\n  profile: p.json\n  deny: [unshare]\n  rules:\n    - { syscall: [chmod, read], action: errno, args: [{ index: 1, op: masked_eq, mask: 2048, value: 2048 }] }\n',
     files: { 'p.json': JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, syscalls: [{ names: ['chmod', 'unshare'], action: 'SCMP_ACT_ALLOW' }] }) },
     errors: [
-      'policy.yaml:7:7: seccomp.rules[0]: the profile allows chmod outright and its default (errno ENOSYS) refuses the rest; one filter cannot add a refusal under conditions to that (libseccomp would keep one rule or the other): refuse chmod outright in seccomp.deny, or drop this rule',
+      'policy.yaml:7:7: seccomp.rules[0]: the profile allows chmod outright and the default (errno ENOSYS) refuses the rest; one filter cannot add a refusal under conditions to that (libseccomp would keep one rule or the other): refuse chmod outright in seccomp.deny, or drop this rule',
     ],
   },
   {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { planFromFile, plan } from '../../src/plan/index.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Plan, SeccompRule } from '../../src/plan/types.js';
+import { renderPlan } from '../../src/cli/explain.js';
 
 const DEBIAN_PROFILE = '/usr/share/containers/seccomp.json';
 const root = mkdtempSync(join(tmpdir(), 'stockade-seccomp-profile-'));
@@ -69,6 +70,10 @@ t.test("the policy's deny list refuses what the profile allows", async (t) => {
   t.strictSame(p.seccomp!.defaultAction, ENOSYS);
   t.strictSame(p.seccomp!.profile?.architecturesFrom, 'policy');
   t.equal(p.seccomp!.rules.filter((r) => !r.fromProfile).length, 4, 'four rules of the policy\'s own');
+  const text = renderPlan(p);
+  t.match(text, `  based on the profile ${DEBIAN_PROFILE}: ${p.seccomp!.rules.length - 4} of its rules, 4 of the policy's own; default from the profile, architectures from the policy\n`, 'explain names the profile');
+  t.match(text, /\n  errno EACCES: unshare keyctl bpf io_uring_setup\n/, "explain: the policy's own rules");
+  t.match(text, /\n  errno EPERM \(profile\): [^\n]*\bchroot\?/, "explain: the profile's, marked");
 });
 
 t.test('default and architectures: the stricter default, the policy\'s ABIs', async (t) => {

@@ -121,14 +121,18 @@ function diffSeccomp(emit: Emit, before: SeccompPlan | null, after: SeccompPlan 
     emit(db > da ? 'strengthening' : db < da ? 'weakening' : 'neutral', `default action ${actionText(before.defaultAction)} → ${actionText(after.defaultAction)}`);
   }
   compareSets(emit, 'architecture', before.architectures, after.architectures, 'strengthening');
+  if (before.profile?.path !== after.profile?.path) {
+    emit('neutral', `profile ${before.profile?.path ?? 'none'} → ${after.profile?.path ?? 'none'} (its rules are compared below)`);
+  }
   const a = byKey(before.rules, ruleText);
   const b = byKey(after.rules, ruleText);
-  // A refusing rule adds protection; a letting-through rule opens a hole only where the default refuses.
-  const effectOfAdding = (r: SeccompRule, filter: SeccompPlan): Effect =>
-    refusal(r.action) > refusal(filter.defaultAction) ? 'strengthening' : refusal(r.action) < refusal(filter.defaultAction) ? 'weakening' : 'neutral';
-  const opposite = (e: Effect): Effect => (e === 'weakening' ? 'strengthening' : e === 'strengthening' ? 'weakening' : 'neutral');
-  for (const [text, r] of b) if (!a.has(text)) emit(effectOfAdding(r, after), `rule added: ${text}`);
-  for (const [text, r] of a) if (!b.has(text)) emit(opposite(effectOfAdding(r, before)), `rule removed: ${text}`);
+  // A rule is weighed against what the other filter does with the same syscall (its outright
+  // rule, else its default): an allowlist replacing a denylist adds allow rules that open nothing.
+  const verdict = (filter: SeccompPlan, syscall: string): SeccompAction =>
+    filter.rules.find((r) => r.syscall === syscall && r.args.length === 0)?.action ?? filter.defaultAction;
+  const effect = (from: SeccompAction, to: SeccompAction): Effect => (refusal(to) > refusal(from) ? 'strengthening' : refusal(to) < refusal(from) ? 'weakening' : 'neutral');
+  for (const [text, r] of b) if (!a.has(text)) emit(effect(verdict(before, r.syscall), r.action), `rule added: ${text}`);
+  for (const [text, r] of a) if (!b.has(text)) emit(effect(r.action, verdict(after, r.syscall)), `rule removed: ${text}`);
 }
 
 function diffLandlock(emit: Emit, before: Plan['landlock'], after: Plan['landlock']): void {

@@ -13,7 +13,7 @@ export type { AuditReport, Finding, RegisteredRule, Severity } from './types.js'
 /** Plans the example build, as `explain` does, with no caller environment so the result depends on the policy alone. */
 export function planForAudit(loaded: LoadedPolicy, file: string): Plan {
   const spec = { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: [] };
-  return plan(loaded.policy, spec, { file, chain: loaded.chain, callerEnv: {} });
+  return plan(loaded.policy, spec, { file, chain: loaded.chain, callerEnv: {}, seccompProfile: loaded.seccompProfile });
 }
 
 export function auditLoaded(loaded: LoadedPolicy, file: string): AuditReport {

@@ -1,6 +1,6 @@
 // stockade explain FILE [--spec SPEC] [--json]: the Plan a policy resolves to, readable.
 import { command, parse, UsageError } from './args.js';
-import type { Mount, Plan, SeccompAction } from '../plan/types.js';
+import type { Mount, Plan, SeccompAction, SeccompRule } from '../plan/types.js';
 
 const HELP = `usage: stockade explain [--spec SPEC] [--json] [--policies DIR] FILE
 
@@ -76,15 +76,20 @@ export function renderPlan(plan: Plan): string {
   else {
     const s = plan.seccomp;
     out.push(`  default ${action(s.defaultAction)}, architectures ${s.architectures.join(', ')}, ${s.rules.length} rules`);
+    if (s.profile) {
+      const own = s.rules.filter((r) => !r.fromProfile).length;
+      out.push(`  based on the profile ${s.profile.path}: ${s.rules.length - own} of its rules, ${own} of the policy's own; default from the ${s.profile.defaultFrom}, architectures from the ${s.profile.architecturesFrom}`);
+    }
+    const origin = (r: SeccompRule) => (r.fromProfile ? ' (profile)' : '');
     const plain = new Map<string, string[]>();
     for (const r of s.rules.filter((r) => r.args.length === 0)) {
-      const key = action(r.action);
+      const key = action(r.action) + origin(r);
       plain.set(key, [...(plain.get(key) ?? []), r.syscall + (r.optional ? '?' : '')]);
     }
     for (const [act, names] of plain) out.push(`  ${act}: ${names.join(' ')}`);
     for (const r of s.rules.filter((r) => r.args.length > 0)) {
       const conds = r.args.map((a) => `arg${a.index} ${a.op === 'masked_eq' ? `& 0x${a.mask!.toString(16)} == 0x${a.value.toString(16)}` : `${a.op} 0x${a.value.toString(16)}`}`).join(' && ');
-      out.push(`  ${action(r.action)}: ${r.syscall} if ${conds}`);
+      out.push(`  ${action(r.action)}${origin(r)}: ${r.syscall} if ${conds}`);
     }
   }
   section('landlock');

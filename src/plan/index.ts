@@ -18,5 +18,5 @@ export interface PlanFromFileOptions extends LoadOptions {
 export function planFromFile(file: string, options: PlanFromFileOptions = {}): Plan {
   const loaded = loadPolicy(file, options);
   const spec = options.spec ?? { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: [] };
-  return plan(loaded.policy, spec, { file, chain: loaded.chain, callerEnv: options.callerEnv, specSource: options.specSource });
+  return plan(loaded.policy, spec, { file, chain: loaded.chain, callerEnv: options.callerEnv, specSource: options.specSource, seccompProfile: loaded.seccompProfile });
 }

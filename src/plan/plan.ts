@@ -3,10 +3,10 @@ import { arch } from 'node:process';
 import { posix } from 'node:path';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { networkMode, normalise } from '../policy/semantics.js';
-import { ERRNO } from '../ffi/arch.js';
+import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
 import { DEFAULTS } from './defaults.js';
 import { checkSpec, envAllowed } from './spec.js';
-import type { DeviceNode, EtcFile, LandlockPlan, Limits, Mount, Plan, SeccompAction, SeccompPlan } from './types.js';
+import type { DeviceNode, EtcFile, LandlockPlan, Limits, Mount, Plan, SeccompPlan } from './types.js';
 
 export interface PlanContext {
   /** The policy file (for the Plan's record). */
@@ -17,6 +17,8 @@ export interface PlanContext {
   callerEnv?: Record<string, string | undefined>;
   /** How the spec is named in refusals. */
   specSource?: string;
+  /** The policy's seccomp.profile, read and imported by the loader (LoadedPolicy.seccompProfile). */
+  seccompProfile?: ImportedProfile;
 }
 
 const CHAR_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'];
@@ -37,43 +39,18 @@ function bind(source: string, target: string, readonly: boolean, role: string, e
   return { source, target, type: 'bind', readonly, nosuid: true, nodev: true, noexec: false, role, ...extra };
 }
 
-function seccompAction(name: string, errnoName: string): SeccompAction {
-  switch (name) {
-    case 'errno':
-      return { kind: 'errno', errno: ERRNO[errnoName], name: errnoName };
-    case 'allow': case 'kill_process': case 'kill_thread': case 'trap': case 'log':
-      return { kind: name };
-    default:
-      throw new Error(`unknown seccomp action ${name}`);
-  }
-}
-
 function nativeArch(): string {
   if (arch === 'x64') return 'x86_64';
   throw new Error(`stockade: architecture ${arch} is not supported (supported: x86_64)`);
 }
 
-function planSeccomp(policy: Policy): SeccompPlan | null {
-  const s = policy.seccomp;
-  if (!s) return null;
-  const errnoName = s.errno ?? DEFAULTS.seccompErrno;
-  const architectures = [...new Set((s.architectures ?? ['native']).map((a) => (a === 'native' ? nativeArch() : a)))];
-  const rules: SeccompPlan['rules'] = [];
-  for (const syscall of s.deny ?? []) {
-    rules.push({ syscall, action: seccompAction('errno', errnoName), args: [], optional: false });
-  }
-  for (const rule of s.rules ?? []) {
-    const names = Array.isArray(rule.syscall) ? rule.syscall : [rule.syscall];
-    for (const syscall of names) {
-      rules.push({
-        syscall,
-        action: seccompAction(rule.action, rule.errno ?? errnoName),
-        args: (rule.args ?? []).map((a) => ({ index: a.index, op: a.op, value: a.value, ...(a.mask !== undefined ? { mask: a.mask } : {}) })),
-        optional: rule.optional ?? false,
-      });
-    }
-  }
-  return { defaultAction: seccompAction(s.default ?? 'allow', errnoName), architectures, rules };
+function planSeccomp(policy: Policy, profile: ImportedProfile | undefined): SeccompPlan | null {
+  if (!policy.seccomp) return null;
+  if (policy.seccomp.profile !== undefined && !profile) throw new Error('stockade: seccomp.profile is set but the profile was not imported (plan a loaded policy)');
+  const { filter, conflicts } = planSeccompSection(policy.seccomp, profile, (a) => (a === 'native' ? nativeArch() : a));
+  // The loader reports these with positions; a caller that skipped it still gets no filter.
+  if (conflicts.length > 0) throw new Error(`stockade: ${conflicts.map((c) => c.message).join('; ')}`);
+  return filter;
 }
 
 function planLandlock(policy: Policy, buildDir: string, spec: BuildSpec): LandlockPlan | null {
@@ -257,7 +234,7 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
     environment: buildEnvironment(policy, spec, buildDir, cores, context.callerEnv ?? {}),
     capabilities: { bounding: policy.capabilities?.bounding ?? [], ambient: policy.capabilities?.ambient ?? [] },
     noNewPrivs: policy.no_new_privs ?? true,
-    seccomp: planSeccomp(policy),
+    seccomp: planSeccomp(policy, context.seccompProfile),
     landlock: planLandlock(policy, buildDir, spec),
     limits: planLimits(policy),
     timeouts: { totalSeconds: policy.timeouts?.total ?? DEFAULTS.timeouts.total, maxSilentSeconds: policy.timeouts?.max_silent ?? DEFAULTS.timeouts.maxSilent },

@@ -87,6 +87,8 @@ export interface SeccompRule {
   args: SeccompArgCondition[];
   /** Skip (and report) instead of failing when this libseccomp does not know the name. */
   optional: boolean;
+  /** The rule comes from the seccomp profile (SeccompPlan.profile), not the policy's own rules. */
+  fromProfile?: true;
 }
 
 export interface SeccompPlan {
@@ -94,6 +96,8 @@ export interface SeccompPlan {
   /** libseccomp architecture names; `native` resolved (x86_64 here). */
   architectures: string[];
   rules: SeccompRule[];
+  /** The OCI/Docker profile the filter is based on, and which side decided the default and the ABIs. */
+  profile?: { path: string; defaultFrom: 'profile' | 'policy'; architecturesFrom: 'profile' | 'policy' };
 }
 
 export type LandlockAccess = 'read' | 'write' | 'execute';

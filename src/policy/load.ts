@@ -8,6 +8,8 @@ import { parseSource, pointerJoin, type Json, type NodePos, type SourceDoc } fro
 import { schemaDiagnostics, type Locate } from './validate.js';
 import { semanticDiagnostics } from './semantics.js';
 import type { Policy } from './types.js';
+import { loadOciProfile } from '../seccomp/profile-file.js';
+import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
 
 export const SHIPPED_POLICIES_DIR = fileURLToPath(new URL('../../policies/', import.meta.url));
 
@@ -22,6 +24,8 @@ export interface LoadedPolicy {
   /** Where each value of the merged policy was set (JSON pointer → file and position). */
   origins: Map<string, Origin>;
   locate: Locate;
+  /** seccomp.profile read and imported for the policy's capabilities (the planner reads no files). */
+  seccompProfile?: ImportedProfile;
 }
 
 export interface LoadOptions {
@@ -189,7 +193,29 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
   const policy = merged as unknown as Policy;
   const semanticErrors = semanticDiagnostics(policy, locate);
   if (semanticErrors.length) throw new PolicyError(sortDiagnostics(semanticErrors));
-  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate };
+  const seccompProfile = importSeccompProfile(policy, layer.origins, locate);
+  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate, ...(seccompProfile ? { seccompProfile } : {}) };
+}
+
+/**
+ * Reads seccomp.profile, relative to the file that set it, imports it for the capabilities the
+ * build keeps, and checks it combines with the policy's own seccomp settings.
+ */
+function importSeccompProfile(policy: Policy, origins: Map<string, Origin>, locate: Locate): ImportedProfile | undefined {
+  const name = policy.seccomp?.profile;
+  if (name === undefined) return undefined;
+  const setBy = origins.get('/seccomp/profile')?.file ?? '.';
+  // join, not resolve: relative stays relative, as for extends.
+  const path = isAbsolute(name) ? name : join(dirname(setBy), name);
+  let imported: ImportedProfile;
+  try {
+    imported = { path, filter: loadOciProfile(path, { caps: policy.capabilities?.bounding ?? [] }) };
+  } catch (err) {
+    throw new PolicyError([{ ...locate('/seccomp/profile'), message: `seccomp.profile: ${(err as Error).message}` }]);
+  }
+  const { conflicts } = planSeccompSection(policy.seccomp!, imported, (arch) => arch);
+  if (conflicts.length) throw new PolicyError(sortDiagnostics(conflicts.map((c) => ({ ...locate(c.pointer), message: c.message }))));
+  return imported;
 }
 
 function safeRealpath(path: string): string {

@@ -104,8 +104,6 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
       if (name !== undefined && !(name in ERRNO)) error(pointer, `${label}: unknown errno '${name}'`);
     };
     checkErrno('/seccomp/errno', 'seccomp.errno', seccomp.errno);
-    // Refused here, not only by the planner: a policy `validate` accepts must also plan.
-    if (seccomp.profile !== undefined) error('/seccomp/profile', 'seccomp.profile: importing OCI seccomp profiles is not available yet');
     (seccomp.deny ?? []).forEach((name, i) => {
       if (!isKnownSyscall(name)) error(`/seccomp/deny/${i}`, `seccomp.deny[${i}]: unknown syscall '${name}'`);
     });

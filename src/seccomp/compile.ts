@@ -185,6 +185,7 @@ export function exportSeccomp(plan: SeccompPlan, format: SeccompExportFormat): B
     if (format === 'json') {
       const skipped = new Set(compiled.skipped);
       const normalised = {
+        ...(plan.profile ? { profile: plan.profile } : {}),
         defaultAction: plan.defaultAction,
         architectures: compiled.architectures,
         rules: plan.rules.filter((r) => !skipped.has(r.syscall)),
@@ -192,8 +193,20 @@ export function exportSeccomp(plan: SeccompPlan, format: SeccompExportFormat): B
       };
       return Buffer.from(JSON.stringify(normalised, null, 2) + '\n');
     }
-    return exportToBuffer(compiled.ctx, format);
+    const exported = exportToBuffer(compiled.ctx, format);
+    // pfc is for people: say where the rules came from; bpf stays the kernel's bytes.
+    return format === 'pfc' && plan.profile ? Buffer.concat([Buffer.from(`${profileNote(plan)}\n`), exported]) : exported;
   } finally {
     compiled.release();
   }
+}
+
+/** Comment lines naming the profile a filter is based on, for the pfc export. */
+function profileNote(plan: SeccompPlan): string {
+  const p = plan.profile!;
+  const own = plan.rules.filter((r) => !r.fromProfile).length;
+  return [
+    `# based on the seccomp profile ${p.path}: ${plan.rules.length - own} of its rules, ${own} of the policy's own`,
+    `# default action from the ${p.defaultFrom}, architectures from the ${p.architecturesFrom}`,
+  ].join('\n');
 }

@@ -121,27 +121,24 @@ export function kernelAtLeast(kernel: string, minimum: string): boolean {
   return true;
 }
 
-/** Whether a syscalls[] entry applies, by Docker's rules. */
+/** Whether a syscalls[] entry applies, by Docker's rules. Both sides are checked before either decides. */
 function applies(entry: Json, caps: Set<string>, kernel: string, where: string): boolean {
-  for (const side of ['includes', 'excludes'] as const) {
+  const sides = (['includes', 'excludes'] as const).map((side) => {
     const filter = entry[side];
-    if (filter === undefined || filter === null) continue;
+    if (filter === undefined || filter === null) return { caps: [], arches: [], minKernel: undefined };
     if (!isObject(filter)) throw new ProfileError(`${where}.${side}`, 'expected an object');
     checkKeys(filter, FILTER_KEYS, `${where}.${side}`);
-    const filterCaps = stringList(filter.caps, `${where}.${side}.caps`);
-    const arches = stringList(filter.arches, `${where}.${side}.arches`);
     const minKernel = filter.minKernel;
     if (minKernel !== undefined && typeof minKernel !== 'string') throw new ProfileError(`${where}.${side}.minKernel`, 'expected a string');
-    if (side === 'includes') {
-      if (!filterCaps.every((c) => caps.has(c))) return false;
-      if (arches.length > 0 && !arches.includes(NATIVE_DOCKER_ARCH)) return false;
-      if (minKernel && !kernelAtLeast(kernel, minKernel)) return false;
-    } else {
-      if (filterCaps.some((c) => caps.has(c))) return false;
-      if (arches.includes(NATIVE_DOCKER_ARCH)) return false;
-      if (minKernel) throw new ProfileError(`${where}.excludes.minKernel`, 'not supported (Docker ignores it too)');
-    }
-  }
+    return { caps: stringList(filter.caps, `${where}.${side}.caps`), arches: stringList(filter.arches, `${where}.${side}.arches`), minKernel };
+  });
+  const [includes, excludes] = sides;
+  if (excludes.minKernel) throw new ProfileError(`${where}.excludes.minKernel`, 'not supported (Docker ignores it too)');
+  if (!includes.caps.every((c) => caps.has(c))) return false;
+  if (includes.arches.length > 0 && !includes.arches.includes(NATIVE_DOCKER_ARCH)) return false;
+  if (includes.minKernel && !kernelAtLeast(kernel, includes.minKernel)) return false;
+  if (excludes.caps.some((c) => caps.has(c))) return false;
+  if (excludes.arches.includes(NATIVE_DOCKER_ARCH)) return false;
   return true;
 }
 
@@ -199,12 +196,14 @@ export function importOciProfile(json: unknown, options: OciImportOptions): Secc
     const where = `syscalls[${i}]`;
     if (!isObject(entry)) throw new ProfileError(where, 'expected an object');
     checkKeys(entry, SYSCALL_KEYS, where);
-    if (!applies(entry, caps, kernel, where)) return;
+    // Every entry is checked, also those that do not apply here: a profile is valid or not
+    // whatever capabilities the policy keeps.
     const names = [...stringList(entry.names, `${where}.names`), ...(typeof entry.name === 'string' ? [entry.name] : [])];
     if (names.length === 0) throw new ProfileError(where, 'no syscall names');
     const ruleAction = action(entry.action, errnoOf(entry.errnoRet, entry.errno, `${where}.errnoRet`), `${where}.action`);
-    const optional = ruleAction.kind === 'allow' || defaultDenies;
     const args = conditions(entry.args, `${where}.args`);
+    if (!applies(entry, caps, kernel, where)) return;
+    const optional = ruleAction.kind === 'allow' || defaultDenies;
     // As runc does: conditions on distinct arguments must all hold (one rule); several on the
     // same argument cannot be ANDed by libseccomp, so each becomes a rule of its own.
     const indexes = args.map((a) => a.index);

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { importOciProfile, kernelAtLeast } from '../../src/seccomp/oci.js';
+import { jsonErrorAt } from '../../src/seccomp/profile-file.js';
 import { compileSeccomp, exportSeccomp } from '../../src/seccomp/compile.js';
 import { distUrl, ensureBuilt, runChildJson } from '../helpers/child.js';
 
@@ -84,6 +85,25 @@ t.test('what the importer does not understand is an error', async (t) => {
   t.throws(() => importOciProfile({ ...base, syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, errno: 'EACCES' }] }, { caps: [] }), { message: /disagree/ });
   t.throws(() => importOciProfile({ ...base, flags: ['SECCOMP_FILTER_FLAG_LOG'] }, { caps: [] }), { message: /flags are not supported/ });
   t.throws(() => importOciProfile([], { caps: [] }), { message: /expected an object/ });
+});
+
+t.test('JSON errors are located where JSON.parse stops', async (t) => {
+  const cases: [string, number, RegExp][] = [
+    ['{"a": 1,}', 8, /property name/],
+    ['{"a": [1 2]}', 9, /expected ',' or '\]'/],
+    ['{"a": tru}', 6, /expected a value, unexpected "t"/],
+    ['{"a": "x\ny"}', 8, /control character/],
+    ['{"a": 01}', 7, /expected ',' or '}', unexpected "1"/],
+    ['{} x', 3, /unexpected "x" after the JSON value/],
+    ['\ufeff{}', 0, /unexpected "\ufeff"/],
+    ['{"a": ', 6, /unexpected end of file/],
+  ];
+  for (const [text, offset, message] of cases) {
+    t.throws(() => JSON.parse(text), {}, `${JSON.stringify(text)} is invalid`);
+    t.match(jsonErrorAt(text), { offset, message }, JSON.stringify(text));
+  }
+  for (const text of ['{}', '[]', '"x"', '-1.5e+3', '{"a": [true, false, null, "\\u00e9\\n"]}']) t.equal(jsonErrorAt(text), null, `${text} is valid`);
+  if (existsSync(DEBIAN_PROFILE)) t.equal(jsonErrorAt(readFileSync(DEBIAN_PROFILE, 'utf8')), null, "Debian's profile is valid");
 });
 
 t.test('kernel release comparison', async (t) => {

@@ -31,3 +31,23 @@ t.test('export of a plan', async (t) => {
   t.equal(JSON.parse(exportCommand(plan(seccomp), 'json').toString()).rules[0].syscall, 'mount');
   t.throws(() => exportCommand(plan(null), 'pfc'), { message: "policy 'strict' (policies/strict.yaml) has no seccomp filter" });
 });
+
+t.test('the export of a profile-based plan names the profile', async (t) => {
+  const seccomp = {
+    defaultAction: { kind: 'errno' as const, errno: 38, name: 'ENOSYS' },
+    architectures: ['x86_64'],
+    rules: [
+      { syscall: 'read', action: { kind: 'allow' as const }, args: [], optional: true, fromProfile: true as const },
+      { syscall: 'mount', action: { kind: 'errno' as const, errno: 1, name: 'EPERM' }, args: [], optional: false },
+    ],
+    profile: { path: '/etc/profiles/build.json', defaultFrom: 'profile' as const, architecturesFrom: 'policy' as const },
+  };
+  const pfc = exportCommand(plan(seccomp), 'pfc').toString();
+  t.match(pfc, /^# based on the seccomp profile \/etc\/profiles\/build\.json: 1 of its rules, 1 of the policy's own\n# default action from the profile, architectures from the policy\n/);
+  t.match(pfc, /# filter for syscall "read"/, 'then the filter');
+  const json = JSON.parse(exportCommand(plan(seccomp), 'json').toString());
+  t.same(json.profile, seccomp.profile);
+  t.same(json.rules.map((r: { syscall: string; fromProfile?: boolean }) => [r.syscall, r.fromProfile ?? false]), [['read', true], ['mount', false]]);
+  const plain = exportCommand(plan({ ...seccomp, profile: undefined }), 'pfc').toString();
+  t.notMatch(plain, /based on/, 'no profile, no note');
+});

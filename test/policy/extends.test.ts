@@ -232,3 +232,28 @@ t.test('origins: locate() points at the file and line that set a value', async (
   const base = loadPolicy(join(dir, 'base.yaml'));
   t.strictSame(base.locate('/hostname'), { file: join(dir, 'base.yaml'), line: 11, col: 11 });
 });
+
+t.test('seccomp.profile is read relative to the file that set it', async (t) => {
+  const profile = (errno: number) => JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: errno, syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] });
+  const dir = files({
+    'bases/base.yaml': 'stockade: 1\nname: base\nseccomp:\n  profile: profiles/build.json\n',
+    'bases/profiles/build.json': profile(38),
+    'bases/broken.yaml': 'stockade: 1\nname: broken\nseccomp:\n  profile: profiles/none.json\n',
+    'sub/child.yaml': 'stockade: 1\nname: child\nextends: ../bases/base.yaml\nseccomp: { deny: [ptrace] }\n',
+    'sub/own.yaml': 'stockade: 1\nname: own\nextends: ../bases/base.yaml\nseccomp: { profile: mine.json }\n',
+    'sub/mine.json': profile(1),
+    'sub/fails.yaml': 'stockade: 1\nname: fails\nextends: ../bases/broken.yaml\n',
+  });
+  const child = loadPolicy(join(dir, 'sub/child.yaml'));
+  t.equal(child.seccompProfile?.path, join(dir, 'bases/profiles/build.json'), "inherited: relative to the base's directory");
+  const plan = planFromFile(join(dir, 'sub/child.yaml'));
+  t.strictSame(plan.seccomp?.defaultAction, { kind: 'errno', errno: 38, name: 'ENOSYS' });
+  t.strictSame(plan.seccomp?.profile, { path: join(dir, 'bases/profiles/build.json'), defaultFrom: 'profile', architecturesFrom: 'profile' });
+  t.strictSame(plan.seccomp?.rules.map((r) => [r.syscall, r.action.kind, r.fromProfile ?? false]), [['read', 'allow', true], ['ptrace', 'errno', false]]);
+  const own = loadPolicy(join(dir, 'sub/own.yaml'));
+  t.equal(own.seccompProfile?.path, join(dir, 'sub/mine.json'), "set in the child: relative to the child's directory");
+  t.strictSame(planFromFile(join(dir, 'sub/own.yaml')).seccomp?.defaultAction, { kind: 'errno', errno: 1, name: 'EPERM' });
+  t.strictSame(failure(join(dir, 'sub/fails.yaml')), [
+    `${join(dir, 'bases/broken.yaml')}:4:12: seccomp.profile: cannot read ${join(dir, 'bases/profiles/none.json')}: no such file`,
+  ], 'a missing profile is reported where it is named, in the base');
+});

@@ -350,10 +350,65 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'seccomp profile (not importable yet)',
+    name: 'seccomp profile: missing file',
     yaml: H + 'seccomp:\n  profile: docker-default.json\n',
     errors: [
-      'policy.yaml:4:12: seccomp.profile: importing OCI seccomp profiles is not available yet',
+      'policy.yaml:4:12: seccomp.profile: cannot read docker-default.json: no such file',
+    ],
+  },
+  {
+    name: 'seccomp profile: a directory',
+    yaml: H + 'seccomp:\n  profile: /tmp\n',
+    errors: [
+      'policy.yaml:4:12: seccomp.profile: cannot read /tmp: is a directory',
+    ],
+  },
+  {
+    name: 'seccomp profile: JSON syntax error, positioned in the profile',
+    yaml: H + 'seccomp:\n  profile: p.json\n',
+    files: { 'p.json': '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": [\n    { "names": [tru], "action": "SCMP_ACT_ERRNO" }\n  ]\n}\n' },
+    errors: [
+      'policy.yaml:4:12: seccomp.profile: p.json:4:17: invalid JSON: expected a value, unexpected "t"',
+    ],
+  },
+  {
+    name: 'seccomp profile: JSON cut short',
+    yaml: H + 'seccomp:\n  profile: p.json\n',
+    files: { 'p.json': '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n' },
+    errors: [
+      'policy.yaml:4:12: seccomp.profile: p.json:3:1: invalid JSON: expected a property name in double quotes, unexpected end of file',
+    ],
+  },
+  {
+    name: 'seccomp profile: a profile Stockade cannot import',
+    yaml: H + 'seccomp:\n  profile: p.json\n',
+    files: { 'p.json': JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }, { names: ['ptrace'], action: 'SCMP_ACT_NOTIFY' }] }) },
+    errors: [
+      'policy.yaml:4:12: seccomp.profile: p.json: syscalls[1].action: unsupported action "SCMP_ACT_NOTIFY" (Stockade has no tracer or notify listener)',
+    ],
+  },
+  {
+    name: 'seccomp profile: an entry is checked even when its capability is not kept',
+    yaml: H + 'seccomp:\n  profile: p.json\n',
+    files: { 'p.json': JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['bpf'], action: 'SCMP_ACT_TRACE', includes: { caps: ['CAP_SYS_ADMIN'] } }] }) },
+    errors: [
+      'policy.yaml:4:12: seccomp.profile: p.json: syscalls[0].action: unsupported action "SCMP_ACT_TRACE" (Stockade has no tracer or notify listener)',
+    ],
+  },
+  {
+    name: 'seccomp profile: the policy\'s rules may only refuse',
+    yaml: H + 'seccomp:\n  profile: p.json\n  rules:\n    - { syscall: ptrace, action: allow }\n',
+    files: { 'p.json': JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] }) },
+    errors: [
+      "policy.yaml:6:34: seccomp.rules[0]: with seccomp.profile the policy's rules can only refuse (errno, trap, kill_thread, kill_process), not allow: the profile decides what is allowed",
+    ],
+  },
+  {
+    name: 'seccomp profile: a conditional refusal of a syscall an allowlist profile allows',
+    yaml: H + 'seccomp:\n  profile: p.json\n  deny: [unshare]\n  rules:\n    - { syscall: [chmod, read], action: errno, args: [{ index: 1, op: masked_eq, mask: 2048, value: 2048 }] }\n',
+    files: { 'p.json': JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, syscalls: [{ names: ['chmod', 'unshare'], action: 'SCMP_ACT_ALLOW' }] }) },
+    errors: [
+      'policy.yaml:7:7: seccomp.rules[0]: the profile allows chmod outright and the default (errno ENOSYS) refuses the rest; one filter cannot add a refusal under conditions to that (libseccomp would keep one rule or the other): refuse chmod outright in seccomp.deny, or drop this rule',
     ],
   },
   {
@@ -746,8 +801,8 @@ CASES.forEach((c, index) => {
       t.fail(`expected a PolicyError, got ${error instanceof Error ? error.stack : 'a valid policy'}`);
       return;
     }
-    // Messages may name another file's position too: shown relative, like the diagnostic's own.
-    t.strictSame(error.diagnostics.map((d) => formatDiagnostic({ ...d, file: relative(dir, d.file) }).replaceAll(`${dir}/`, '')), c.errors);
+    // Messages naming other files (a base policy's node, a seccomp profile) name them relative too.
+    t.strictSame(error.diagnostics.map((d) => formatDiagnostic({ ...d, file: relative(dir, d.file), message: d.message.replaceAll(`${dir}/`, '') })), c.errors);
     // The error's own text is the diagnostics, one a line, and nothing else (no stack, no prefix).
     t.equal(error.message, error.diagnostics.map(formatDiagnostic).join('\n'));
   });

@@ -127,6 +127,7 @@ const HOT_SYSCALLS = new Set([
 function listPointer(policy: Policy): string {
   if (policy.seccomp?.deny) return '/seccomp/deny';
   if (policy.seccomp?.rules) return '/seccomp/rules';
+  if (policy.seccomp?.profile) return '/seccomp/profile';
   return '/seccomp';
 }
 

@@ -3,7 +3,7 @@
 // handed over fails the build with nothing installed.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chownSync, closeSync, existsSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run, runAsync, type Sandbox } from '../runtime/helpers.js';
@@ -77,6 +77,23 @@ if (!IS_ROOT) {
     t.same(modes, { '/': 0o555, '/plain': 0o444, '/tool': 0o555, '/sgid': 0o444, '/share': 0o555, '/share/doc': 0o555, '/share/doc/both': 0o555 });
     t.equal(readFileSync(join(out, 'share/doc/both'), 'utf8'), 'y\n', 'contents copied');
     t.same(ownLeftovers(sb), []);
+  });
+
+  t.test('ACLs the builder set, and a default ACL of the destination, are not handed over', async (t) => {
+    const sb = makePolicy('guix-default');
+    t.teardown(() => removeSandbox(sb));
+    const parent = join(sb.dir, 'store');
+    mkdirSync(parent);
+    t.equal(spawnSync('/usr/bin/setfacl', ['-d', '-m', 'u:12345:rwx', parent]).status, 0, 'the destination directory has a default ACL');
+    const out = join(parent, 'out');
+    const r = run(sb, 'cd "$OUT"; echo x > f; setfacl -m u:12345:rw f; mkdir d; setfacl -m u:12345:rwx -d -m u:12345:rwx d; echo y > d/g', outputArgs(sb, out));
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stderr, 'and the xattrs of 3 entries', 'the dropped ACLs are reported (f, d and d/g, which inherited the default ACL of d)');
+    for (const { path } of walk(out)) {
+      const acl = spawnSync('/usr/bin/getfacl', ['-c', '-P', '-p', path], { encoding: 'utf8' });
+      t.equal(acl.status, 0);
+      t.notMatch(acl.stdout, /^(user|group):[^:]+:|^mask::|^default:/m, `${path} has no ACL entries beyond its mode`);
+    }
   });
 
   t.test('outputs.owner sets who owns handed-over outputs', async (t) => {

@@ -237,6 +237,13 @@ export function diffPlans(before: Plan, after: Plan): Change[] {
   compareLimit(timeouts, 'total seconds', before.timeouts.totalSeconds, after.timeouts.totalSeconds, true);
   compareLimit(timeouts, 'max silent seconds', before.timeouts.maxSilentSeconds, after.timeouts.maxSilentSeconds, true);
 
+  const owner = (p: Plan) => `${p.outputs.owner.uid}:${p.outputs.owner.gid}`;
+  if (owner(before) !== owner(after)) {
+    // Only root leaves nobody able to change handed-over outputs.
+    const effect: Effect = after.outputs.owner.uid === 0 ? 'strengthening' : before.outputs.owner.uid === 0 ? 'weakening' : 'neutral';
+    section('outputs')(effect, `owner ${owner(before)} → ${owner(after)}`);
+  }
+
   const personality = section('personality');
   for (const flag of after.personality.filter((f) => !before.personality.includes(f))) personality(personalityEffect(flag), `${flag} added`);
   for (const flag of before.personality.filter((f) => !after.personality.includes(f))) {

@@ -7,6 +7,7 @@ import { identityRules } from './rules/identity.js';
 import { landlockRules } from './rules/landlock.js';
 import { limitRules } from './rules/limits.js';
 import { networkRules } from './rules/network.js';
+import { outputRules } from './rules/outputs.js';
 import { seccompRules } from './rules/seccomp.js';
 import { timeoutRules } from './rules/timeouts.js';
 import { CONCERNS, type RegisteredRule, type Rule } from './types.js';
@@ -27,7 +28,7 @@ function register(rules: Rule[]): RegisteredRule[] {
 }
 
 export const RULES: readonly RegisteredRule[] = register([
-  ...filesystemRules, ...deviceRules, ...identityRules, ...capabilityRules, ...networkRules,
+  ...filesystemRules, ...outputRules, ...deviceRules, ...identityRules, ...capabilityRules, ...networkRules,
   ...seccompRules, ...landlockRules, ...limitRules, ...environmentRules, ...timeoutRules,
 ]);
 

@@ -5,7 +5,8 @@ import type { Mount, Plan, SeccompAction, SeccompRule } from '../plan/types.js';
 const HELP = `usage: stockade explain [--spec SPEC] [--json] [--policies DIR] FILE
 
 Shows the Plan a policy (and a build spec) resolves to: every mount, device, /etc file,
-the identity, environment, network, seccomp and Landlock rules, limits and timeouts.
+the identity, environment, network, seccomp and Landlock rules, limits, timeouts and how
+outputs are handed over.
 Without --spec, an example build named 'example' is planned.
 
 options:
@@ -105,6 +106,13 @@ export function renderPlan(plan: Plan): string {
   const cg = plan.limits.cgroup;
   out.push(`  cgroup: pids ${cg.pids ?? 'unlimited'}, memory ${cg.memoryBytes ?? 'unlimited'}, cpu ${cg.cpu ? `${cg.cpu.quotaUs}/${cg.cpu.periodUs} us` : 'unlimited'}`);
   out.push(`  timeouts: total ${plan.timeouts.totalSeconds || 'none'} s, max silent ${plan.timeouts.maxSilentSeconds || 'none'} s`);
+  section('outputs (handed over after the build)');
+  const o = plan.outputs;
+  const octal = (mode: number) => mode.toString(8).padStart(4, '0');
+  out.push(`  ${plan.build.outputs.join(', ') || 'none declared'}: written in the private build directory, then copied as fresh inodes once every build process is gone`);
+  out.push(`  owner ${o.owner.uid}:${o.owner.gid}; files ${octal(o.fileMode)}, executables ${octal(o.executableMode)}, directories ${octal(o.directoryMode)}; mtime ${o.mtime}`);
+  out.push('  setuid, setgid, sticky bits and extended attributes (ACLs) dropped; symlinks copied as links, never followed');
+  out.push('  the build fails on: devices, FIFOs, sockets, entries not owned by the build user, hard links reaching outside the output');
   return out.join('\n') + '\n';
 }
 

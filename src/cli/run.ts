@@ -14,10 +14,10 @@ options:
   --spec SPEC         build spec file (YAML/JSON); the options below add to it
   --name NAME         build name (default: the builder's file name)
   --input PATH        host path bound read-only at the same path (repeatable)
-  --output PATH       host output directory, created for the build (repeatable)
+  --output PATH       host output directory, handed over canonicalised if the build succeeds (repeatable)
   --env K=V           extra environment variable, if the policy allows it (repeatable)
   --cores N           NIX_BUILD_CORES (default 0: all)
-  --keep-failed       keep the build directory of a failed build and print its path
+  --keep-failed       keep the build directory of a failed build (made safe) and print its path
   --log FILE          also append the build's output to FILE
   --pool-timeout SEC  how long to wait for a free build user (default 0: fail at once)
   --json              at the end, print the build's result as one JSON object on stdout
@@ -112,6 +112,10 @@ export async function main(argv: string[]): Promise<number> {
     });
     process.off('SIGINT', cancel).off('SIGTERM', cancel);
     if (result.message) process.stderr.write(`stockade: ${result.message}\n`);
+    const dropped = result.handOver;
+    if (dropped && (dropped.stripped || dropped.xattrsDropped)) {
+      process.stderr.write(`stockade: outputs handed over without ${dropped.stripped} setuid/setgid/sticky bits and the xattrs of ${dropped.xattrsDropped} entries\n`);
+    }
     if (result.keptBuildDir) process.stderr.write(`stockade: note: keeping build directory '${result.keptBuildDir}'\n`);
     if (v.json) {
       const summary = { message: null, uid: null, keptBuildDir: null, peakMemoryBytes: null, ...result };

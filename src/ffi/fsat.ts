@@ -81,3 +81,119 @@ export function removeTree(path: string): void {
     close(dirfd);
   }
 }
+
+// ---- what output hand-over needs: stat, links, owners, times, renames, copies, xattrs ----
+
+export const AT_EMPTY_PATH = 0x1000;
+export const RENAME_NOREPLACE = 1;
+const AT_FLAGS = { AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EMPTY_PATH };
+/** statx's basic fields (type, mode, nlink, uid, gid, ino, size). */
+const STATX_BASIC_STATS = 0x7ff;
+const STATX_SIZE = 256;
+
+export interface Stat {
+  /** File type and permission bits, as st_mode. */
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  ino: bigint;
+  /** major:minor of the filesystem holding it. */
+  dev: string;
+  size: number;
+}
+
+/** statx(2): the layout of struct statx is the same on every architecture. */
+export function statx(dirfd: number, name: string, flags: number): Stat {
+  const buf = Buffer.alloc(STATX_SIZE);
+  check(libcFn('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)')(dirfd, name, flags, STATX_BASIC_STATS, buf), 'statx', () =>
+    `${dirLabel(dirfd)}, ${quote(name)}, ${renderFlags(flags, AT_FLAGS)}`);
+  return {
+    nlink: buf.readUInt32LE(16),
+    uid: buf.readUInt32LE(20),
+    gid: buf.readUInt32LE(24),
+    mode: buf.readUInt16LE(28),
+    ino: buf.readBigUInt64LE(32),
+    size: Number(buf.readBigUInt64LE(40)),
+    dev: `${buf.readUInt32LE(136)}:${buf.readUInt32LE(140)}`,
+  };
+}
+
+/** What an open fd refers to (fstat). */
+export function fstat(fd: number): Stat {
+  return statx(fd, '', AT_EMPTY_PATH);
+}
+
+export function readlinkat(dirfd: number, name: string): string {
+  const buf = Buffer.alloc(4096);
+  const n = check(libcFn('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)')(dirfd, name, buf, buf.length) as number, 'readlinkat', () =>
+    `${dirLabel(dirfd)}, ${quote(name)}`);
+  // PATH_MAX holds every target the kernel accepts; a full buffer would mean truncation.
+  if (n >= buf.length) throw new Error(`readlinkat(${dirLabel(dirfd)}, ${quote(name)}): target longer than ${buf.length - 1} bytes`);
+  return buf.subarray(0, n).toString('latin1');
+}
+
+/** Creates a symlink; `target` is written as is, bytes kept (latin1 round-trips readlinkat). */
+export function symlinkat(target: string, dirfd: number, name: string): void {
+  check(libcFn('int symlinkat(const uint8_t *target, int dirfd, const char *path)')(Buffer.from(target + '\0', 'latin1'), dirfd, name), 'symlinkat', () =>
+    `${quote(target)}, ${dirLabel(dirfd)}, ${quote(name)}`);
+}
+
+export function fchownat(dirfd: number, name: string, uid: number, gid: number, flags: number): void {
+  check(libcFn('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)')(dirfd, name, uid, gid, flags), 'fchownat', () =>
+    `${dirLabel(dirfd)}, ${quote(name)}, ${uid}, ${gid}, ${renderFlags(flags, AT_FLAGS)}`);
+}
+
+/** Two struct timespec (atime, mtime), both `seconds` with no nanoseconds. */
+function timespecs(seconds: number): Buffer {
+  const times = Buffer.alloc(32);
+  times.writeBigInt64LE(BigInt(seconds), 0);
+  times.writeBigInt64LE(BigInt(seconds), 16);
+  return times;
+}
+
+/** Sets atime and mtime of `name` to `seconds`. */
+export function utimensat(dirfd: number, name: string, seconds: number, flags: number): void {
+  check(libcFn('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)')(dirfd, name, timespecs(seconds), flags), 'utimensat', () =>
+    `${dirLabel(dirfd)}, ${quote(name)}, ${seconds}, ${renderFlags(flags, AT_FLAGS)}`);
+}
+
+/** Sets atime and mtime of an open file to `seconds`. */
+export function futimens(fd: number, seconds: number): void {
+  check(libcFn('int futimens(int fd, const uint8_t *times)')(fd, timespecs(seconds)), 'futimens', () => `${fd}, ${seconds}`);
+}
+
+export function renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): void {
+  check(libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(olddirfd, oldname, newdirfd, newname, flags), 'renameat2', () =>
+    `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
+}
+
+/** Copies `in_fd` to `out_fd` from their current offsets to the end; returns the bytes copied. */
+export function copyToEnd(outFd: number, inFd: number): number {
+  const sendfile = libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)');
+  let total = 0;
+  for (;;) {
+    const n = check(sendfile(outFd, inFd, null, 1 << 30) as number, 'sendfile', () => `${outFd}, ${inFd}, NULL, ${1 << 30}`);
+    if (n === 0) return total;
+    total += n;
+  }
+}
+
+/** Names of the extended attributes of an open file (ACLs are system.posix_acl_*). */
+export function flistxattr(fd: number): string[] {
+  const list = libcFn('long flistxattr(int fd, _Out_ uint8_t *list, size_t size)');
+  for (;;) {
+    const size = check(list(fd, null, 0) as number, 'flistxattr', () => `${fd}, NULL, 0`);
+    if (size === 0) return [];
+    const buf = Buffer.alloc(size);
+    const n = list(fd, buf, size) as number;
+    // ERANGE: an attribute was added between the two calls; ask again.
+    if (n < 0 && lastErrno() === ERRNO.ERANGE) continue;
+    check(n, 'flistxattr', () => `${fd}, buf, ${size}`);
+    return buf.subarray(0, n).toString('latin1').split('\0').filter(Boolean);
+  }
+}
+
+export function fremovexattr(fd: number, name: string): void {
+  check(libcFn('int fremovexattr(int fd, const char *name)')(fd, name), 'fremovexattr', () => `${fd}, ${quote(name)}`);
+}

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   domainname: '(none)',
   buildDirVars: ['NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'PWD'],
   timeouts: { total: 86400, maxSilent: 3600 },
+  /** guix's canonical output metadata (nix/libstore/local-store.cc canonicaliseTimestampAndPermissions). */
+  outputs: { owner: { uid: 0, gid: 0 }, fileMode: 0o444, executableMode: 0o555, directoryMode: 0o555, mtime: 1 },
   oomScoreAdj: 1000,
   seccompErrno: 'EPERM',
   /** The spec used by `explain` when none is given. */

@@ -180,7 +180,8 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
     mounts.push(bind(p.source, p.target ?? p.source, p.readonly ?? true, 'path', p.optional ? { optional: true } : {}));
   }
   for (const input of spec.inputs) mounts.push(bind(input, input, true, 'input'));
-  for (const output of spec.outputs) mounts.push(bind(output, output, false, 'output', { kind: 'dir' }));
+  // The build writes each output in its private build directory; it is handed over afterwards.
+  for (const output of spec.outputs) mounts.push(bind('{output_host}', output, false, 'output', { kind: 'dir' }));
   const tmp = { ...DEFAULTS.tmp, ...fs.tmp };
   mounts.push({ source: 'tmpfs', target: '/tmp', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: `mode=${tmp.mode.padStart(4, '0')},size=${tmp.size}`, role: 'tmp' });
   mounts.push(bind('{build_dir_host}', buildDir, false, 'build-dir', { kind: 'dir' }));
@@ -238,6 +239,7 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
     landlock: planLandlock(policy, buildDir, spec),
     limits: planLimits(policy),
     timeouts: { totalSeconds: policy.timeouts?.total ?? DEFAULTS.timeouts.total, maxSilentSeconds: policy.timeouts?.max_silent ?? DEFAULTS.timeouts.maxSilent },
+    outputs: { ...DEFAULTS.outputs, owner: { ...(policy.outputs?.owner ?? DEFAULTS.outputs.owner) } },
     personality: policy.personality ?? [],
     oomScoreAdj: policy.oom_score_adj ?? DEFAULTS.oomScoreAdj,
   };

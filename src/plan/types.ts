@@ -146,6 +146,17 @@ export interface BuildPlan {
   cores: number;
 }
 
+/** How outputs are handed back: fixed as guix-daemon does it, only the owner is the policy's. */
+export interface OutputsPlan {
+  owner: { uid: number; gid: number };
+  /** Modes of regular files, of files the builder left executable (owner x bit), of directories. */
+  fileMode: number;
+  executableMode: number;
+  directoryMode: number;
+  /** atime and mtime of every entry, in seconds since the epoch. */
+  mtime: number;
+}
+
 export interface Plan {
   version: 1;
   policy: { name: string; description: string; file: string; fixedOutput: boolean; chain: string[] };
@@ -168,6 +179,7 @@ export interface Plan {
   landlock: LandlockPlan | null;
   limits: Limits;
   timeouts: { totalSeconds: number; maxSilentSeconds: number };
+  outputs: OutputsPlan;
   personality: string[];
   oomScoreAdj: number;
 }

@@ -28,6 +28,12 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
   if (policy.users?.group !== undefined && policy.users.range !== undefined) {
     error('/users/range', 'users: give either group or range, not both', true);
   }
+  const owner = policy.outputs?.owner;
+  const range = policy.users?.range;
+  if (owner && range && owner.uid >= range.first && owner.uid < range.first + range.count) {
+    // A later build running as that UID could rewrite every output handed over before.
+    error('/outputs/owner/uid', `outputs.owner.uid: ${owner.uid} is a build user of the pool (users.range ${range.first}-${range.first + range.count - 1})`);
+  }
 
   const mode = networkMode(policy);
   if (mode !== 'none' && policy.fixed_output !== true) {

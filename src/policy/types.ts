@@ -77,6 +77,7 @@ export interface Policy {
     cgroup?: { pids?: number; memory?: number | string; cpu?: number };
   };
   timeouts?: { total?: number; max_silent?: number };
+  outputs?: { owner?: { uid: number; gid: number } };
   personality?: string[];
   oom_score_adj?: number;
 }

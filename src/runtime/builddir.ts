@@ -2,6 +2,8 @@
 // a root-owned 0700 directory `guix-build-NAME.drv-N` holding `top`, owned by the build user,
 // which alone is bound into the sandbox. No other local user can reach into a running build,
 // and the builder cannot open its directory to others (it cannot chmod the parent).
+// Outputs are written there too (`outputs/N`, owned by the build user), and handed over
+// only once the build is over (outputs.ts).
 import { join } from 'node:path';
 import { AT_FDCWD, ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { fchmod, fchown, mkdirat, openDirAt, openat, removeTree } from '../ffi/fsat.js';
@@ -15,11 +17,13 @@ export interface BuildDir {
   top: string;
   /** Host path of the (root-owned, empty) mount point of the sandbox's new root. */
   chroot: string;
+  /** Host paths where the build writes its outputs, in the order of the Plan's outputs. */
+  outputs: string[];
 }
 
 const MAX_TRIES = 10000;
 
-export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number): BuildDir {
+export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number, outputCount = 0): BuildDir {
   const parentFd = openat(AT_FDCWD, parent, OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_CLOEXEC);
   try {
     for (let n = 0; n < MAX_TRIES; n++) {
@@ -34,15 +38,16 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
       try {
         // mkdir's mode is filtered by the umask; set it exactly.
         fchmod(dirFd, 0o700);
-        mkdirat(dirFd, 'top', 0o700);
-        const topFd = openDirAt(dirFd, 'top');
-        try {
-          fchown(topFd, uid, gid);
-          fchmod(topFd, 0o700);
-        } finally {
-          close(topFd);
-        }
+        makeOwnedDir(dirFd, 'top', uid, gid);
         mkdirat(dirFd, 'chroot', 0o700);
+        mkdirat(dirFd, 'outputs', 0o700);
+        const outputsFd = openDirAt(dirFd, 'outputs');
+        try {
+          fchmod(outputsFd, 0o700);
+          for (let i = 0; i < outputCount; i++) makeOwnedDir(outputsFd, String(i), uid, gid);
+        } finally {
+          close(outputsFd);
+        }
       } catch (err) {
         close(dirFd);
         removeTree(join(parent, name));
@@ -50,12 +55,24 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
       }
       close(dirFd);
       const path = join(parent, name);
-      return { path, top: join(path, 'top'), chroot: join(path, 'chroot') };
+      return { path, top: join(path, 'top'), chroot: join(path, 'chroot'), outputs: Array.from({ length: outputCount }, (_, i) => join(path, 'outputs', String(i))) };
     }
   } finally {
     close(parentFd);
   }
   throw new Error(`cannot create a build directory under ${parent}: ${MAX_TRIES} names taken`);
+}
+
+/** A 0700 directory owned by the build user, where the build alone writes. */
+function makeOwnedDir(dirFd: number, name: string, uid: number, gid: number): void {
+  mkdirat(dirFd, name, 0o700);
+  const fd = openDirAt(dirFd, name);
+  try {
+    fchown(fd, uid, gid);
+    fchmod(fd, 0o700);
+  } finally {
+    close(fd);
+  }
 }
 
 export function removeBuildDir(dir: BuildDir): void {

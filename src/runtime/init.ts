@@ -47,7 +47,7 @@ function setUp(request: InitRequest): never {
   makeMountsPrivate();
   mountRoot(plan, chroot);
   writeEtcFiles(plan, chroot, uid, gid);
-  for (const m of plan.mounts) applyMount(m, chroot, buildTop);
+  for (const m of plan.mounts) applyMount(m, chroot, buildTop, request.outputHosts);
   createDeviceLinks(plan, chroot);
   pivot(plan, chroot);
 

@@ -25,10 +25,11 @@ function createTarget(path: string, kind: 'dir' | 'file'): void {
 }
 
 /** Mounts one Plan entry under the new root (before pivot_root, host paths are still visible). */
-export function applyMount(m: Mount, root: string, buildTop: string): void {
+export function applyMount(m: Mount, root: string, buildTop: string, outputHosts: Record<string, string>): void {
   const target = join(root, m.target);
   if (m.type === 'bind') {
-    const source = m.source === '{build_dir_host}' ? buildTop : m.source;
+    const source = m.source === '{build_dir_host}' ? buildTop : m.source === '{output_host}' ? outputHosts[m.target] : m.source;
+    if (source === undefined) throw new Error(`no host directory for output ${m.target}`);
     if (m.optional && !existsSync(source)) return;
     const kind = m.kind ?? (statSync(source).isDirectory() ? 'dir' : 'file');
     createTarget(target, kind);

@@ -8,6 +8,8 @@ export interface InitRequest {
   groups: number[];
   /** Host path of the build directory's `top`, bound at plan.build.dir. */
   buildTop: string;
+  /** Host path, in the private build directory, bound at each output's path (Plan source `{output_host}`). */
+  outputHosts: Record<string, string>;
   /** Host path of the empty directory the new root is mounted on. */
   chroot: string;
 }

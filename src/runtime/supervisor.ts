@@ -2,17 +2,17 @@
 // PID 1 of a fresh PID namespace, relays the log, enforces timeouts, and cleans up whatever
 // happened, in reverse order of setup.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AT_FDCWD, CLONE_FLAGS } from '../ffi/arch.js';
-import { fchown, mkdirat, openDirAt, removeTree } from '../ffi/fsat.js';
-import { close, setns, unshare } from '../ffi/libc.js';
+import { CLONE_FLAGS } from '../ffi/arch.js';
+import { setns, unshare } from '../ffi/libc.js';
 import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
 import { createBuildDir, removeBuildDir, type BuildDir } from './builddir.js';
+import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
@@ -48,8 +48,10 @@ export interface RunResult {
   termSignal: NodeJS.Signals | null;
   message?: string;
   uid?: number;
-  /** Host path of the kept build directory (--keep-failed). */
+  /** Host path of the kept build directory (--keep-failed), made safe as outputs are. */
   keptBuildDir?: string;
+  /** What handing the outputs over changed (succeeded builds). */
+  handOver?: HandOverReport;
   durationMs: number;
   peakMemoryBytes?: number;
 }
@@ -101,41 +103,10 @@ export function checkResolvedPaths(plan: Plan): void {
   }
 }
 
-/** Outputs are new directories owned by the build user (missing parents are made root-owned). */
-function prepareOutputs(plan: Plan, uid: number, gid: number): string[] {
-  const created: string[] = [];
-  for (const output of plan.build.outputs) {
-    if (existsSync(output) || isSymlink(output)) throw new Error(`output ${output} already exists`);
-    mkdirSync(dirname(output), { recursive: true, mode: 0o755 });
-    const parentFd = openDirAt(AT_FDCWD, dirname(output));
-    try {
-      mkdirat(parentFd, basename(output), 0o700);
-      created.push(output);
-      const fd = openDirAt(parentFd, basename(output));
-      try {
-        fchown(fd, uid, gid);
-      } finally {
-        close(fd);
-      }
-    } finally {
-      close(parentFd);
-    }
-  }
-  return created;
-}
-
 function lexists(path: string): boolean {
   try {
     lstatSync(path);
     return true;
-  } catch {
-    return false;
-  }
-}
-
-function isSymlink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
   } catch {
     return false;
   }
@@ -270,15 +241,15 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       await reapUid(held.uid);
       held.release();
     });
-    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid);
+    checkOutputsFree(plan.build.outputs);
+    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length);
     const buildDir = dir;
-    cleanups.push(() => {
-      if (options.keepFailed && result && result.outcome !== 'succeeded') result.keptBuildDir = buildDir.path;
-      else removeBuildDir(buildDir);
-    });
-    const outputs = prepareOutputs(plan, lease.uid, lease.gid);
-    cleanups.push(() => {
-      if (result?.outcome !== 'succeeded') for (const output of outputs) removeTree(output);
+    cleanups.push(async () => {
+      if (options.keepFailed && result && result.outcome !== 'succeeded') {
+        await reapUid(held.uid);
+        secureKeptTree(buildDir.path, plan.outputs.owner);
+        result.keptBuildDir = buildDir.path;
+      } else removeBuildDir(buildDir);
     });
     const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}`, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
@@ -290,9 +261,20 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
     const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
     if (slirp) cleanups.push(() => slirp.stop());
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot };
+    const outputHosts = Object.fromEntries(plan.build.outputs.map((output, i) => [output, buildDir.outputs[i]]));
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot, outputHosts };
     const exit = await supervise(child, request, options);
     result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+    if (result.outcome === 'succeeded' && plan.build.outputs.length) {
+      // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
+      await reapUid(lease.uid);
+      try {
+        result.handOver = handOver(plan.build.outputs, buildDir.outputs, lease.uid, plan.outputs);
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        Object.assign(result, { outcome: 'failed', exitCode: 1, message: `output hand-over ${err instanceof OutputRefused ? 'refused' : 'failed'}: ${why}` });
+      }
+    }
   } catch (err) {
     result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: err instanceof Error ? err.message : String(err), uid: lease?.uid, durationMs: Date.now() - started };
   } finally {

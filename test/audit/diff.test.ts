@@ -54,6 +54,7 @@ const CASES: [string, string, (p: Plan) => void, 'weakening' | 'strengthening' |
   ['root', 'writable', (p) => { p.root.readonly = false; }, 'weakening', /read-only → writable/],
   ['personality', 'flag added', (p) => p.personality.push('READ_IMPLIES_EXEC'), 'weakening', /READ_IMPLIES_EXEC added/],
   ['personality', 'ASLR back', (p) => { p.personality = []; }, 'strengthening', /ADDR_NO_RANDOMIZE removed/],
+  ['outputs', 'owner not root', (p) => { p.outputs.owner = { uid: 999, gid: 999 }; }, 'weakening', /owner 0:0 → 999:999/],
   ['oom_score_adj', 'lowered', (p) => { p.oomScoreAdj = 0; }, 'weakening', /1000 → 0/],
 ];
 

@@ -25,6 +25,7 @@ const CASES: Case[] = [
   { rule: 'STK-FS-005', parent: STRICT, body: 'filesystem:\n  inputs: { under: [/gnu/store, /home] }\n', needle: '/home' },
   { rule: 'STK-FS-006', parent: STRICT, body: 'filesystem:\n  root: { readonly: false }\n', needle: 'false' },
   { rule: 'STK-FS-007', parent: STRICT, body: 'proc: { mount: false }\n', needle: 'false' },
+  { rule: 'STK-OUT-001', parent: STRICT, body: 'outputs: { owner: { uid: 999, gid: 0 } }\n', needle: '999', message: /999:0, which can change them/ },
   { rule: 'STK-DEV-001', parent: STRICT, body: 'devices: ["null", zero, fuse]\n', needle: 'fuse' },
   { rule: 'STK-DEV-001', parent: STRICT, body: 'devices: ["null", { name: net/tun }]\n', needle: '{ name' },
   { rule: 'STK-ID-001', parent: STRICT, body: 'users:\n  range: { first: 500, count: 10, gid: 30000 }\n', needle: '500' },

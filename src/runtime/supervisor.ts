@@ -187,6 +187,9 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort);
 
+    // A killed build resets its ends of these socket pairs; 'close' reports how it ended, and an
+    // unhandled stream error would kill a long-lived supervisor (the daemon).
+    for (const pipe of child.stdio.slice(1)) pipe?.on('error', () => {});
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]!.on('data', (chunk: Buffer) => {
         armSilent();

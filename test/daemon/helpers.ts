@@ -3,14 +3,17 @@
 // clients that speak the protocol directly or through `stockade build`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEvent, type Event } from '../../src/daemon/protocol.js';
-import { CLEAN_ENV, CLI, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, type Sandbox } from '../runtime/helpers.js';
+import { CLEAN_ENV as RUNTIME_ENV, CLI, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, type Sandbox } from '../runtime/helpers.js';
 
 export { IS_ROOT, NOT_ROOT_REASON } from '../runtime/helpers.js';
+
+/** Without any of tap's hooks: a client running as another uid cannot write tap's records. */
+const CLEAN_ENV = Object.fromEntries(Object.entries(RUNTIME_ENV).filter(([k]) => !/tap/i.test(k)));
 
 /** A uid with no account and outside every pool, for a client that is not root. */
 export const OTHER_UID = 2_147_000_000 + randomBytes(2).readUInt16BE(0);
@@ -67,12 +70,13 @@ export class TestDaemon {
   async start(): Promise<void> {
     const args = [CLI, 'daemon', '--socket', this.socket, '--config', this.configFile, '--policies', this.policies, '--state-dir', this.stateDir,
       '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30)];
+    const from = this.log.length;
     const child = spawn(process.execPath, args, { env: CLEAN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.log += text));
     await Promise.race([
-      this.waitForLog(/listening on /),
+      this.waitForLog(/listening on /, from),
       this.exited.then((code) => {
         throw new Error(`daemon exited (${code}) before listening:\n${this.log}`);
       }),
@@ -102,8 +106,17 @@ export class TestDaemon {
     await this.exited;
   }
 
-  leftovers(): string[] {
-    return leftovers(this.sb);
+  /**
+   * What the daemon's builds could leave: the runtime helper's checks, but only cgroups named
+   * by this daemon (NAME-PID-START), as other test runs may have builds of their own going.
+   */
+  leftovers(pids: number[] = [this.child!.pid!]): string[] {
+    const found = leftovers(this.sb).filter((line) => !line.startsWith('cgroups under '));
+    for (const root of ['/sys/fs/cgroup/pids/stockade', '/sys/fs/cgroup/memory/stockade', '/sys/fs/cgroup/cpu/stockade', '/sys/fs/cgroup/unified/stockade']) {
+      const groups = existsSync(root) ? readdirSync(root).filter((name) => pids.some((pid) => name.includes(`-${pid}-`))) : [];
+      if (groups.length) found.push(`cgroups under ${root}: ${groups.join(' ')}`);
+    }
+    return found;
   }
 
   async remove(): Promise<void> {

@@ -26,6 +26,8 @@ export interface DaemonOptions {
   /** Extra policy settings (YAML, top level) of the served policy `test`. */
   extra?: string;
   config?: string;
+  /** Command words the daemon runs under (setpriv with a bounding set, say). */
+  wrap?: string[];
 }
 
 export class TestDaemon {
@@ -71,7 +73,8 @@ export class TestDaemon {
     const args = [CLI, 'daemon', '--socket', this.socket, '--config', this.configFile, '--policies', this.policies, '--state-dir', this.stateDir,
       '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30)];
     const from = this.log.length;
-    const child = spawn(process.execPath, args, { env: CLEAN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+    const [command, ...rest] = [...(this.options.wrap ?? []), process.execPath, ...args];
+    const child = spawn(command, rest, { env: CLEAN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.log += text));

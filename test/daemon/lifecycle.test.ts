@@ -4,7 +4,8 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, lockRecord, shSpec } from './helpers.js';
+import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, lockRecord, shSpec, toolArgs } from './helpers.js';
+import { ROOT } from '../runtime/helpers.js';
 
 function count(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
@@ -49,6 +50,23 @@ if (!IS_ROOT) {
     d.child!.kill('SIGHUP');
     await d.waitForLog(/reloaded 'test'/, from);
     t.equal(await mark(), 'v4\n', 'fixed again, the new version serves');
+    t.equal(await d.stop(), 0);
+    t.same(d.leftovers(), []);
+  });
+
+  t.test("builds work within the capability bounding set of the systemd unit", async (t) => {
+    const unit = readFileSync(join(ROOT, 'etc/stockade-daemon.service'), 'utf8');
+    const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].split(' ').map((c) => '+' + c.replace(/^CAP_/, '').toLowerCase());
+    const d = new TestDaemon({ extra: 'limits: { cgroup: { pids: 64 } }\n', wrap: ['/usr/bin/setpriv', `--bounding-set=-all,${caps.join(',')}`] });
+    t.teardown(() => d.remove());
+    await d.start();
+    const bounding = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${d.child!.pid}/status`, 'utf8'))![1];
+    t.not(bounding, '000001ffffffffff', 'the daemon runs with a reduced bounding set');
+    const out = join(d.sb.dir, 'out');
+    const r = await d.client(['--policy', 'test', ...toolArgs(), '--output', out, '--', '/bin/sh', '-c', `id -u; echo built > ${out}/f; cat /proc/self/status | grep ^CapBnd`]);
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stdout, /^\d+\nCapBnd:\s+0+\n$/);
+    t.equal(readFileSync(join(out, 'f'), 'utf8'), 'built\n');
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);
   });

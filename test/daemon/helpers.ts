@@ -18,8 +18,6 @@ const CLEAN_ENV = Object.fromEntries(Object.entries(RUNTIME_ENV).filter(([k]) =>
 /** A uid with no account and outside every pool, for a client that is not root. */
 export const OTHER_UID = 2_147_000_000 + randomBytes(2).readUInt16BE(0);
 
-export const TOOL_SPEC = { inputs: TOOL_INPUTS, env: { PATH: '/usr/bin:/bin' } };
-
 export interface DaemonOptions {
   maxJobs?: number;
   grace?: number;
@@ -212,10 +210,6 @@ export class Connection {
   close(): void {
     this.socket.destroy();
   }
-}
-
-export function socketGone(d: TestDaemon): boolean {
-  return !existsSync(d.socket);
 }
 
 export function lockRecord(d: TestDaemon, uid: number): string {

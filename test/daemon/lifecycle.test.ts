@@ -1,11 +1,12 @@
 // The daemon's own life: policies re-read on change and on SIGHUP (an invalid edit keeps the
 // last good version), graceful shutdown on SIGTERM, and recovery after a kill -9.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, lockRecord, shSpec, toolArgs } from './helpers.js';
-import { ROOT } from '../runtime/helpers.js';
+import { CLI, ROOT } from '../runtime/helpers.js';
 
 function count(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
@@ -52,6 +53,24 @@ if (!IS_ROOT) {
     t.equal(await mark(), 'v4\n', 'fixed again, the new version serves');
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);
+  });
+
+  t.test('a second daemon on the same state directory or socket refuses to start and removes nothing', async (t) => {
+    const d = new TestDaemon();
+    t.teardown(() => d.remove());
+    await d.start();
+    const second = spawnSync(process.execPath, [CLI, 'daemon', '--socket', d.socket + '.2', '--policies', d.policies, '--state-dir', d.stateDir], { encoding: 'utf8', env: {} });
+    t.equal(second.status, 1);
+    t.match(second.stderr, `cannot start: another stockade daemon (pid ${d.child!.pid}) uses state directory ${d.stateDir}`);
+    const third = spawnSync(process.execPath, [CLI, 'daemon', '--socket', d.socket, '--policies', d.policies, '--state-dir', d.stateDir + '.2'], { encoding: 'utf8', env: {} });
+    t.equal(third.status, 1);
+    t.match(third.stderr, `cannot start: another daemon is listening on ${d.socket}`);
+    t.ok(existsSync(d.socket), "the running daemon's socket is still there");
+    const c = await d.connect();
+    c.build('test', shSpec('still', 'echo served'));
+    t.equal((await c.waitFor('finished')).outcome, 'succeeded');
+    c.close();
+    t.equal(await d.stop(), 0);
   });
 
   t.test("builds work within the capability bounding set of the systemd unit", async (t) => {

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   daemon: { summary: 'serve builds to clients on a Unix socket, with access control per policy', load: () => import('./daemon.js') },
   build: { summary: 'submit a build to the daemon and stream its log', load: () => import('./build.js') },
   seccomp: { summary: "print a policy's seccomp filter (pfc, bpf or json)", load: () => import('./seccomp.js') },
+  conformance: { summary: 'prove each isolation property of policies from inside real sandboxes (TAP)', load: () => import('./conformance.js') },
 };
 
 function usage(): string {

@@ -15,6 +15,12 @@ ${SPEC_HELP}
   --keep-failed       keep the build directory of a failed build and print its path
   --log FILE          also append the build's output to FILE
   --pool-timeout SEC  how long to wait for a free build user (default 0: fail at once)
+  --json              at the end, print the build's result as one JSON object on stdout
+                      (outcome, exitCode, status, termSignal, message, uid, durationMs,
+                      peakMemoryBytes, keptBuildDir…); the builder's stdout then goes to stderr
+                      with the rest of its output. Absent fields are null. Not printed for
+                      usage errors, refused policies/specs or a caller who is not root:
+                      those fail before a build starts.
   --policies DIR      where 'extends: NAME' is looked up
   -h, --help          show this help
 
@@ -31,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       own,
       {
         ...SPEC_OPTIONS, policy: { type: 'string' }, 'keep-failed': { type: 'boolean' },
-        log: { type: 'string' }, 'pool-timeout': { type: 'string' }, policies: { type: 'string' },
+        log: { type: 'string' }, 'pool-timeout': { type: 'string' }, policies: { type: 'string' }, json: { type: 'boolean' },
       },
       HELP,
     );
@@ -73,13 +79,18 @@ export async function main(argv: string[]): Promise<number> {
       signal: controller.signal,
       onNotice: (message) => process.stderr.write(`stockade: ${message}\n`),
       onOutput: (stream, chunk) => {
-        (stream === 'stdout' ? process.stdout : process.stderr).write(chunk);
+        // With --json, stdout carries only the result.
+        (stream === 'stdout' && !v.json ? process.stdout : process.stderr).write(chunk);
         if (logFd !== undefined) writeSync(logFd, chunk);
       },
     });
     process.off('SIGINT', cancel).off('SIGTERM', cancel);
     if (result.message) process.stderr.write(`stockade: ${result.message}\n`);
     if (result.keptBuildDir) process.stderr.write(`stockade: note: keeping build directory '${result.keptBuildDir}'\n`);
+    if (v.json) {
+      const summary = { message: null, uid: null, keptBuildDir: null, peakMemoryBytes: null, ...result };
+      process.stdout.write(JSON.stringify(summary, (_key, value: unknown) => (value === undefined ? null : value)) + '\n');
+    }
     if (cancelledBy) return cancelledBy === 'SIGINT' ? 130 : 143;
     return result.exitCode;
   });

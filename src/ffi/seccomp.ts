@@ -119,6 +119,12 @@ export function syscallName(nr: number, arch = 'native'): string | null {
   }
 }
 
+/** The number of a syscall on an architecture (x32 numbers carry the x32 bit), or null when libseccomp knows none. */
+export function syscallNumber(name: string, arch = 'native'): number | null {
+  const nr = libseccomp().resolveNameArch(archToken(arch), name) as number;
+  return nr === NR_SCMP_ERROR ? null : nr;
+}
+
 /**
  * Runs a libseccomp export into a memfd and returns what it wrote, so exports need no
  * temporary file.

@@ -164,15 +164,16 @@ function buildEnvironment(policy: Policy, spec: BuildSpec, buildDir: string, cor
   const env: Record<string, string> = {};
   const substitute = (v: string) => v.replace(/\{cores\}/g, String(cores)).replace(/\{name\}/g, spec.name).replace(/\{build_dir\}/g, buildDir);
   for (const [name, value] of Object.entries(policy.environment?.set ?? {})) env[name] = substitute(value);
-  for (const name of policy.environment?.pass ?? []) {
-    const value = callerEnv[name];
-    if (value !== undefined) env[name] = value;
-  }
   const allow = policy.environment?.spec_allow ?? [];
   for (const [name, value] of Object.entries(spec.env ?? {})) {
     if (envAllowed(name, allow)) env[name] = value;
   }
   for (const name of policy.environment?.build_dir_vars ?? DEFAULTS.buildDirVars) env[name] = buildDir;
+  // Last, as guix-daemon sets a fixed-output derivation's impureEnvVars: the caller's value wins.
+  for (const name of policy.environment?.pass ?? []) {
+    const value = callerEnv[name];
+    if (value !== undefined) env[name] = value;
+  }
   return env;
 }
 

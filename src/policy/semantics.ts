@@ -31,7 +31,14 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
 
   const mode = networkMode(policy);
   if (mode !== 'none' && policy.fixed_output !== true) {
-    error('/network', `network: ${mode} needs fixed_output: true (only fixed-output builds, checked by hash, may reach a network)`);
+    const why = 'needs fixed_output: true (only fixed-output builds, checked by hash, may reach a network)';
+    if (policy.fixed_output === false) {
+      // Point at the value the author set, which may sit in another file than the network.
+      const network = locate('/network');
+      error('/fixed_output', `fixed_output: false, but network: ${mode} (set at ${network.file}:${network.line}:${network.col}) ${why}`);
+    } else {
+      error('/network', `network: ${mode} ${why}`);
+    }
   }
   if (typeof policy.network === 'object' && policy.network.allow_host_loopback && mode !== 'slirp') {
     error('/network/allow_host_loopback', 'network.allow_host_loopback applies only to network mode slirp', true);

@@ -13,7 +13,7 @@ import { applyMount, makeMountsPrivate, mountRoot, pivot } from './mount.js';
 import { createDeviceLinks } from './dev.js';
 import { writeEtcFiles } from './etc.js';
 import { applyUts } from './uts.js';
-import { applyNetwork } from './net.js';
+import { applyNetwork, supervisorMakesNetns } from './net.js';
 import { applyLimits } from './limits.js';
 import { dropPrivileges } from './ids.js';
 import { REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
@@ -30,8 +30,10 @@ function namespaceFlags(plan: Plan): number {
     net: CLONE_FLAGS.CLONE_NEWNET,
     cgroup: CLONE_FLAGS.CLONE_NEWCGROUP,
   };
-  // The PID namespace is the supervisor's doing: init is already its PID 1.
-  return plan.namespaces.filter((n) => n !== 'pid').reduce((acc, n) => acc | flags[n], 0);
+  // The PID namespace is the supervisor's doing: init is already its PID 1. So is the network
+  // namespace for slirp, which slirp4netns had to attach to before init got the request.
+  const made = supervisorMakesNetns(plan) ? ['pid', 'net'] : ['pid'];
+  return plan.namespaces.filter((n) => !made.includes(n)).reduce((acc, n) => acc | flags[n], 0);
 }
 
 function setUp(request: InitRequest): never {

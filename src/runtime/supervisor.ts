@@ -14,7 +14,9 @@ import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
 import { createBuildDir, removeBuildDir, type BuildDir } from './builddir.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
+import { supervisorMakesNetns } from './net.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
+import { startSlirp } from './slirp.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
 const INIT_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
@@ -139,18 +141,30 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** Starts init as PID 1 of a fresh PID namespace; the supervisor's own namespace is restored at once. */
-function spawnInit(): ChildProcess {
-  const ownPidNs = openSync('/proc/self/ns/pid', 'r');
+/**
+ * Starts init as PID 1 of a fresh PID namespace, and for slirp in a fresh network namespace
+ * whose fd it returns (slirp4netns attaches to it while init starts up). The supervisor's own
+ * namespaces are restored at once.
+ */
+function spawnInit(plan: Plan): { child: ChildProcess; netns?: number } {
+  const newNet = supervisorMakesNetns(plan);
+  const own = { pid: openSync('/proc/thread-self/ns/pid', 'r'), net: newNet ? openSync('/proc/thread-self/ns/net', 'r') : undefined };
   try {
-    unshare(CLONE_FLAGS.CLONE_NEWPID);
+    unshare(CLONE_FLAGS.CLONE_NEWPID | (newNet ? CLONE_FLAGS.CLONE_NEWNET : 0));
+    let netns: number | undefined;
     try {
-      return spawn(process.execPath, [INIT_PATH], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' });
+      if (newNet) netns = openSync('/proc/thread-self/ns/net', 'r');
+      return { child: spawn(process.execPath, [INIT_PATH], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' }), netns };
+    } catch (err) {
+      if (netns !== undefined) closeSync(netns);
+      throw err;
     } finally {
-      setns(ownPidNs, CLONE_FLAGS.CLONE_NEWPID);
+      setns(own.pid, CLONE_FLAGS.CLONE_NEWPID);
+      if (own.net !== undefined) setns(own.net, CLONE_FLAGS.CLONE_NEWNET);
     }
   } finally {
-    closeSync(ownPidNs);
+    closeSync(own.pid);
+    if (own.net !== undefined) closeSync(own.net);
   }
 }
 
@@ -187,9 +201,9 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort);
 
-    // A killed build resets its ends of these socket pairs; 'close' reports how it ended, and an
-    // unhandled stream error would kill a long-lived supervisor (the daemon).
-    for (const pipe of child.stdio.slice(1)) pipe?.on('error', () => {});
+    // A build killed mid-write resets its output pipes; its exit status says what happened, so
+    // a reset must not crash the supervisor (or a daemon running many builds).
+    for (const stream of [child.stdout, child.stderr]) stream?.on('error', () => {});
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]!.on('data', (chunk: Buffer) => {
         armSilent();
@@ -216,7 +230,14 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, setupError, ended });
     });
-    (child.stdio[3] as NodeJS.WritableStream).end(JSON.stringify(request));
+    // Init can die before it reads its request (a memory limit too small for Node, say): the
+    // socket then fails (EPIPE/ECONNRESET), and the build counts as not set up.
+    const requestStream = child.stdio[3] as NodeJS.WritableStream;
+    requestStream.on('error', (err: NodeJS.ErrnoException) => (setupError ??= `init ended before reading its request (${err.code ?? err.message})`));
+    statusStream.on('error', () => {
+      // Only if init died: its exit status tells the outcome.
+    });
+    requestStream.end(JSON.stringify(request));
   });
 }
 
@@ -262,9 +283,13 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}`, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
-    const child = spawnInit();
+    const { child, netns } = spawnInit(plan);
     cleanups.push(() => killTree(child));
+    if (netns !== undefined) cleanups.push(() => closeSync(netns));
     if (cgroup) addProcess(cgroup, child.pid!);
+    // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
+    const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
+    if (slirp) cleanups.push(() => slirp.stop());
     const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot };
     const exit = await supervise(child, request, options);
     result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };

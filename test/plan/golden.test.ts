@@ -96,10 +96,12 @@ t.test('fixed-output adds slirp, its /etc files and the caller\'s proxy', async 
     plan.mounts.filter((m) => m.role === 'etc').map((m) => [m.source, m.readonly, m.optional]),
     [['/etc/services', true, true], ['/etc/nsswitch.conf', true, true]],
   );
-  // https_proxy is listed in pass but unset in the caller's environment: left out.
+  // guix-daemon's order: NIX_OUTPUT_CHECKED for fixed-output builds, the caller's impure vars
+  // last (https_proxy is listed in pass but unset in the caller's environment: left out).
   t.strictSame(Object.keys(plan.environment), [
-    'PATH', 'HOME', 'NIX_STORE', 'NIX_BUILD_CORES', 'http_proxy', 'FOO', 'NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'PWD',
+    'PATH', 'HOME', 'NIX_STORE', 'NIX_BUILD_CORES', 'NIX_OUTPUT_CHECKED', 'FOO', 'NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'PWD', 'http_proxy',
   ]);
+  t.equal(plan.environment.NIX_OUTPUT_CHECKED, '1');
   t.equal(plan.environment.http_proxy, 'http://127.0.0.1:3128');
 });
 

@@ -57,8 +57,8 @@ export function runArgs(sb: Sandbox, script: string, extra: string[] = []): stri
   return [CLI, 'run', '--policy', sb.policy, ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--env', 'PATH=/usr/bin:/bin', ...extra, '--', '/bin/sh', '-c', script];
 }
 
-export function run(sb: Sandbox, script: string, extra: string[] = []): RunOutput {
-  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000, env: CLEAN_ENV });
+export function run(sb: Sandbox, script: string, extra: string[] = [], env: NodeJS.ProcessEnv = CLEAN_ENV): RunOutput {
+  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

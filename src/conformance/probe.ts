@@ -1,0 +1,225 @@
+// The conformance probe: runs inside a sandbox as the builder (exec'd by a wrapper shell that
+// recorded fds, stdin, environ and limits first) and prints what it observes as one JSON line.
+// It judges nothing; the checks on the host compare the observation with the Plan.
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
+import { dirname, join } from 'node:path';
+import { errnoName, IFF_UP } from '../ffi/arch.js';
+import { interfaceFlags } from '../ffi/net.js';
+import { chmod, getresgid, getresuid, injectTtyInput, kill, mknod, rawSyscall, type SyscallArg } from '../ffi/libc.js';
+import { PEER_MARKER, PROBE_MARKER, type CallResult, type DeviceEntry, type MountEntry, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
+
+const S_IFCHR = 0o020000;
+const FCHMODAT2 = 452;
+const AT_FDCWD = -100;
+
+function attempt(fn: () => unknown): CallResult {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    const e = err as { code?: string; errno?: number };
+    if (typeof e.code === 'string') return e.code;
+    return typeof e.errno === 'number' ? errnoName(Math.abs(e.errno)) : String(err);
+  }
+}
+
+/** A raw syscall's answer: the errno name, or 'ok' when it returned without error. */
+function raw(nr: number, args: SyscallArg[]): CallResult {
+  const { result, errno } = rawSyscall(nr, ...args);
+  return result === -1 ? errnoName(errno) : 'ok';
+}
+
+function keyValues(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) out[line.slice(0, colon)] = line.slice(colon + 1).trim();
+  }
+  return out;
+}
+
+function readStart(dir: string): Observation['start'] {
+  const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+  const environ: Record<string, string> = {};
+  for (const entry of read('.probe-environ').split('\0').filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    environ[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  const limits: Observation['start']['limits'] = {};
+  for (const line of read('.probe-limits').split('\n').slice(1)) {
+    const m = /^Max (.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
+    if (m) limits[m[1]] = { soft: m[2], hard: m[3] };
+  }
+  return {
+    // The wrapper printed its fd listing on stdout; the host side reads it from there.
+    fds: [],
+    stdin: read('.probe-stdin').trim(),
+    environ,
+    limits,
+  };
+}
+
+function unescapeMount(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+function mounts(): MountEntry[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
+    const [left, right] = line.split(' - ');
+    const fields = left.split(' ');
+    const [fstype, source, superOptions] = right.split(' ');
+    return { target: unescapeMount(fields[4]), root: unescapeMount(fields[3]), device: fields[2], options: fields[5].split(','), fstype, source: unescapeMount(source), superOptions: superOptions.split(',') };
+  });
+}
+
+function devices(dir = '/dev', prefix = ''): DeviceEntry[] {
+  const out: DeviceEntry[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    const st = lstatSync(path);
+    const entry: DeviceEntry = { name: prefix + name, type: 'other' };
+    if (st.isSymbolicLink()) Object.assign(entry, { type: 'symlink', target: readlinkSync(path) });
+    else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      entry.type = st.isCharacterDevice() ? 'char' : 'block';
+      entry.rdev = `${Math.floor(st.rdev / 256) & 0xfff}:${(st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)}`;
+    } else if (st.isDirectory()) entry.type = 'dir';
+    else if (st.isFile()) entry.type = 'file';
+    out.push(entry);
+    // devpts lists the build's own ptys, shm its files: their contents are not devices.
+    if (st.isDirectory() && name !== 'pts' && name !== 'shm') out.push(...devices(path, prefix + name + '/'));
+  }
+  return out;
+}
+
+function etcFiles(dir = '/etc'): Observation['etc'] {
+  const out: Observation['etc'] = {};
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = lstatSync(path);
+    if (st.isDirectory()) Object.assign(out, etcFiles(path));
+    else out[path] = { content: attempt(() => readFileSync(path)) === 'ok' ? readFileSync(path, 'utf8') : '', mode: st.mode & 0o7777 };
+  }
+  return out;
+}
+
+function interfaces(): Observation['interfaces'] {
+  const names = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean);
+  const addresses = networkInterfaces();
+  return names.sort().map((name) => ({
+    name,
+    up: (interfaceFlags(name) & IFF_UP) !== 0,
+    addresses: (addresses[name] ?? []).map((a) => a.cidr ?? a.address).sort(),
+  }));
+}
+
+function routes(): string[] {
+  const v4 = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/).slice(0, 3).join(' '));
+  const v6 = readFileSync('/proc/net/ipv6_route', 'utf8').split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[9] !== 'lo').map((f) => `${f[0]}/${parseInt(f[1], 16)} ${f[9]}`);
+  return [...v4, ...v6];
+}
+
+function connectResult(options: { path: string } | { host: string; port: number }): Promise<CallResult> {
+  return new Promise((resolve) => {
+    const socket = connect(options as never);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('ETIMEDOUT');
+    }, 3000);
+    socket.on('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('ok');
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code ?? String(err));
+    });
+  });
+}
+
+async function observe(config: ProbeConfig): Promise<Observation> {
+  const cwd = process.cwd();
+  const own = join(cwd, '.probe-setuid');
+  writeFileSync(own, '#!/bin/sh\n', { mode: 0o755 });
+  const setuidResult = attempt(() => chmod(own, 0o6755));
+  const setuidMode = lstatSync(own).mode & 0o7777;
+  const setuidFchmodat2 = raw(FCHMODAT2, [AT_FDCWD, own, 0o4755, 0]);
+  unlinkSync(own);
+  const devTty = attempt(() => closeSync(openSync('/dev/tty', 'r')));
+  const namespaces: Record<string, string> = {};
+  for (const ns of readdirSync('/proc/self/ns')) namespaces[ns] = readlinkSync(`/proc/self/ns/${ns}`);
+  const ids = { uid: getresuid(), gid: getresgid() };
+  const status = keyValues(readFileSync('/proc/self/status', 'utf8'));
+  const syscalls: Record<string, CallResult> = {};
+  for (const s of config.syscalls) syscalls[`${s.arch}:${s.name}`] = raw(s.nr, [-1, -1, -1, -1, -1, -1]);
+  return {
+    start: readStart(cwd),
+    pid: process.pid,
+    procPids: readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b),
+    cwd,
+    uid: [ids.uid.real, ids.uid.effective, ids.uid.saved],
+    gid: [ids.gid.real, ids.gid.effective, ids.gid.saved],
+    groups: (status.Groups ?? '').split(/\s+/).filter(Boolean).map(Number),
+    status,
+    mounts: mounts(),
+    devices: devices(),
+    etc: etcFiles(),
+    exists: Object.fromEntries(config.exists.map((p) => [p, attempt(() => lstatSync(p)) === 'ok'])),
+    writable: Object.fromEntries(config.writable.map((dir) => {
+      const file = join(dir, `.probe-write-${process.pid}`);
+      const result = attempt(() => writeFileSync(file, 'x', { flag: 'wx' }));
+      if (result === 'ok') unlinkSync(file);
+      return [dir, result];
+    })),
+    writeOpen: Object.fromEntries(config.writeOpen.map((path) => [path, attempt(() => closeSync(openSync(path, 'r+')))])),
+    setuidChmod: { result: setuidResult, mode: setuidMode },
+    setuidFchmodat2,
+    chmodParent: attempt(() => chmod(dirname(cwd), 0o777)),
+    mknod: attempt(() => mknod(join(cwd, '.probe-null'), S_IFCHR | 0o666, 1, 3)),
+    syscalls,
+    tty: { openDevTty: devTty, tiocsti: attempt(() => injectTtyInput(0, 'x')), sid: Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[3]) },
+    killHost: attempt(() => kill(config.hostPid, 0)),
+    abstractSocket: await connectResult({ path: `\0${config.hostAbstractSocket}` }),
+    loopbackConnect: await connectResult({ host: '127.0.0.1', port: 1 }),
+    interfaces: interfaces(),
+    routes: routes(),
+    hostname: hostname(),
+    domainname: readFileSync('/proc/sys/kernel/domainname', 'utf8').trim(),
+    namespaces,
+    tmpSizeBytes: (() => {
+      const st = statfsSync('/tmp');
+      return st.blocks * st.bsize;
+    })(),
+  };
+}
+
+async function peer(config: PeerConfig): Promise<PeerReport> {
+  const path = `\0${config.name}`;
+  const until = Date.now() + config.holdMs;
+  if (config.role === 'listen') {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const self = await connectResult({ path });
+    accepted--;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())));
+    server.close();
+    return { self, accepted };
+  }
+  let dial: CallResult = 'not tried';
+  while (Date.now() < until && dial !== 'ok') {
+    dial = await connectResult({ path });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { dial };
+}
+
+const request = JSON.parse(process.argv[2]) as ProbeConfig | { peer: PeerConfig };
+if ('peer' in request) process.stdout.write(PEER_MARKER + JSON.stringify(await peer(request.peer)) + '\n');
+else process.stdout.write(PROBE_MARKER + JSON.stringify(await observe(request)) + '\n');

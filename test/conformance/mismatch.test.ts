@@ -1,0 +1,131 @@
+// Every check can fail: each one passes on a real strict sandbox, then reports `not ok` with the
+// right expected and observed values once the Plan (or, where the Plan cannot say it, the
+// observation) is made to disagree with the sandbox.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import type { Check, Outcome } from '../../src/conformance/check.js';
+import type { Observation } from '../../src/conformance/observation.js';
+import type { BuildRun, Subject } from '../../src/conformance/sandbox.js';
+import type { Plan } from '../../src/plan/types.js';
+import type { RunResult } from '../../src/runtime/supervisor.js';
+import { distUrl, ensureBuilt, isRoot, NOT_ROOT_REASON } from '../helpers/child.js';
+
+// The compiled modules: the runtime starts init from dist/, next to itself.
+ensureBuilt();
+const { CATALOGUE } = (await import(distUrl('conformance/catalogue.js'))) as typeof import('../../src/conformance/catalogue.js');
+const { observe, prepareSubject } = (await import(distUrl('conformance/sandbox.js'))) as typeof import('../../src/conformance/sandbox.js');
+const { judge } = (await import(distUrl('conformance/suite.js'))) as typeof import('../../src/conformance/suite.js');
+
+type Mismatch = (plan: Plan, obs: Observation, subject: Subject) => void;
+
+const EACCES = { kind: 'errno', errno: 13, name: 'EACCES' } as const;
+
+/** For each probe check: what to change so the Plan and the sandbox disagree. */
+const PROBE_MISMATCHES: Record<string, Mismatch> = {
+  'FS-01': (plan) => void (plan.root.readonly = false),
+  'FS-02': (plan) => void plan.mounts.push({ source: '/home', target: '/home', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
+  'FS-03': (_plan, obs) => void (obs.writable['/usr'] = 'ok'),
+  'FS-04': (_plan, obs, s) => void (obs.exists[s.host.tmpMarker] = true),
+  'FS-05': (plan) => void (plan.build.dir = '/tmp/somewhere-else'),
+  'FS-06': (plan) => void (plan.etc[0].content += 'tampered\n'),
+  'FS-07': (plan) => void (plan.mounts.find((m) => m.target === '/tmp')!.nosuid = false),
+  'FS-08': (_plan, obs) => void obs.procPids.push(42),
+  'FS-09': (plan) => void plan.mounts.push({ source: '/sys', target: '/sys', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: true, role: 'path' }),
+  'FS-10': (plan) => void plan.mounts.push({ source: '/usr', target: '/opt', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
+  'FS-11': (plan, obs) => void (obs.writable[plan.build.outputs[0]] = 'EROFS'),
+  'DEV-01': (_plan, obs) => void obs.devices.push({ name: 'kvm', type: 'char', rdev: '10:232' }),
+  'DEV-02': (_plan, obs) => {
+    const pts = obs.mounts.find((m) => m.target === '/dev/pts')!;
+    pts.fstype = 'devtmpfs';
+  },
+  'DEV-03': (_plan, obs) => void obs.devices.push({ name: 'sda', type: 'block', rdev: '8:0' }),
+  'DEV-04': (_plan, obs) => void (obs.mknod = 'ok'),
+  'PRV-01': (_plan, obs) => void (obs.uid = [0, 0, 0]),
+  'PRV-02': (_plan, obs) => void (obs.groups = [0]),
+  'PRV-03': (plan) => void (plan.capabilities.bounding = ['CAP_CHOWN']),
+  'PRV-04': (plan) => void (plan.noNewPrivs = false),
+  'PRV-05': (plan) => void (plan.seccomp!.rules = plan.seccomp!.rules.filter((r) => r.syscall !== 'chmod')),
+  'PRV-07': (_plan, obs) => void (obs.killHost = 'ok'),
+  'PRV-08': (plan) => void plan.seccomp!.rules.filter((r) => r.syscall === 'ioctl').forEach((r) => (r.action = EACCES)),
+  'PRV-09': (_plan, obs) => void obs.start.fds.push(3),
+  'PRV-10': (plan) => void (plan.namespaces = plan.namespaces.filter((n) => n !== 'net')),
+  'KRN-01': (plan) => void (plan.seccomp = null),
+  'KRN-02': (plan) => void (plan.seccomp!.rules.find((r) => r.syscall === 'unshare')!.action = EACCES),
+  'KRN-03': (plan) => void (plan.seccomp!.rules.find((r) => r.syscall === 'keyctl')!.action = EACCES),
+  'KRN-04': (_plan, obs) => void (obs.syscalls['x86_64:read'] = 'EPERM'),
+  'KRN-05': (plan) => void plan.landlock!.paths.push({ path: '/proc', access: ['write'] }),
+  'KRN-06': (plan) => void (plan.network.mode = 'host'),
+  'NET-01': (_plan, obs) => void obs.interfaces.push({ name: 'eth0', up: true, addresses: [] }),
+  'NET-02': (plan) => void (plan.hostname = 'elsewhere'),
+  'RES-01': (plan) => void (plan.limits.rlimits.nofile = { soft: 1024, hard: 8192 }),
+  'RES-06': (plan) => void (plan.mounts.find((m) => m.target === '/tmp')!.options = 'mode=1777,size=1g'),
+  'ENV-01': (plan) => void (plan.environment.EXTRA = 'not given to the build'),
+  'ENV-02': (_plan, obs) => void (obs.start.environ.TMPDIR = '/tmp'),
+  'ENV-03': (_plan, obs) => void (obs.start.stdin = '/dev/pts/0'),
+  'CVE-2017-5226': (_plan, obs) => void (obs.tty.openDevTty = 'ok'),
+  'CVE-2024-38531': (_plan, obs) => void (obs.chmodParent = 'ok'),
+  'CVE-2025-46416': (_plan, obs) => void (obs.abstractSocket = 'ok'),
+};
+
+function fakeRun(result: Partial<RunResult>, stdout = ''): BuildRun {
+  return { result: { outcome: 'succeeded', exitCode: 0, status: 0, termSignal: null, uid: 4242, durationMs: 1, ...result } as RunResult, stdout, stderr: '' };
+}
+
+/** For each sandbox check: a runtime that misbehaves in the way the check exists to catch. */
+const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<BuildRun>> = {
+  'PRV-06': () => fakeRun({ uid: 4242 }),
+  'RES-02': () => fakeRun({ outcome: 'succeeded' }),
+  'RES-03': () => fakeRun({ outcome: 'succeeded' }),
+  'RES-04': () => fakeRun({ outcome: 'succeeded' }),
+  'RES-05': () => fakeRun({ outcome: 'succeeded' }, 'started\n'),
+  'RES-07': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  'CVE-2021-27851': () => fakeRun({}),
+  // A clean-up that follows the planted symlink deletes the victim's file.
+  'CVE-2025-46415': async (plan) => {
+    const victim = /ln -s (\S+) link/.exec(plan.build.args[1])![1];
+    const { rmSync } = await import('node:fs');
+    rmSync(`${victim}/precious`);
+    return fakeRun({ outcome: 'failed', exitCode: 1 });
+  },
+  'GUIX-KILLUSER': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // Two builds sharing a network namespace: the dialer reaches the listener.
+  'CVE-2024-27297': (plan) => {
+    const { peer } = JSON.parse(plan.build.args[2]);
+    const report = peer.role === 'listen' ? { self: 'ok', accepted: 1 } : { dial: 'ok' };
+    return fakeRun({}, `STOCKADE-PROBE-PEER ${JSON.stringify(report)}\n`);
+  },
+};
+
+const notSkipped = (o: Outcome) => !('skip' in o) && !('cannotRun' in o);
+
+t.test('each check reports not ok when Plan and sandbox disagree', { skip: !isRoot && NOT_ROOT_REASON }, async (t) => {
+  const first = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
+  const subject = await prepareSubject('policies/strict.yaml', { poolRange: { first, count: 4, gid: first } });
+  t.teardown(() => subject.dispose());
+  const obs = await observe(subject);
+
+  for (const check of CATALOGUE.filter((c): c is Extract<Check, { kind: 'probe' }> => c.kind === 'probe')) {
+    const real = check.evaluate({ plan: subject.plan, obs, host: subject.host });
+    if (!notSkipped(real)) {
+      t.notOk(check.id in PROBE_MISMATCHES, `${check.id} is skipped under strict (${'skip' in real ? real.skip : ''})`);
+      continue;
+    }
+    t.equal(judge('strict', check, real).status, 'pass', `${check.id} passes on the real sandbox`);
+    const mismatch = PROBE_MISMATCHES[check.id];
+    if (!t.ok(mismatch, `${check.id} has a mismatch case`)) continue;
+    const plan = structuredClone(subject.plan);
+    const changed = structuredClone(obs);
+    mismatch(plan, changed, subject);
+    const outcome = check.evaluate({ plan, obs: changed, host: subject.host });
+    const result = judge('strict', check, outcome);
+    t.equal(result.status, 'fail', `${check.id} reports not ok`);
+    t.notSame(result.expected, result.observed, `${check.id} shows expected and observed: ${JSON.stringify(result.expected)} vs ${JSON.stringify(result.observed)}`);
+  }
+
+  for (const check of CATALOGUE.filter((c): c is Extract<Check, { kind: 'sandbox' }> => c.kind === 'sandbox')) {
+    const misbehave = SANDBOX_MISMATCHES[check.id];
+    if (!t.ok(misbehave, `${check.id} has a misbehaving runtime case`)) continue;
+    const result = judge('strict', check, await check.run({ subject, run: async (plan) => misbehave(plan) }));
+    t.equal(result.status, 'fail', `${check.id} reports not ok against a runtime that ${JSON.stringify(result.observed)}`);
+  }
+});

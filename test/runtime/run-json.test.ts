@@ -1,0 +1,63 @@
+// `stockade run --json`: one JSON result on stdout, the builder's output on stderr.
+import t from 'tap';
+import { existsSync, rmSync } from 'node:fs';
+import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
+
+const FIELDS = ['durationMs', 'exitCode', 'keptBuildDir', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
+
+if (!IS_ROOT) {
+  t.comment(NOT_ROOT_REASON);
+  t.plan(0, NOT_ROOT_REASON);
+} else {
+  const sb = makePolicy('guix-default', 'limits: { cgroup: { memory: 1G } }\n');
+  t.teardown(() => removeSandbox(sb));
+
+  /** Runs with --json; stdout must be exactly one JSON line. */
+  const runJson = (script: string, extra: string[] = []) => {
+    const r = run(sb, script, ['--json', ...extra]);
+    const lines = r.stdout.split('\n');
+    t.equal(lines.length, 2, `one line on stdout: ${JSON.stringify(r.stdout)}`);
+    t.equal(lines[1], '', 'ending in a newline');
+    return { ...r, result: JSON.parse(lines[0]) };
+  };
+
+  t.test('a build that succeeds: its output on stderr, the result on stdout', async (t) => {
+    const { status, stderr, result } = runJson('echo to-stdout; echo to-stderr >&2; exit 0');
+    t.equal(status, 0);
+    t.equal(stderr, 'to-stdout\nto-stderr\n');
+    t.same(Object.keys(result).sort(), FIELDS, 'every field, including absent ones');
+    t.match(result, { outcome: 'succeeded', exitCode: 0, status: 0, termSignal: null, message: null, keptBuildDir: null });
+    t.ok(result.uid >= sb.firstUid && result.uid < sb.firstUid + sb.count, `uid ${result.uid} from the pool`);
+    t.ok(Number.isInteger(result.durationMs) && result.durationMs > 0, `durationMs ${result.durationMs}`);
+    t.ok(Number.isInteger(result.peakMemoryBytes) && result.peakMemoryBytes > 0, `peakMemoryBytes ${result.peakMemoryBytes} from the build's memory cgroup`);
+  });
+
+  t.test('a failing build, kept: its status, and the kept directory', async (t) => {
+    const { status, result } = runJson('exit 3', ['--keep-failed']);
+    t.equal(status, 3);
+    t.match(result, { outcome: 'failed', exitCode: 3, status: 3, termSignal: null });
+    t.match(result.keptBuildDir, /\/guix-build-sh\.drv-\d+$/);
+    t.ok(existsSync(result.keptBuildDir), 'the kept directory exists');
+    rmSync(result.keptBuildDir, { recursive: true, force: true });
+  });
+
+  t.test('a build that times out', async (t) => {
+    const slow = makePolicy('guix-default', 'timeouts: { total: 1, max_silent: 0 }\n');
+    t.teardown(() => removeSandbox(slow));
+    const r = run(slow, 'sleep 30', ['--json']);
+    t.equal(r.status, 124);
+    t.match(JSON.parse(r.stdout), { outcome: 'timeout', exitCode: 124, status: null, termSignal: 'SIGKILL', message: 'build timed out (timeouts.total)' });
+    t.same(leftovers(slow), []);
+  });
+
+  t.test('a sandbox that cannot be set up', async (t) => {
+    const { status, stderr, result } = runJson('echo the builder ran', ['--input', '/usr/does-not-exist']);
+    t.equal(status, 125);
+    t.match(result, { outcome: 'setup-failed', exitCode: 125, status: 125, message: "sandbox setup failed: ENOENT: no such file or directory, stat '/usr/does-not-exist'" });
+    t.match(stderr, 'stockade: sandbox setup failed', 'the message is on stderr too');
+  });
+
+  t.test('nothing of the builds remains', async (t) => {
+    t.same(leftovers(sb), []);
+  });
+}

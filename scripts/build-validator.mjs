@@ -7,9 +7,17 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 const load = (name) => JSON.parse(readFileSync(new URL(`../schemas/${name}`, import.meta.url), 'utf8'));
 const policy = load('policy.schema.json');
 const spec = load('spec.schema.json');
+const protocol = load('daemon-protocol.schema.json');
+const daemonConfig = load('daemon-config.schema.json');
 const ajv = new Ajv2020({ allErrors: true, strict: true, code: { source: true, esm: true } });
-ajv.addSchema(policy).addSchema(spec);
-let code = standaloneCode(ajv, { validatePolicy: policy.$id, validateSpec: spec.$id });
+ajv.addSchema(policy).addSchema(spec).addSchema(protocol).addSchema(daemonConfig);
+let code = standaloneCode(ajv, {
+  validatePolicy: policy.$id,
+  validateSpec: spec.$id,
+  validateDaemonRequest: `${protocol.$id}#/$defs/request`,
+  validateDaemonEvent: `${protocol.$id}#/$defs/event`,
+  validateDaemonConfig: daemonConfig.$id,
+});
 // ajv emits require() for its runtime helpers even in ESM mode; turn them into imports.
 const imports = [];
 code = code.replace(/require\("(ajv\/dist\/runtime\/[a-z0-9]+)"\)/g, (_, mod) => {

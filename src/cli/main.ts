@@ -12,6 +12,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   explain: { summary: 'show the Plan a policy (and a build spec) resolves to', load: () => import('./explain.js') },
   audit: { summary: 'find weaknesses in policies and score their exposure (text, JSON, SARIF)', load: () => import('./audit.js') },
   diff: { summary: 'compare the Plans of two policies: what weakens, what strengthens', load: () => import('./diff.js') },
+  daemon: { summary: 'serve builds to clients on a Unix socket, with access control per policy', load: () => import('./daemon.js') },
+  build: { summary: 'submit a build to the daemon and stream its log', load: () => import('./build.js') },
   seccomp: { summary: "print a policy's seccomp filter (pfc, bpf or json)", load: () => import('./seccomp.js') },
   conformance: { summary: 'prove each isolation property of policies from inside real sandboxes (TAP)', load: () => import('./conformance.js') },
 };

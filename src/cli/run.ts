@@ -1,7 +1,7 @@
 // stockade run: one sandboxed build from a shell or a script.
 import { openSync, writeSync } from 'node:fs';
 import { command, parse, UsageError } from './args.js';
-import type { BuildSpec } from '../policy/types.js';
+import { SPEC_HELP, SPEC_OPTIONS, specFromOptions } from './spec-options.js';
 import { SETUP_FAILED } from '../runtime/request.js';
 
 const HELP = `usage: stockade run --policy POLICY [options] -- BUILDER [ARG…]
@@ -11,12 +11,7 @@ streams its output, and exits with its status. Needs root.
 
 options:
   --policy POLICY     policy file (required)
-  --spec SPEC         build spec file (YAML/JSON); the options below add to it
-  --name NAME         build name (default: the builder's file name)
-  --input PATH        host path bound read-only at the same path (repeatable)
-  --output PATH       host output directory, handed over canonicalised if the build succeeds (repeatable)
-  --env K=V           extra environment variable, if the policy allows it (repeatable)
-  --cores N           NIX_BUILD_CORES (default 0: all)
+${SPEC_HELP}
   --keep-failed       keep the build directory of a failed build (made safe) and print its path
   --log FILE          also append the build's output to FILE
   --pool-timeout SEC  how long to wait for a free build user (default 0: fail at once)
@@ -41,9 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     const args = parse(
       own,
       {
-        policy: { type: 'string' }, spec: { type: 'string' }, name: { type: 'string' },
-        input: { type: 'string', multiple: true }, output: { type: 'string', multiple: true },
-        env: { type: 'string', multiple: true }, cores: { type: 'string' }, 'keep-failed': { type: 'boolean' },
+        ...SPEC_OPTIONS, policy: { type: 'string' }, 'keep-failed': { type: 'boolean' },
         log: { type: 'string' }, 'pool-timeout': { type: 'string' }, policies: { type: 'string' }, json: { type: 'boolean' },
       },
       HELP,
@@ -52,29 +45,10 @@ export async function main(argv: string[]): Promise<number> {
     const v = args.values;
     if (!v.policy) throw new UsageError('run needs --policy POLICY');
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}' (put the builder after --)`);
-    const { loadSpecFile, SpecRefused } = await import('../plan/spec.js');
-    const { PolicyError } = await import('../policy/errors.js');
-    const base: Partial<BuildSpec> = v.spec ? loadSpecFile(v.spec) : {};
-    const [builder, ...builderArgs] = builderArgv.length ? builderArgv : [base.builder, ...(base.args ?? [])];
-    if (!builder) throw new UsageError('run needs a builder: -- BUILDER [ARG…] or a spec with builder');
-    const env: Record<string, string> = { ...base.env };
-    for (const pair of v.env ?? []) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new UsageError(`--env needs K=V, got '${pair}'`);
-      env[pair.slice(0, eq)] = pair.slice(eq + 1);
-    }
-    if (v.cores !== undefined && !/^\d+$/.test(v.cores)) throw new UsageError(`--cores needs a whole number, got '${v.cores}'`);
     if (v['pool-timeout'] !== undefined && !/^\d+(\.\d+)?$/.test(v['pool-timeout'])) throw new UsageError(`--pool-timeout needs seconds, got '${v['pool-timeout']}'`);
-    const spec: BuildSpec = {
-      name: v.name ?? base.name ?? builder.split('/').pop()!,
-      builder,
-      args: builderArgs as string[],
-      env,
-      inputs: [...(base.inputs ?? []), ...(v.input ?? [])],
-      outputs: [...(base.outputs ?? []), ...(v.output ?? [])],
-      cores: v.cores !== undefined ? Number(v.cores) : base.cores ?? 0,
-    };
-
+    const { SpecRefused } = await import('../plan/spec.js');
+    const { PolicyError } = await import('../policy/errors.js');
+    const spec = await specFromOptions('run', v, builderArgv);
     const { planFromFile } = await import('../plan/index.js');
     let plan;
     try {

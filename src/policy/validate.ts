@@ -179,7 +179,8 @@ function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; m
   }
 }
 
-function run(validate: { (v: unknown): boolean; errors?: unknown }, value: Json, locate: Locate): Diagnostic[] {
+/** Runs a precompiled validator and turns its errors into positioned diagnostics. */
+export function validatorDiagnostics(validate: { (v: unknown): boolean; errors?: unknown }, value: Json, locate: Locate): Diagnostic[] {
   if (validate(value)) return [];
   const errors = prune((validate.errors ?? []) as AjvError[], value);
   return errors.map((e) => {
@@ -189,9 +190,9 @@ function run(validate: { (v: unknown): boolean; errors?: unknown }, value: Json,
 }
 
 export function schemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
-  return run(validatePolicy as any, value, locate);
+  return validatorDiagnostics(validatePolicy as any, value, locate);
 }
 
 export function specSchemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
-  return run(validateSpec as any, value, locate);
+  return validatorDiagnostics(validateSpec as any, value, locate);
 }

@@ -1,0 +1,49 @@
+// The build-spec options shared by `run` and `build`: a spec file plus command-line additions.
+import { UsageError } from './args.js';
+import type { BuildSpec } from '../policy/types.js';
+
+export const SPEC_OPTIONS = {
+  spec: { type: 'string' }, name: { type: 'string' },
+  input: { type: 'string', multiple: true }, output: { type: 'string', multiple: true },
+  env: { type: 'string', multiple: true }, cores: { type: 'string' },
+} as const;
+
+export const SPEC_HELP = `  --spec SPEC         build spec file (YAML/JSON); the options below add to it
+  --name NAME         build name (default: the builder's file name)
+  --input PATH        host path bound read-only at the same path (repeatable)
+  --output PATH       host output directory, handed over canonicalised if the build succeeds (repeatable)
+  --env K=V           extra environment variable, if the policy allows it (repeatable)
+  --cores N           NIX_BUILD_CORES (default 0: all)`;
+
+export interface SpecValues {
+  spec?: string;
+  name?: string;
+  input?: string[];
+  output?: string[];
+  env?: string[];
+  cores?: string;
+}
+
+/** The spec a command line describes; `command` names the command in usage errors. */
+export async function specFromOptions(command: string, v: SpecValues, builderArgv: string[]): Promise<BuildSpec> {
+  const { loadSpecFile } = await import('../plan/spec.js');
+  const base: Partial<BuildSpec> = v.spec ? loadSpecFile(v.spec) : {};
+  const [builder, ...builderArgs] = builderArgv.length ? builderArgv : [base.builder, ...(base.args ?? [])];
+  if (!builder) throw new UsageError(`${command} needs a builder: -- BUILDER [ARG…] or a spec with builder`);
+  const env: Record<string, string> = { ...base.env };
+  for (const pair of v.env ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env needs K=V, got '${pair}'`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  if (v.cores !== undefined && !/^\d+$/.test(v.cores)) throw new UsageError(`--cores needs a whole number, got '${v.cores}'`);
+  return {
+    name: v.name ?? base.name ?? builder.split('/').pop()!,
+    builder,
+    args: builderArgs as string[],
+    env,
+    inputs: [...(base.inputs ?? []), ...(v.input ?? [])],
+    outputs: [...(base.outputs ?? []), ...(v.output ?? [])],
+    cores: v.cores !== undefined ? Number(v.cores) : base.cores ?? 0,
+  };
+}

@@ -1,0 +1,125 @@
+// The daemon's configuration file: YAML with positions, checked against
+// schemas/daemon-config.schema.json; users and groups resolved to ids at load time so a typo
+// is an error at start, not a silent refusal later.
+import { readFileSync } from 'node:fs';
+import { validateDaemonConfig } from '../policy/schema-validator.generated.js';
+import { PolicyError, type Diagnostic } from '../policy/errors.js';
+import { sortDiagnostics } from '../policy/load.js';
+import { parseSource, pointerJoin } from '../policy/source.js';
+import { validatorDiagnostics } from '../policy/validate.js';
+import { getgrnam, getpwnam } from '../ffi/nss.js';
+
+export interface AccessRule {
+  /** Policy names, or ['*']. */
+  policies: string[];
+  /** uids, or 'any'. */
+  uids: number[] | 'any';
+  gids: number[];
+  env?: string[];
+  inputsUnder?: string[];
+  outputsUnder?: string[];
+  /** Where the rule is written, for messages. */
+  where: string;
+}
+
+export interface DaemonConfig {
+  socket: string;
+  socketMode: number;
+  policies: string;
+  stateDir: string;
+  maxJobs: number;
+  cancelOnDisconnect: boolean;
+  shutdownGraceSeconds: number;
+  poolTimeoutSeconds: number;
+  access: AccessRule[];
+}
+
+/** Without a config file only root may build: access for others has to be granted. */
+export const DEFAULT_CONFIG: DaemonConfig = {
+  socket: '/run/stockade/daemon.sock',
+  socketMode: 0o666,
+  policies: '/etc/stockade/policies',
+  stateDir: '/var/lib/stockade/daemon',
+  maxJobs: 1,
+  cancelOnDisconnect: true,
+  shutdownGraceSeconds: 30,
+  poolTimeoutSeconds: 3600,
+  access: [{ policies: ['*'], uids: [0], gids: [], where: 'built-in default (root only)' }],
+};
+
+interface RawRule {
+  policies: string[];
+  users?: (string | number)[];
+  groups?: (string | number)[];
+  env?: string[];
+  inputs_under?: string[];
+  outputs_under?: string[];
+}
+
+interface RawConfig {
+  socket?: string;
+  socket_mode?: string;
+  policies?: string;
+  state_dir?: string;
+  max_jobs?: number;
+  cancel_on_disconnect?: boolean;
+  shutdown_grace?: number;
+  pool_timeout?: number;
+  access?: RawRule[];
+}
+
+export function loadDaemonConfig(file: string): DaemonConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError([{ file, line: 1, col: 1, message: `cannot read daemon config: ${(err as Error).message}` }]);
+  }
+  const { doc, diagnostics } = parseSource(file, text);
+  if (!doc) throw new PolicyError(diagnostics);
+  const locate = (pointer: string, atKey?: boolean) => {
+    let p = pointer;
+    while (!doc.positions.has(p) && p !== '') p = p.slice(0, p.lastIndexOf('/'));
+    const pos = doc.positions.get(p);
+    const useKey = atKey && pos?.keyLine !== undefined;
+    return { file, line: (useKey ? pos?.keyLine : pos?.line) ?? 1, col: (useKey ? pos?.keyCol : pos?.col) ?? 1 };
+  };
+  const schemaErrors = validatorDiagnostics(validateDaemonConfig as any, doc.value, locate);
+  if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
+  const raw = doc.value as RawConfig;
+  const errors: Diagnostic[] = [];
+  const access = (raw.access ?? []).map((rule, index): AccessRule => {
+    const at = pointerJoin('/access', index);
+    const ids = (key: 'users' | 'groups', lookup: (name: string) => number | undefined): number[] | 'any' =>
+      (rule[key] ?? []).includes('*')
+        ? 'any'
+        : (rule[key] ?? []).flatMap((entry, i) => {
+            if (typeof entry === 'number') return [entry];
+            const id = /^\d+$/.test(entry) ? Number(entry) : lookup(entry);
+            if (id === undefined) errors.push({ ...locate(pointerJoin(pointerJoin(at, key), i)), message: `access[${index}].${key}: no ${key === 'users' ? 'user' : 'group'} named '${entry}'` });
+            return id === undefined ? [] : [id];
+          });
+    const uids = ids('users', (name) => getpwnam(name)?.uid);
+    const gids = ids('groups', (name) => getgrnam(name)?.gid);
+    if (gids === 'any') errors.push({ ...locate(pointerJoin(at, 'groups')), message: `access[${index}].groups: '*' is not allowed, use users: ['*']` });
+    const pos = locate(at);
+    return {
+      policies: rule.policies, uids, gids: gids === 'any' ? [] : gids,
+      env: rule.env, inputsUnder: rule.inputs_under, outputsUnder: rule.outputs_under,
+      where: `${pos.file}:${pos.line}:${pos.col}`,
+    };
+  });
+  if (errors.length) throw new PolicyError(sortDiagnostics(errors));
+  const d = DEFAULT_CONFIG;
+  return {
+    socket: raw.socket ?? d.socket,
+    socketMode: raw.socket_mode !== undefined ? parseInt(raw.socket_mode, 8) : d.socketMode,
+    policies: raw.policies ?? d.policies,
+    stateDir: raw.state_dir ?? d.stateDir,
+    maxJobs: raw.max_jobs ?? d.maxJobs,
+    cancelOnDisconnect: raw.cancel_on_disconnect ?? d.cancelOnDisconnect,
+    shutdownGraceSeconds: raw.shutdown_grace ?? d.shutdownGraceSeconds,
+    poolTimeoutSeconds: raw.pool_timeout ?? d.poolTimeoutSeconds,
+    access: raw.access ? access : d.access,
+  };
+}

@@ -1,0 +1,92 @@
+// The daemon's wire protocol (schemas/daemon-protocol.schema.json): newline-delimited JSON,
+// requests from clients, events from the daemon. Every line read is checked against the schema.
+import { validateDaemonEvent, validateDaemonRequest } from '../policy/schema-validator.generated.js';
+import { displayPath } from '../policy/validate.js';
+import type { BuildSpec } from '../policy/types.js';
+import type { Outcome } from '../runtime/supervisor.js';
+
+export const PROTOCOL_VERSION = 1 as const;
+/** A longer line is refused: a spec is small, and the daemon must not buffer without bound. */
+export const MAX_LINE_BYTES = 1 << 20;
+
+export interface BuildRequest {
+  version: typeof PROTOCOL_VERSION;
+  type: 'build';
+  policy: string;
+  spec: BuildSpec;
+}
+
+export interface CancelRequest {
+  version: typeof PROTOCOL_VERSION;
+  type: 'cancel';
+  id: string;
+}
+
+export type Request = BuildRequest | CancelRequest;
+
+export type ErrorCode = 'bad-request' | 'unknown-policy' | 'denied' | 'refused-spec' | 'unknown-build' | 'shutting-down';
+
+export type Event =
+  | { type: 'accepted'; id: string; policy: string }
+  | { type: 'queued'; id: string; position: number }
+  | { type: 'started'; id: string }
+  | { type: 'log'; id: string; stream: 'stdout' | 'stderr' | 'stockade'; time: string; text: string }
+  | {
+      type: 'finished'; id: string; outcome: Outcome; exit_code: number; status: number | null; signal: string | null;
+      message?: string; uid?: number; duration_ms: number; peak_memory_bytes?: number;
+    }
+  | { type: 'error'; id?: string; code: ErrorCode; message: string };
+
+export class ProtocolError extends Error {}
+
+type Validator = { (value: unknown): boolean; errors?: unknown };
+const checkRequest = validateDaemonRequest as unknown as Validator;
+const checkEvent = validateDaemonEvent as unknown as Validator;
+
+/** Parses one request line; throws ProtocolError saying what is wrong with it. */
+export function parseRequest(line: string): Request {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    throw new ProtocolError(`request is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value === 'object' && value !== null && 'version' in value && value.version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(`protocol version ${JSON.stringify(value.version)} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
+  }
+  if (!checkRequest(value)) throw new ProtocolError(`invalid request: ${describeErrors(checkRequest.errors)}`);
+  return value as Request;
+}
+
+/** Serialises an event as one line; the schema check catches a daemon bug before a client does. */
+export function encodeEvent(event: Event): string {
+  const wire = { version: PROTOCOL_VERSION, ...event };
+  if (!checkEvent(wire)) throw new Error(`daemon bug: invalid ${event.type} event: ${describeErrors(checkEvent.errors)}`);
+  return JSON.stringify(wire) + '\n';
+}
+
+/** Checks an event received by a client. */
+export function parseEvent(line: string): Event & { version: 1 } {
+  const value: unknown = JSON.parse(line);
+  if (!checkEvent(value)) throw new ProtocolError(`invalid event from the daemon: ${describeErrors(checkEvent.errors)}`);
+  return value as Event & { version: 1 };
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+function describeErrors(errors: unknown): string {
+  // oneOf reports every branch; the most specific (deepest) errors say what is wrong.
+  const list = ((errors ?? []) as AjvError[]).filter((e) => e.keyword !== 'oneOf');
+  const depth = Math.max(...list.map((e) => e.instancePath.length), 0);
+  const shown = list.filter((e) => e.instancePath.length === depth && !(e.keyword === 'const' && e.instancePath === '/type'));
+  const unique = [...new Set((shown.length ? shown : list).map((e) => {
+    const extra = e.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : '';
+    return `${displayPath(e.instancePath)}: ${e.message ?? e.keyword}${extra}`;
+  }))];
+  return unique.slice(0, 5).join('; ') || 'does not match the protocol schema';
+}

@@ -26,7 +26,9 @@ export const APPEND_TAG = '!append';
 const MAX_DEPTH = 64;
 
 export function pointerJoin(pointer: string, key: string | number): string {
-  return `${pointer}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  const k = String(key);
+  // Most keys need no escaping; testing first keeps merges cheap.
+  return `${pointer}/${/[~/]/.test(k) ? k.replace(/~/g, '~0').replace(/\//g, '~1') : k}`;
 }
 
 export function parseSource(file: string, text: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {

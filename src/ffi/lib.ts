@@ -1,7 +1,12 @@
 // Loads shared libraries once, lazily, so a command that never touches the FFI pays nothing.
-import koffi, { type LibraryHandle } from 'koffi';
+import { createRequire } from 'node:module';
+import type { LibraryHandle } from 'koffi';
 import { assertSupportedArch } from './arch.js';
 import { SyscallError } from './errors.js';
+
+// koffi's CommonJS build: its ES module entry imports node:fs, node:util and node:module as ES
+// modules, whose facades cost start-up time that init pays on every build.
+const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
 
 let libc: LibraryHandle | undefined;
 let strerrorFn: ((errno: number) => string) | undefined;

@@ -2,10 +2,10 @@
 // SCMP_FLTATR_API_SYSRAWRC is set on every context, so failures return -errno and are
 // reported with the errno's own name instead of libseccomp's generic -ECANCELED.
 import { readSync } from 'node:fs';
-import koffi, { type LibraryHandle } from 'koffi';
+import type { LibraryHandle } from 'koffi';
 import { assertSupportedArch } from './arch.js';
 import { quote } from './errors.js';
-import { check, fail } from './lib.js';
+import { check, fail, koffi } from './lib.js';
 import { close, libcFn } from './libc.js';
 
 /** Action values from seccomp.h. */

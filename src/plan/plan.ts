@@ -1,5 +1,4 @@
 // policy + build spec → Plan: a pure function that makes every decision explicit.
-import { arch } from 'node:process';
 import { posix } from 'node:path';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { networkMode, normalise } from '../policy/semantics.js';
@@ -40,8 +39,8 @@ function bind(source: string, target: string, readonly: boolean, role: string, e
 }
 
 function nativeArch(): string {
-  if (arch === 'x64') return 'x86_64';
-  throw new Error(`stockade: architecture ${arch} is not supported (supported: x86_64)`);
+  if (process.arch === 'x64') return 'x86_64';
+  throw new Error(`stockade: architecture ${process.arch} is not supported (supported: x86_64)`);
 }
 
 function planSeccomp(policy: Policy, profile: ImportedProfile | undefined): SeccompPlan | null {

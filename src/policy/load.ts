@@ -46,18 +46,22 @@ function isMap(v: Json | undefined): v is { [key: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function copyOrigins(doc: SourceDoc, from: string, to: string, into: Map<string, Origin>): void {
-  for (const [pointer, pos] of doc.positions) {
-    if (pointer === from || pointer.startsWith(from + '/')) {
-      into.set(to + pointer.slice(from.length), { ...pos, file: doc.file });
-    }
+// Both walk the value rather than scan every position: origins hold exactly one entry per node
+// of the value, so a walk visits only the subtree (a scan per node made a merge quadratic).
+function copyOrigins(doc: SourceDoc, value: Json, from: string, to: string, into: Map<string, Origin>): void {
+  const pos = doc.positions.get(from);
+  if (pos) into.set(to, { ...pos, file: doc.file });
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => copyOrigins(doc, item, pointerJoin(from, index), pointerJoin(to, index), into));
+  } else if (isMap(value)) {
+    for (const key of Object.keys(value)) copyOrigins(doc, value[key], pointerJoin(from, key), pointerJoin(to, key), into);
   }
 }
 
-function dropOrigins(origins: Map<string, Origin>, pointer: string): void {
-  for (const key of [...origins.keys()]) {
-    if (key === pointer || key.startsWith(pointer + '/')) origins.delete(key);
-  }
+function dropOrigins(origins: Map<string, Origin>, value: Json | undefined, pointer: string): void {
+  origins.delete(pointer);
+  if (Array.isArray(value)) value.forEach((item, index) => dropOrigins(origins, item, pointerJoin(pointer, index)));
+  else if (isMap(value)) for (const key of Object.keys(value)) dropOrigins(origins, value[key], pointerJoin(pointer, key));
 }
 
 /** Overlays a policy on the layer it extends: maps merge, lists replace unless tagged !append. */
@@ -72,8 +76,8 @@ function overlay(base: Layer, top: SourceDoc): Layer {
         if (exclusive?.includes(key)) {
           // Only an inherited sibling gives way; both set in one file is an error semantics reports.
           for (const other of exclusive.filter((k) => k !== key && k in out && !(k in over))) {
+            dropOrigins(origins, out[other], pointerJoin(pointer, other));
             delete out[other];
-            dropOrigins(origins, pointerJoin(pointer, other));
           }
         }
         out[key] = merge(out[key], over[key], child);
@@ -83,11 +87,11 @@ function overlay(base: Layer, top: SourceDoc): Layer {
       return out;
     }
     if (Array.isArray(under) && Array.isArray(over) && top.appends.has(pointer)) {
-      over.forEach((_, index) => copyOrigins(top, pointerJoin(pointer, index), pointerJoin(pointer, under.length + index), origins));
+      over.forEach((item, index) => copyOrigins(top, item, pointerJoin(pointer, index), pointerJoin(pointer, under.length + index), origins));
       return [...under, ...over];
     }
-    dropOrigins(origins, pointer);
-    copyOrigins(top, pointer, pointer, origins);
+    dropOrigins(origins, under, pointer);
+    copyOrigins(top, over, pointer, pointer, origins);
     return over;
   };
   return { value: merge(base.value, top.value, ''), origins };
@@ -108,6 +112,11 @@ function locator(origins: Map<string, Origin>, fallbackFile: string): Locate {
   };
 }
 
+// Parsed files by name, reused while their text is unchanged: YAML parsing is most of a load,
+// and a base such as guix-default is read once per policy extending it.
+const parsed = new Map<string, { text: string; doc: SourceDoc }>();
+const PARSED_MAX = 64;
+
 function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {
   let text: string;
   try {
@@ -116,7 +125,15 @@ function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] 
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     return { diagnostics: [{ file, line: 1, col: 1, message: `cannot read policy: ${reason}` }] };
   }
-  return parseSource(file, text);
+  const hit = parsed.get(file);
+  // A copy of the value: the merged policy shares its lists, and callers own what they get.
+  if (hit?.text === text) return { doc: { ...hit.doc, value: structuredClone(hit.doc.value) }, diagnostics: [] };
+  const result = parseSource(file, text);
+  if (result.doc) {
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
+    parsed.set(file, { text, doc: { ...result.doc, value: structuredClone(result.doc.value) } });
+  }
+  return result;
 }
 
 function findBase(name: string, from: string, options: LoadOptions): { path?: string; tried: string[] } {

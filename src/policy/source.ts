@@ -1,7 +1,13 @@
 // Turns YAML text into plain data plus the source position of every node, so that later
 // stages (schema validation, extends, planning, audit) can point at the offending node.
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Node } from 'yaml';
 import type { Diagnostic } from './errors.js';
+
+// yaml joined into one file at build time (scripts/bundle-yaml.mjs): loading its 70-odd files
+// one by one was most of the start-up of `stockade validate`.
+const { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } = createRequire(import.meta.url)('./yaml.generated.cjs') as typeof Yaml;
 
 export interface NodePos {
   line: number;
@@ -26,7 +32,9 @@ export const APPEND_TAG = '!append';
 const MAX_DEPTH = 64;
 
 export function pointerJoin(pointer: string, key: string | number): string {
-  return `${pointer}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  const k = String(key);
+  // Most keys need no escaping; testing first keeps merges cheap.
+  return `${pointer}/${/[~/]/.test(k) ? k.replace(/~/g, '~0').replace(/\//g, '~1') : k}`;
 }
 
 export function parseSource(file: string, text: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {

@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// Cost of the sandbox. Needs root (it mounts, takes build users, sets up namespaces).
+// 1. Cold start: `stockade run` of a no-op builder (/bin/true) vs `node -e 0`, target ratio
+//    <= 2.2; for reference, `unshare -mpnui --fork true` and bubblewrap set up like guix's build
+//    environment (namespaces, read-only inputs, /dev, /proc, /tmp, hostname). Median of
+//    alternating runs, wall and CPU time (CPU of waited-for children, as in bench/ffi.mjs).
+// 2. The example build (examples/hello, made several times over by one shell) inside Stockade vs
+//    the same shell on the host, target <= 1.03. The shell times itself (wall clock, and its
+//    children's CPU time from `times`), so Stockade's start-up is not part of this figure (it is
+//    the first one). On a loaded host the CPU ratio is the meaningful one: the sandboxed build
+//    sits in cgroups of its own and is scheduled differently from the host's shell.
+// The policy extends policies/guix-default.yaml with its own numeric range pool and state dir
+// in a temporary directory, removed at the end.
+//
+//   node bench/run.mjs [--runs N] [--builds N]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+if (process.getuid?.() !== 0) {
+  console.log('bench/run.mjs: needs root (stockade run mounts, takes build users and sets up namespaces); skipped');
+  process.exit(0);
+}
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const cli = join(root, 'dist/cli/main.js');
+const { libcFn } = await import(new URL('../dist/ffi/libc.js', import.meta.url));
+const getrusage = libcFn('int getrusage(int who, void *usage)');
+const RUSAGE_CHILDREN = -1;
+
+/** CPU seconds (user + system) used so far by waited-for children. */
+function childrenCpu() {
+  const usage = Buffer.alloc(144); // struct rusage; ru_utime and ru_stime are its first two timevals
+  if (getrusage(RUSAGE_CHILDREN, usage) !== 0) throw new Error('getrusage failed');
+  const tv = (offset) => Number(usage.readBigInt64LE(offset)) + Number(usage.readBigInt64LE(offset + 8)) / 1e6;
+  return tv(0) + tv(16);
+}
+
+/** Without the caller's NODE_OPTIONS, which would also load into init. */
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
+
+/** Wall and CPU milliseconds of one run of [command, ...args]; its stdout is returned too. */
+function measure([command, ...args]) {
+  const cpuBefore = childrenCpu();
+  const start = process.hrtime.bigint();
+  const result = spawnSync(command, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status ?? result.signal}: ${result.stderr}`);
+  return { wall, cpu: (childrenCpu() - cpuBefore) * 1000, stdout: result.stdout };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function ensureBubblewrap() {
+  if (spawnSync('bwrap', ['--version']).status === 0) return;
+  console.log('installing bubblewrap (apt-get) for the reference figure');
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'bubblewrap'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** A policy extending guix-default with a pool of its own (random high UIDs, never shared). */
+function makePolicy(dir) {
+  const first = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(
+    policy,
+    `stockade: 1\nname: bench-run\nextends: ${join(root, 'policies/guix-default.yaml')}\n` +
+      `users:\n  range: { first: ${first}, count: 4, gid: ${first} }\n  state_dir: ${join(dir, 'state')}\n` +
+      `filesystem:\n  inputs: { under: !append [${dir}] }\n  outputs: { under: !append [${dir}] }\n  build_dir_host: ${dir}\n`,
+  );
+  return policy;
+}
+
+const TOOL_INPUTS = ['/usr', '/bin', '/lib', '/lib64'];
+
+function coldStart(policy, runs) {
+  const bwrap = [
+    'bwrap', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup', '--hostname', 'localhost',
+    ...TOOL_INPUTS.flatMap((p) => ['--ro-bind', p, p]),
+    '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--dir', '/tmp/guix-build', '--chdir', '/tmp/guix-build',
+    '--new-session', '--die-with-parent', '--clearenv', '--', '/bin/true',
+  ];
+  const cases = {
+    'node -e 0': [process.execPath, '-e', '0'],
+    'stockade run /bin/true': [process.execPath, cli, 'run', '--policy', policy, ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--', '/bin/true'],
+    'unshare -mpnui --fork true': ['unshare', '-mpnui', '--fork', 'true'],
+    'bwrap, guix-like': bwrap,
+  };
+  const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  for (const command of Object.values(cases)) measure(command); // warm the page cache
+  for (let i = 0; i < runs; i++) {
+    for (const [name, command] of Object.entries(cases)) samples[name].push(measure(command));
+  }
+  console.log(`cold start, median of ${runs} alternating runs (wall ms / cpu ms / wall ratio / cpu ratio to node -e 0)`);
+  const base = samples['node -e 0'];
+  const [baseWall, baseCpu] = [median(base.map((m) => m.wall)), median(base.map((m) => m.cpu))];
+  for (const [name, ms] of Object.entries(samples)) {
+    const wall = median(ms.map((m) => m.wall));
+    const cpu = median(ms.map((m) => m.cpu));
+    const row = `${wall.toFixed(1).padStart(7)} ${cpu.toFixed(1).padStart(7)}   ${(wall / baseWall).toFixed(3)}   ${(cpu / baseCpu).toFixed(3)}`;
+    console.log(`  ${name.padEnd(28)} ${row}`);
+  }
+  console.log('  target: stockade run <= 2.2 x node -e 0');
+}
+
+/** A shell that makes hello `builds` times from scratch, then prints the nanoseconds it took and `times`. */
+function buildScript(src, out, builds) {
+  const make = `/usr/bin/make -s -f ${src}/Makefile SRC=${src} out=${out}`;
+  return `set -e; t0=$(date +%s%N); i=0; while [ $i -lt ${builds} ]; do rm -rf hello.o ${out}/bin; ${make} >/dev/null; i=$((i+1)); done; t1=$(date +%s%N); echo $((t1-t0)); times`;
+}
+
+function exampleBuild(dir, policy, runs, builds) {
+  const src = join(dir, 'hello-src');
+  cpSync(join(root, 'examples/hello'), src, { recursive: true });
+  const host = [];
+  const sandboxed = [];
+  for (let i = 0; i <= runs; i++) {
+    const hostDir = join(dir, `host-${i}`);
+    mkdirSync(hostDir);
+    const hostOut = join(hostDir, 'out');
+    const onHost = spawnSync('/bin/sh', ['-c', buildScript(src, hostOut, builds)], { cwd: hostDir, env, encoding: 'utf8' });
+    if (onHost.status !== 0) throw new Error(`host build failed: ${onHost.stderr}`);
+    const out = join(dir, `out-${i}`);
+    const inside = measure([
+      process.execPath, cli, 'run', '--policy', policy, '--name', 'hello', ...TOOL_INPUTS.flatMap((p) => ['--input', p]),
+      '--input', src, '--output', out, '--env', 'PATH=/usr/bin:/bin', '--', '/bin/sh', '-c', buildScript(src, out, builds),
+    ]);
+    if (!existsSync(join(out, 'bin/hello'))) throw new Error('the sandboxed build made no hello');
+    if (i === 0) continue; // warm-up: page cache, compiler
+    host.push(shellTimes(onHost.stdout));
+    sandboxed.push(shellTimes(inside.stdout));
+  }
+  console.log(`examples/hello made ${builds} times by one shell, median of ${runs} alternating runs (wall ms / cpu ms of the shell's children)`);
+  const [hw, hc] = [median(host.map((m) => m.wall)), median(host.map((m) => m.cpu))];
+  const [sw, sc] = [median(sandboxed.map((m) => m.wall)), median(sandboxed.map((m) => m.cpu))];
+  console.log(`  on the host:     ${hw.toFixed(1).padStart(8)} ${hc.toFixed(1).padStart(8)}`);
+  console.log(`  in Stockade:     ${sw.toFixed(1).padStart(8)} ${sc.toFixed(1).padStart(8)}`);
+  console.log(`  ratio:           ${(sw / hw).toFixed(3).padStart(8)} ${(sc / hc).toFixed(3).padStart(8)}   target: <= 1.03`);
+}
+
+/** The build's wall time (from its first line) and its children's CPU time (from `times`' last line). */
+function shellTimes(stdout) {
+  const [ns, , children] = stdout.trim().split('\n');
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map(([, m, s]) => Number(m) * 60 + Number(s));
+  if (seconds.length !== 2) throw new Error(`unexpected output of the build shell: ${stdout}`);
+  return { wall: Number(ns) / 1e6, cpu: (seconds[0] + seconds[1]) * 1000 };
+}
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '11' }, builds: { type: 'string', default: '5' } } });
+ensureBubblewrap();
+const dir = mkdtempSync(join(tmpdir(), 'stockade-bench-run-'));
+try {
+  const policy = makePolicy(dir);
+  coldStart(policy, Number(values.runs));
+  exampleBuild(dir, policy, Math.max(3, Math.floor(Number(values.runs) / 2)), Number(values.builds));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -4,7 +4,7 @@
 // are equal, so every report shows both.
 import type { Plan } from '../plan/types.js';
 import type { Observation } from './observation.js';
-import type { BuildRun, HostFacts, Subject } from './sandbox.js';
+import type { BuildRun, HostFacts, RunOptions, Subject } from './sandbox.js';
 
 export type Outcome =
   | { expected: unknown; observed: unknown }
@@ -21,7 +21,7 @@ export interface ProbeContext {
 
 export interface SandboxContext {
   subject: Subject;
-  run(plan: Plan, options?: { keepFailed?: boolean }): Promise<BuildRun>;
+  run(plan: Plan, options?: Pick<RunOptions, 'keepFailed' | 'inspect'>): Promise<BuildRun>;
 }
 
 interface CheckBase {

@@ -157,7 +157,14 @@ export interface BuildRun {
 }
 
 /** Runs one real build under `plan` and collects its output. */
-export async function runSandbox(plan: Plan, options: { signal?: AbortSignal; keepFailed?: boolean } = {}): Promise<BuildRun> {
+export interface RunOptions {
+  signal?: AbortSignal;
+  keepFailed?: boolean;
+  /** Looks at what the build handed back, before the suite removes its outputs. */
+  inspect?: (run: BuildRun) => void;
+}
+
+export async function runSandbox(plan: Plan, options: RunOptions = {}): Promise<BuildRun> {
   let stdout = '';
   let stderr = '';
   const result = await runBuild(plan, {
@@ -168,6 +175,7 @@ export async function runSandbox(plan: Plan, options: { signal?: AbortSignal; ke
       else stderr += chunk.toString();
     },
   });
+  options.inspect?.({ result, stdout, stderr });
   // The probe's output directory is the suite's own: the next sandbox makes it anew.
   for (const output of plan.build.outputs) rmSync(output, { recursive: true, force: true });
   return { result, stdout, stderr };
@@ -196,6 +204,14 @@ export function peerReport(run: BuildRun): PeerReport {
   const line = run.stdout.split('\n').find((l) => l.startsWith(PEER_MARKER));
   if (!line) throw new Error(`the peer probe reported nothing (build ${run.result.outcome}, exit ${run.result.exitCode})\n${run.stderr.trim()}`);
   return JSON.parse(line.slice(PEER_MARKER.length)) as PeerReport;
+}
+
+/** A copy of the subject's Plan running a shell script with the probe's output, or none when the policy allows no outputs. */
+export function probeOutputPlan(subject: Subject, script: string): Plan | undefined {
+  if (!subject.plan.build.outputs.length) return undefined;
+  const plan = structuredClone(subject.plan);
+  plan.build.args = ['-c', script];
+  return plan;
 }
 
 /**

@@ -3,6 +3,7 @@
 // observation) is made to disagree with the sandbox.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import type { Check, Outcome } from '../../src/conformance/check.js';
 import type { Observation } from '../../src/conformance/observation.js';
 import type { BuildRun, Subject } from '../../src/conformance/sandbox.js';
@@ -67,6 +68,9 @@ const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'CVE-2025-46416': (_plan, obs) => void (obs.abstractSocket = 'ok'),
 };
 
+const leaks: string[] = [];
+t.teardown(() => leaks.forEach((leak) => rmSync(leak, { force: true })));
+
 function fakeRun(result: Partial<RunResult>, stdout = ''): BuildRun {
   return { result: { outcome: 'succeeded', exitCode: 0, status: 0, termSignal: null, uid: 4242, durationMs: 1, ...result } as RunResult, stdout, stderr: '' };
 }
@@ -81,15 +85,28 @@ const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<Buil
   'RES-07': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
   'CVE-2021-27851': () => fakeRun({}),
   // A clean-up that follows the planted symlink deletes the victim's file.
-  'CVE-2025-46415': async (plan) => {
+  'CVE-2025-46415': (plan) => {
     const victim = /ln -s (\S+) link/.exec(plan.build.args[1])![1];
-    const { rmSync } = await import('node:fs');
     rmSync(`${victim}/precious`);
     return fakeRun({ outcome: 'failed', exitCode: 1 });
   },
   'GUIX-KILLUSER': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // A hand-over that leaves a setuid file where others can see it, next to the output.
+  'CVE-2024-52867': (plan) => {
+    const leak = `${plan.build.outputs[0]}-leak`;
+    writeFileSync(leak, '#!/bin/sh\n');
+    chmodSync(leak, 0o4755);
+    leaks.push(leak);
+    return fakeRun({ outcome: plan.build.args[1].endsWith('exit 0') ? 'succeeded' : 'failed' });
+  },
+  // A runtime that follows the planted symlink and chmods the host file behind it.
+  'CVE-2025-52992': (plan) => {
+    chmodSync(/ln -s (\S+) "\$d\/link"/.exec(plan.build.args[1])![1], 0o666);
+    return fakeRun({ outcome: plan.build.args[1].endsWith('exit 0') ? 'succeeded' : 'failed' });
+  },
   // Two builds sharing a network namespace: the dialer reaches the listener.
   'CVE-2024-27297': (plan) => {
+    if (plan.build.args.length < 3) return fakeRun({}, '1\n');
     const { peer } = JSON.parse(plan.build.args[2]);
     const report = peer.role === 'listen' ? { self: 'ok', accepted: 1 } : { dial: 'ok' };
     return fakeRun({}, `STOCKADE-PROBE-PEER ${JSON.stringify(report)}\n`);

@@ -240,6 +240,7 @@ export class Daemon {
       ...(result.uid !== undefined && { uid: result.uid }),
       duration_ms: Math.max(0, Math.round(result.durationMs)),
       ...(result.peakMemoryBytes !== undefined && { peak_memory_bytes: result.peakMemoryBytes }),
+      ...(result.handOver && { hand_over: { outputs: result.handOver.outputs, stripped: result.handOver.stripped, xattrs_dropped: result.handOver.xattrsDropped } }),
     });
     this.builds.delete(id);
   }

@@ -1,6 +1,8 @@
 // Builds through a real daemon: streamed logs and statuses, access control by peer uid,
 // the job queue, cancel by id, and a client disconnect.
 import t from 'tap';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { IS_ROOT, NOT_ROOT_REASON, OTHER_UID, TestDaemon, shSpec, toolArgs } from './helpers.js';
 
 if (!IS_ROOT) {
@@ -33,6 +35,22 @@ if (!IS_ROOT) {
     t.same(c.events.map((e) => e.type).filter((type) => type !== 'log'), ['accepted', 'started', 'finished']);
     const logs = c.events.filter((e) => e.type === 'log');
     t.ok(logs.every((e) => e.type === 'log' && !Number.isNaN(Date.parse(e.time))), 'every log event has a timestamp');
+    t.equal(await d.stop(), 0);
+    t.same(d.leftovers(), []);
+  });
+
+  t.test('the finished event says what the output hand-over did', async (t) => {
+    const d = new TestDaemon();
+    t.teardown(() => d.remove());
+    await d.start();
+    const c = await d.connect();
+    t.teardown(() => c.close());
+    const out = join(d.sb.dir, 'out');
+    c.build('test', { ...shSpec('outputs', `echo data > ${out}/file; chmod 4755 ${out}/file; ln -s file ${out}/link`), outputs: [out] });
+    const finished = await c.waitFor('finished');
+    t.equal(finished.outcome, 'succeeded', finished.message);
+    t.same(finished.hand_over, { outputs: [{ path: out, files: 1, directories: 1, symlinks: 1, bytes: 5 }], stripped: 1, xattrs_dropped: 0 });
+    t.equal(statSync(join(out, 'file')).mode & 0o7777, 0o555, 'installed without its setuid bit');
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);
   });

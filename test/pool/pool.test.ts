@@ -2,7 +2,7 @@
 import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity, PoolRef } from '../../src/plan/types.js';
@@ -102,18 +102,24 @@ t.test('build-user pool (root)', { skip: NEEDS_ROOT }, async (t) => {
   });
 
   await t.test('six processes racing for three UIDs never share one', async (t) => {
+    // Each holder waits until three leases have been held at once (a barrier, not a delay), so
+    // every UID is used however the children's starts are spread out on a loaded machine.
+    const held = join(tmp, 'held');
+    mkdirSync(held);
     const child = `
-      const [dist, identity] = process.argv.slice(2);
+      import { readdirSync, writeFileSync } from 'node:fs';
+      const [dist, identity, held] = process.argv.slice(2);
       const { acquire } = await import(dist + 'pool/index.js');
       const lease = await acquire(JSON.parse(identity), { build: 'race-' + process.pid, timeoutMs: 20000, pollMs: 20 });
       const from = process.hrtime.bigint();
-      await new Promise((r) => setTimeout(r, 150));
+      writeFileSync(held + '/' + process.pid, '');
+      for (let waited = 0; readdirSync(held).length < 3 && waited < 10000; waited += 20) await new Promise((r) => setTimeout(r, 20));
       const to = process.hrtime.bigint();
       lease.release();
       process.stdout.write(JSON.stringify({ uid: lease.uid, from: String(from), to: String(to) }));
     `;
     const id = JSON.stringify(identity({ kind: 'group', group }, stateDir));
-    const children = Array.from({ length: 6 }, (_, i) => startScript(tmp, `race${i}.mjs`, child, [id]));
+    const children = Array.from({ length: 6 }, (_, i) => startScript(tmp, `race${i}.mjs`, child, [id, held]));
     spawned.push(...children);
     const results = await Promise.all(children.map(async (c) => {
       let out = '';

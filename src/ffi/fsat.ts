@@ -43,24 +43,71 @@ export function openDirAt(dirfd: number, name: string): number {
   return openat(dirfd, name, DIR_FLAGS);
 }
 
+/** How many directory fds a tree walk holds at most, whatever the depth of the tree. */
+export const WALK_WINDOW = 64;
+
+/** Opens a directory to remove it; undefined when it is no directory (then removed) or already gone. */
+function openForRemoval(dirfd: number, name: string): number | undefined {
+  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, DIR_FLAGS, 'uint32_t', 0) as number;
+  if (fd >= 0) return fd;
+  const errno = lastErrno();
+  if (errno === ERRNO.ENOENT) return undefined;
+  if (errno !== ERRNO.ENOTDIR && errno !== ERRNO.ELOOP) check(fd, 'openat', () => `${dirLabel(dirfd)}, ${quote(name)}, O_RDONLY|${renderFlags(DIR_FLAGS, OPEN_FLAGS)}`);
+  unlinkIfPresent(dirfd, name, 0);
+  return undefined;
+}
+
+/** Names in an open directory; /proc/self/fd/N names the directory itself, whatever its path has become since. */
+function namesIn(fd: number): string[] {
+  return readdirSync(`/proc/self/fd/${fd}`);
+}
+
 /**
  * Removes `name` under `dirfd` and everything below it through directory fds. A symlink is
  * removed as a link, never followed. Missing entries are fine (something else removed them).
+ * Iterative, holding at most WALK_WINDOW directory fds: a directory deeper than that is first
+ * moved up to the top of the tree being removed (renameat2 between fds), then removed from there.
  */
 export function removeTreeAt(dirfd: number, name: string): void {
-  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, DIR_FLAGS, 'uint32_t', 0) as number;
-  if (fd < 0) {
-    const errno = lastErrno();
-    if (errno === ERRNO.ENOENT) return;
-    if (errno !== ERRNO.ENOTDIR && errno !== ERRNO.ELOOP) check(fd, 'openat', () => `${dirLabel(dirfd)}, ${quote(name)}, O_RDONLY|${renderFlags(DIR_FLAGS, OPEN_FLAGS)}`);
-    unlinkIfPresent(dirfd, name, 0);
-    return;
-  }
+  const rootFd = openForRemoval(dirfd, name);
+  if (rootFd === undefined) return;
+  const stack: { fd: number; name: string; pending: string[] }[] = [];
+  // Each fd goes on the stack before anything can throw, so the finally closes it.
+  const enter = (fd: number, entry: string) => {
+    const frame = { fd, name: entry, pending: [] as string[] };
+    stack.push(frame);
+    frame.pending = namesIn(fd);
+  };
   try {
-    // /proc/self/fd/N names the opened directory itself, whatever its path has become since.
-    for (const entry of readdirSync(`/proc/self/fd/${fd}`)) removeTreeAt(fd, entry);
+    enter(rootFd, name);
+    let moved = 0;
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const entry = top.pending.pop();
+      if (entry === undefined) {
+        stack.pop();
+        close(top.fd);
+        if (stack.length) unlinkIfPresent(stack[stack.length - 1].fd, top.name, AT_REMOVEDIR);
+        continue;
+      }
+      const fd = openForRemoval(top.fd, entry);
+      if (fd === undefined) continue;
+      if (stack.length < WALK_WINDOW) {
+        enter(fd, entry);
+        continue;
+      }
+      close(fd);
+      for (;;) {
+        const upName = `.stockade-deep-${moved++}`;
+        const r = libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(top.fd, entry, rootFd, upName, RENAME_NOREPLACE) as number;
+        if (r < 0 && lastErrno() === ERRNO.EEXIST) continue;
+        renameCheck(r, top.fd, entry, rootFd, upName);
+        stack[0].pending.push(upName);
+        break;
+      }
+    }
   } finally {
-    close(fd);
+    for (const frame of stack) close(frame.fd);
   }
   unlinkIfPresent(dirfd, name, AT_REMOVEDIR);
 }
@@ -164,7 +211,12 @@ export function futimens(fd: number, seconds: number): void {
 }
 
 export function renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): void {
-  check(libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(olddirfd, oldname, newdirfd, newname, flags), 'renameat2', () =>
+  const result = libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(olddirfd, oldname, newdirfd, newname, flags) as number;
+  renameCheck(result, olddirfd, oldname, newdirfd, newname, flags);
+}
+
+function renameCheck(result: number, olddirfd: number, oldname: string, newdirfd: number, newname: string, flags = RENAME_NOREPLACE): void {
+  check(result, 'renameat2', () =>
     `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
 }
 

@@ -1,0 +1,66 @@
+// Removing trees through directory fds (build-dir clean-up, CVE-2025-46415): any depth, with a
+// bounded number of open fds, never following a symlink.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { removeTree } from '../../src/ffi/fsat.js';
+
+/** A chain `d/d/d/...` of `depth` directories under `root`, a file every 1,000 levels; made with relative paths (beyond PATH_MAX). */
+function deepChain(root: string, depth: number): void {
+  const r = spawnSync('/usr/bin/perl', ['-e', `for my $i (1..${depth}) { mkdir "d" or die "mkdir: $!"; chdir "d" or die "chdir: $!"; if ($i % 1000 == 0) { open my $f, ">", "f" or die; close $f } }`], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`making the deep tree failed: ${r.stderr}`);
+}
+
+/** A temp dir, removed at the end whatever happened (rm -rf walks any depth). */
+function tempDir(t: Tap.Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stk-rmtree-'));
+  t.teardown(() => void spawnSync('/bin/rm', ['-rf', dir]));
+  return dir;
+}
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+t.test('a tree 20,000 directories deep is removed, and no fd is left open', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  mkdirSync(tree);
+  deepChain(tree, 20_000);
+  const before = openFds();
+  t.doesNotThrow(() => removeTree(tree));
+  t.notOk(existsSync(tree), 'the tree is gone');
+  t.same(readdirSync(dir), [], 'nothing else left next to it');
+  t.equal(openFds(), before, 'no fd leaked');
+});
+
+t.test('wide and deep at once: every entry goes', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  mkdirSync(tree);
+  for (let i = 0; i < 5; i++) {
+    const branch = join(tree, `b${i}`);
+    mkdirSync(branch);
+    for (let j = 0; j < 50; j++) writeFileSync(join(branch, `f${j}`), 'x');
+    deepChain(branch, 300);
+  }
+  removeTree(tree);
+  t.notOk(existsSync(tree));
+});
+
+t.test('symlinks in the tree are removed as links, never followed', async (t) => {
+  const dir = tempDir(t);
+  const outside = join(dir, 'outside');
+  mkdirSync(outside);
+  writeFileSync(join(outside, 'keep'), 'kept\n');
+  const tree = join(dir, 'tree');
+  mkdirSync(tree);
+  deepChain(tree, 200);
+  let deep = tree;
+  for (let i = 0; i < 150; i++) deep = join(deep, 'd');
+  symlinkSync(outside, join(deep, 'link'));
+  symlinkSync(outside, join(tree, 'top-link'));
+  removeTree(tree);
+  t.notOk(existsSync(tree));
+  t.equal(readFileSync(join(outside, 'keep'), 'utf8'), 'kept\n', 'the symlinks\u2019 target is untouched');
+});

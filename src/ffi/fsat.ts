@@ -112,6 +112,76 @@ export function removeTreeAt(dirfd: number, name: string): void {
   unlinkIfPresent(dirfd, name, AT_REMOVEDIR);
 }
 
+/**
+ * The directories from a root fd down to the one a walk is in, by name. Only the deepest
+ * WALK_WINDOW are held open; when the walk comes back up to one that was closed, it is
+ * reopened name by name from the root (O_NOFOLLOW, never `..`) and must be the very
+ * directory it was (device and inode), or the walk fails.
+ */
+export class DirChain {
+  private readonly levels: { name: string; id: string; fd: number | undefined }[] = [];
+
+  constructor(private readonly rootFd: number) {}
+
+  get depth(): number {
+    return this.levels.length;
+  }
+
+  /** Goes down into `name`, opened as `fd`: the chain owns the fd from now on. */
+  enter(name: string, fd: number): void {
+    this.levels.push({ name, id: '', fd });
+    this.levels[this.levels.length - 1].id = idOf(fstat(fd));
+    const shallowest = this.levels.length - 1 - WALK_WINDOW;
+    const drop = shallowest >= 0 ? this.levels[shallowest] : undefined;
+    if (drop?.fd !== undefined) {
+      close(drop.fd);
+      drop.fd = undefined;
+    }
+  }
+
+  /** Goes back up one level. */
+  leave(): void {
+    const level = this.levels.pop();
+    if (level?.fd !== undefined) close(level.fd);
+  }
+
+  /** The fd of the directory the walk is in (the root's at depth 0). */
+  fd(): number {
+    const n = this.levels.length;
+    if (n === 0) return this.rootFd;
+    const last = this.levels[n - 1];
+    if (last.fd !== undefined) return last.fd;
+    let parent = this.rootFd;
+    let transient: number | undefined;
+    try {
+      for (let i = 0; i < n; i++) {
+        const level = this.levels[i];
+        const fd = level.fd ?? openDirAt(parent, level.name);
+        if (transient !== undefined) close(transient);
+        transient = undefined;
+        if (level.fd === undefined) {
+          if (i >= n - WALK_WINDOW) level.fd = fd;
+          else transient = fd;
+          if (idOf(fstat(fd)) !== level.id) throw new Error(`directory ${quote(level.name)} (level ${i + 1}) was replaced while it was walked`);
+        }
+        parent = fd;
+      }
+    } finally {
+      if (transient !== undefined) close(transient);
+    }
+    return last.fd!;
+  }
+
+  /** Closes every fd the chain holds (not the root's). */
+  close(): void {
+    while (this.levels.length) this.leave();
+  }
+}
+
+function idOf(st: Stat): string {
+  return `${st.dev}:${st.ino}`;
+}
+
 function unlinkIfPresent(dirfd: number, name: string, flags: number): void {
   const result = libcFn('int unlinkat(int dirfd, const char *path, int flags)')(dirfd, name, flags) as number;
   if (result < 0 && lastErrno() !== ERRNO.ENOENT) unlinkat(dirfd, name, flags);
@@ -220,15 +290,9 @@ function renameCheck(result: number, olddirfd: number, oldname: string, newdirfd
     `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
 }
 
-/** Copies `in_fd` to `out_fd` from their current offsets to the end; returns the bytes copied. */
-export function copyToEnd(outFd: number, inFd: number): number {
-  const sendfile = libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)');
-  let total = 0;
-  for (;;) {
-    const n = check(sendfile(outFd, inFd, null, 1 << 30) as number, 'sendfile', () => `${outFd}, ${inFd}, NULL, ${1 << 30}`);
-    if (n === 0) return total;
-    total += n;
-  }
+/** sendfile(2) from the current offsets: copies up to `count` bytes, returns how many (0 at the end). */
+export function sendfile(outFd: number, inFd: number, count: number): number {
+  return check(libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)')(outFd, inFd, null, count) as number, 'sendfile', () => `${outFd}, ${inFd}, NULL, ${count}`);
 }
 
 /** Names of the extended attributes of an open file (ACLs are system.posix_acl_*). */

@@ -1,11 +1,11 @@
-// Removing trees through directory fds (build-dir clean-up, CVE-2025-46415): any depth, with a
-// bounded number of open fds, never following a symlink.
+// Walking and removing trees through directory fds (build-dir clean-up, CVE-2025-46415, and
+// output hand-over): any depth, with a bounded number of open fds, never following a symlink.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeTree } from '../../src/ffi/fsat.js';
+import { DirChain, WALK_WINDOW, openDirAt, removeTree } from '../../src/ffi/fsat.js';
 
 /** A chain `d/d/d/...` of `depth` directories under `root`, a file every 1,000 levels; made with relative paths (beyond PATH_MAX). */
 function deepChain(root: string, depth: number): void {
@@ -63,4 +63,37 @@ t.test('symlinks in the tree are removed as links, never followed', async (t) =>
   removeTree(tree);
   t.notOk(existsSync(tree));
   t.equal(readFileSync(join(outside, 'keep'), 'utf8'), 'kept\n', 'the symlinks\u2019 target is untouched');
+});
+
+t.test('a DirChain holds at most WALK_WINDOW fds, reopens what it closed, and fails if a directory was replaced', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  mkdirSync(tree);
+  deepChain(tree, 300);
+  const rootFd = openSync(tree, 'r');
+  t.teardown(() => closeSync(rootFd));
+  const before = openFds();
+  const walk = () => {
+    const chain = new DirChain(rootFd);
+    for (let i = 0; i < 300; i++) chain.enter('d', openDirAt(chain.fd(), 'd'));
+    t.equal(openFds() - before, WALK_WINDOW, `${WALK_WINDOW} fds held at depth 300`);
+    return chain;
+  };
+  const chain = walk();
+  while (chain.depth > 1) chain.leave();
+  t.ok(chain.fd() >= 0, 'back up at depth 1 through reopened directories');
+  chain.close();
+  t.equal(openFds(), before, 'all closed');
+
+  const again = walk();
+  while (again.depth > 100) again.leave();
+  // Swap level 10 for another directory of the same name while its fd is closed.
+  let level9 = tree;
+  for (let i = 0; i < 9; i++) level9 = join(level9, 'd');
+  renameSync(join(level9, 'd'), join(dir, 'moved'));
+  mkdirSync(join(level9, 'd'));
+  renameSync(join(dir, 'moved', 'd'), join(level9, 'd', 'd'));
+  t.throws(() => again.fd(), /directory "d" \(level 10\) was replaced while it was walked/);
+  again.close();
+  t.equal(openFds(), before, 'all closed after the failure');
 });

@@ -46,20 +46,34 @@ export function openDirAt(dirfd: number, name: string): number {
 /** How many directory fds a tree walk holds at most, whatever the depth of the tree. */
 export const WALK_WINDOW = 64;
 
+/**
+ * A file name as readdir gave it: bytes, NUL-terminated, so a name that is not UTF-8 reaches
+ * the very file too (libc takes it as const char *).
+ */
+type RawName = Buffer;
+
+function rawName(name: string | Buffer): RawName {
+  return Buffer.concat([typeof name === 'string' ? Buffer.from(name) : name, Buffer.from([0])]);
+}
+
+function shownName(name: RawName): string {
+  return quote(name.subarray(0, -1).toString('utf8'));
+}
+
 /** Opens a directory to remove it; undefined when it is no directory (then removed) or already gone. */
-function openForRemoval(dirfd: number, name: string): number | undefined {
+function openForRemoval(dirfd: number, name: RawName): number | undefined {
   const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, DIR_FLAGS, 'uint32_t', 0) as number;
   if (fd >= 0) return fd;
   const errno = lastErrno();
   if (errno === ERRNO.ENOENT) return undefined;
-  if (errno !== ERRNO.ENOTDIR && errno !== ERRNO.ELOOP) check(fd, 'openat', () => `${dirLabel(dirfd)}, ${quote(name)}, O_RDONLY|${renderFlags(DIR_FLAGS, OPEN_FLAGS)}`);
+  if (errno !== ERRNO.ENOTDIR && errno !== ERRNO.ELOOP) check(fd, 'openat', () => `${dirLabel(dirfd)}, ${shownName(name)}, O_RDONLY|${renderFlags(DIR_FLAGS, OPEN_FLAGS)}`);
   unlinkIfPresent(dirfd, name, 0);
   return undefined;
 }
 
 /** Names in an open directory; /proc/self/fd/N names the directory itself, whatever its path has become since. */
-function namesIn(fd: number): string[] {
-  return readdirSync(`/proc/self/fd/${fd}`);
+function namesIn(fd: number): RawName[] {
+  return readdirSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).map(rawName);
 }
 
 /**
@@ -69,17 +83,18 @@ function namesIn(fd: number): string[] {
  * moved up to the top of the tree being removed (renameat2 between fds), then removed from there.
  */
 export function removeTreeAt(dirfd: number, name: string): void {
-  const rootFd = openForRemoval(dirfd, name);
+  const rootName = rawName(name);
+  const rootFd = openForRemoval(dirfd, rootName);
   if (rootFd === undefined) return;
-  const stack: { fd: number; name: string; pending: string[] }[] = [];
+  const stack: { fd: number; name: RawName; pending: RawName[] }[] = [];
   // Each fd goes on the stack before anything can throw, so the finally closes it.
-  const enter = (fd: number, entry: string) => {
-    const frame = { fd, name: entry, pending: [] as string[] };
+  const enter = (fd: number, entry: RawName) => {
+    const frame = { fd, name: entry, pending: [] as RawName[] };
     stack.push(frame);
     frame.pending = namesIn(fd);
   };
   try {
-    enter(rootFd, name);
+    enter(rootFd, rootName);
     let moved = 0;
     while (stack.length) {
       const top = stack[stack.length - 1];
@@ -101,15 +116,15 @@ export function removeTreeAt(dirfd: number, name: string): void {
         const upName = `.stockade-deep-${moved++}`;
         const r = libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(top.fd, entry, rootFd, upName, RENAME_NOREPLACE) as number;
         if (r < 0 && lastErrno() === ERRNO.EEXIST) continue;
-        renameCheck(r, top.fd, entry, rootFd, upName);
-        stack[0].pending.push(upName);
+        check(r, 'renameat2', () => `${top.fd}, ${shownName(entry)}, ${rootFd}, ${quote(upName)}, RENAME_NOREPLACE`);
+        stack[0].pending.push(rawName(upName));
         break;
       }
     }
   } finally {
     for (const frame of stack) close(frame.fd);
   }
-  unlinkIfPresent(dirfd, name, AT_REMOVEDIR);
+  unlinkIfPresent(dirfd, rootName, AT_REMOVEDIR);
 }
 
 /**
@@ -182,9 +197,11 @@ function idOf(st: Stat): string {
   return `${st.dev}:${st.ino}`;
 }
 
-function unlinkIfPresent(dirfd: number, name: string, flags: number): void {
+function unlinkIfPresent(dirfd: number, name: RawName, flags: number): void {
   const result = libcFn('int unlinkat(int dirfd, const char *path, int flags)')(dirfd, name, flags) as number;
-  if (result < 0 && lastErrno() !== ERRNO.ENOENT) unlinkat(dirfd, name, flags);
+  if (result < 0 && lastErrno() !== ERRNO.ENOENT) {
+    check(result, 'unlinkat', () => `${dirLabel(dirfd)}, ${shownName(name)}, ${flags & AT_REMOVEDIR ? 'AT_REMOVEDIR' : '0'}`);
+  }
 }
 
 /** Removes a host path's tree: the parent is opened first, then everything goes through fds. */
@@ -281,12 +298,7 @@ export function futimens(fd: number, seconds: number): void {
 }
 
 export function renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): void {
-  const result = libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(olddirfd, oldname, newdirfd, newname, flags) as number;
-  renameCheck(result, olddirfd, oldname, newdirfd, newname, flags);
-}
-
-function renameCheck(result: number, olddirfd: number, oldname: string, newdirfd: number, newname: string, flags = RENAME_NOREPLACE): void {
-  check(result, 'renameat2', () =>
+  check(libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(olddirfd, oldname, newdirfd, newname, flags), 'renameat2', () =>
     `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
 }
 

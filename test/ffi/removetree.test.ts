@@ -97,3 +97,14 @@ t.test('a DirChain holds at most WALK_WINDOW fds, reopens what it closed, and fa
   again.close();
   t.equal(openFds(), before, 'all closed after the failure');
 });
+
+t.test('names that are not UTF-8 are removed too', async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  mkdirSync(tree);
+  const latin1 = Buffer.concat([Buffer.from(`${tree}/`), Buffer.from([0x63, 0x61, 0x66, 0xe9])]);
+  mkdirSync(latin1);
+  writeFileSync(Buffer.concat([latin1, Buffer.from('/'), Buffer.from([0xff])]), 'x');
+  t.doesNotThrow(() => removeTree(tree));
+  t.notOk(existsSync(tree));
+});

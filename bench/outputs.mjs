@@ -42,10 +42,10 @@ try {
   chownSync(source, BUILD_UID, BUILD_UID);
 
   const ms = (start) => Number(process.hrtime.bigint() - start) / 1e6;
-  const timeHandOver = (i) => {
+  const timeHandOver = async (i) => {
     const dest = join(work, `handed-${i}`);
     const start = process.hrtime.bigint();
-    const report = handOver([dest], [source], BUILD_UID, DEFAULTS.outputs);
+    const report = await handOver([dest], [source], BUILD_UID, DEFAULTS.outputs);
     const took = ms(start);
     if (report.outputs[0].files !== files) throw new Error(`handed over ${report.outputs[0].files} files, expected ${files}`);
     rmSync(dest, { recursive: true });
@@ -61,12 +61,12 @@ try {
     return took;
   };
 
-  timeHandOver('warm');
+  await timeHandOver('warm');
   timeCp('warm');
   const handed = [];
   const copied = [];
   for (let i = 0; i < runs; i++) {
-    handed.push(timeHandOver(i));
+    handed.push(await timeHandOver(i));
     copied.push(timeCp(i));
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -43,31 +43,165 @@ export function openDirAt(dirfd: number, name: string): number {
   return openat(dirfd, name, DIR_FLAGS);
 }
 
+/** How many directory fds a tree walk holds at most, whatever the depth of the tree. */
+export const WALK_WINDOW = 64;
+
+/**
+ * A file name as readdir gave it: bytes, NUL-terminated, so a name that is not UTF-8 reaches
+ * the very file too (libc takes it as const char *).
+ */
+type RawName = Buffer;
+
+function rawName(name: string | Buffer): RawName {
+  return Buffer.concat([typeof name === 'string' ? Buffer.from(name) : name, Buffer.from([0])]);
+}
+
+function shownName(name: RawName): string {
+  return quote(name.subarray(0, -1).toString('utf8'));
+}
+
+/** Opens a directory to remove it; undefined when it is no directory (then removed) or already gone. */
+function openForRemoval(dirfd: number, name: RawName): number | undefined {
+  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, DIR_FLAGS, 'uint32_t', 0) as number;
+  if (fd >= 0) return fd;
+  const errno = lastErrno();
+  if (errno === ERRNO.ENOENT) return undefined;
+  if (errno !== ERRNO.ENOTDIR && errno !== ERRNO.ELOOP) check(fd, 'openat', () => `${dirLabel(dirfd)}, ${shownName(name)}, O_RDONLY|${renderFlags(DIR_FLAGS, OPEN_FLAGS)}`);
+  unlinkIfPresent(dirfd, name, 0);
+  return undefined;
+}
+
+/** Names in an open directory; /proc/self/fd/N names the directory itself, whatever its path has become since. */
+function namesIn(fd: number): RawName[] {
+  return readdirSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' }).map(rawName);
+}
+
 /**
  * Removes `name` under `dirfd` and everything below it through directory fds. A symlink is
  * removed as a link, never followed. Missing entries are fine (something else removed them).
+ * Iterative, holding at most WALK_WINDOW directory fds: a directory deeper than that is first
+ * moved up to the top of the tree being removed (renameat2 between fds), then removed from there.
  */
 export function removeTreeAt(dirfd: number, name: string): void {
-  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, DIR_FLAGS, 'uint32_t', 0) as number;
-  if (fd < 0) {
-    const errno = lastErrno();
-    if (errno === ERRNO.ENOENT) return;
-    if (errno !== ERRNO.ENOTDIR && errno !== ERRNO.ELOOP) check(fd, 'openat', () => `${dirLabel(dirfd)}, ${quote(name)}, O_RDONLY|${renderFlags(DIR_FLAGS, OPEN_FLAGS)}`);
-    unlinkIfPresent(dirfd, name, 0);
-    return;
-  }
+  const rootName = rawName(name);
+  const rootFd = openForRemoval(dirfd, rootName);
+  if (rootFd === undefined) return;
+  const stack: { fd: number; name: RawName; pending: RawName[] }[] = [];
+  // Each fd goes on the stack before anything can throw, so the finally closes it.
+  const enter = (fd: number, entry: RawName) => {
+    const frame = { fd, name: entry, pending: [] as RawName[] };
+    stack.push(frame);
+    frame.pending = namesIn(fd);
+  };
   try {
-    // /proc/self/fd/N names the opened directory itself, whatever its path has become since.
-    for (const entry of readdirSync(`/proc/self/fd/${fd}`)) removeTreeAt(fd, entry);
+    enter(rootFd, rootName);
+    let moved = 0;
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const entry = top.pending.pop();
+      if (entry === undefined) {
+        stack.pop();
+        close(top.fd);
+        if (stack.length) unlinkIfPresent(stack[stack.length - 1].fd, top.name, AT_REMOVEDIR);
+        continue;
+      }
+      const fd = openForRemoval(top.fd, entry);
+      if (fd === undefined) continue;
+      if (stack.length < WALK_WINDOW) {
+        enter(fd, entry);
+        continue;
+      }
+      close(fd);
+      for (;;) {
+        const upName = `.stockade-deep-${moved++}`;
+        const r = libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(top.fd, entry, rootFd, upName, RENAME_NOREPLACE) as number;
+        if (r < 0 && lastErrno() === ERRNO.EEXIST) continue;
+        check(r, 'renameat2', () => `${top.fd}, ${shownName(entry)}, ${rootFd}, ${quote(upName)}, RENAME_NOREPLACE`);
+        stack[0].pending.push(rawName(upName));
+        break;
+      }
+    }
   } finally {
-    close(fd);
+    for (const frame of stack) close(frame.fd);
   }
-  unlinkIfPresent(dirfd, name, AT_REMOVEDIR);
+  unlinkIfPresent(dirfd, rootName, AT_REMOVEDIR);
 }
 
-function unlinkIfPresent(dirfd: number, name: string, flags: number): void {
+/**
+ * The directories from a root fd down to the one a walk is in, by name. Only the deepest
+ * WALK_WINDOW are held open; when the walk comes back up to one that was closed, it is
+ * reopened name by name from the root (O_NOFOLLOW, never `..`) and must be the very
+ * directory it was (device and inode), or the walk fails.
+ */
+export class DirChain {
+  private readonly levels: { name: string; id: string; fd: number | undefined }[] = [];
+
+  constructor(private readonly rootFd: number) {}
+
+  get depth(): number {
+    return this.levels.length;
+  }
+
+  /** Goes down into `name`, opened as `fd`: the chain owns the fd from now on. */
+  enter(name: string, fd: number): void {
+    this.levels.push({ name, id: '', fd });
+    this.levels[this.levels.length - 1].id = idOf(fstat(fd));
+    const shallowest = this.levels.length - 1 - WALK_WINDOW;
+    const drop = shallowest >= 0 ? this.levels[shallowest] : undefined;
+    if (drop?.fd !== undefined) {
+      close(drop.fd);
+      drop.fd = undefined;
+    }
+  }
+
+  /** Goes back up one level. */
+  leave(): void {
+    const level = this.levels.pop();
+    if (level?.fd !== undefined) close(level.fd);
+  }
+
+  /** The fd of the directory the walk is in (the root's at depth 0). */
+  fd(): number {
+    const n = this.levels.length;
+    if (n === 0) return this.rootFd;
+    const last = this.levels[n - 1];
+    if (last.fd !== undefined) return last.fd;
+    let parent = this.rootFd;
+    let transient: number | undefined;
+    try {
+      for (let i = 0; i < n; i++) {
+        const level = this.levels[i];
+        const fd = level.fd ?? openDirAt(parent, level.name);
+        if (transient !== undefined) close(transient);
+        transient = undefined;
+        if (level.fd === undefined) {
+          if (i >= n - WALK_WINDOW) level.fd = fd;
+          else transient = fd;
+          if (idOf(fstat(fd)) !== level.id) throw new Error(`directory ${quote(level.name)} (level ${i + 1}) was replaced while it was walked`);
+        }
+        parent = fd;
+      }
+    } finally {
+      if (transient !== undefined) close(transient);
+    }
+    return last.fd!;
+  }
+
+  /** Closes every fd the chain holds (not the root's). */
+  close(): void {
+    while (this.levels.length) this.leave();
+  }
+}
+
+function idOf(st: Stat): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+function unlinkIfPresent(dirfd: number, name: RawName, flags: number): void {
   const result = libcFn('int unlinkat(int dirfd, const char *path, int flags)')(dirfd, name, flags) as number;
-  if (result < 0 && lastErrno() !== ERRNO.ENOENT) unlinkat(dirfd, name, flags);
+  if (result < 0 && lastErrno() !== ERRNO.ENOENT) {
+    check(result, 'unlinkat', () => `${dirLabel(dirfd)}, ${shownName(name)}, ${flags & AT_REMOVEDIR ? 'AT_REMOVEDIR' : '0'}`);
+  }
 }
 
 /** Removes a host path's tree: the parent is opened first, then everything goes through fds. */
@@ -168,15 +302,9 @@ export function renameat2(olddirfd: number, oldname: string, newdirfd: number, n
     `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
 }
 
-/** Copies `in_fd` to `out_fd` from their current offsets to the end; returns the bytes copied. */
-export function copyToEnd(outFd: number, inFd: number): number {
-  const sendfile = libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)');
-  let total = 0;
-  for (;;) {
-    const n = check(sendfile(outFd, inFd, null, 1 << 30) as number, 'sendfile', () => `${outFd}, ${inFd}, NULL, ${1 << 30}`);
-    if (n === 0) return total;
-    total += n;
-  }
+/** sendfile(2) from the current offsets: copies up to `count` bytes, returns how many (0 at the end). */
+export function sendfile(outFd: number, inFd: number, count: number): number {
+  return check(libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)')(outFd, inFd, null, count) as number, 'sendfile', () => `${outFd}, ${inFd}, NULL, ${count}`);
 }
 
 /** Names of the extended attributes of an open file (ACLs are system.posix_acl_*). */

@@ -247,7 +247,13 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     cleanups.push(async () => {
       if (options.keepFailed && result && result.outcome !== 'succeeded') {
         await reapUid(held.uid);
-        secureKeptTree(buildDir.path, plan.outputs.owner);
+        try {
+          secureKeptTree(buildDir.path, plan.outputs.owner);
+        } catch (err) {
+          // A tree that cannot be made safe is not kept.
+          removeBuildDir(buildDir);
+          throw new Error(`build directory not kept, it could not be made safe: ${err instanceof Error ? err.message : String(err)}`);
+        }
         result.keptBuildDir = buildDir.path;
       } else removeBuildDir(buildDir);
     });
@@ -269,7 +275,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
       await reapUid(lease.uid);
       try {
-        result.handOver = handOver(plan.build.outputs, buildDir.outputs, lease.uid, plan.outputs);
+        result.handOver = await handOver(plan.build.outputs, buildDir.outputs, lease.uid, plan.outputs);
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         Object.assign(result, { outcome: 'failed', exitCode: 1, message: `output hand-over ${err instanceof OutputRefused ? 'refused' : 'failed'}: ${why}` });

@@ -5,8 +5,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chownSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { basename, join } from 'node:path';
-import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run, runAsync, type Sandbox } from '../runtime/helpers.js';
+import { join } from 'node:path';
+import { IS_ROOT, NOT_ROOT_REASON, makePolicy, removeSandbox, run, runAsync, type Sandbox } from '../runtime/helpers.js';
+import { outputArgs, ownLeftovers } from './helpers.js';
 
 /** Every path under `root` (itself included), with lstat. */
 function walk(root: string): { path: string; st: ReturnType<typeof lstatSync> }[] {
@@ -25,22 +26,6 @@ async function privateOutput(sb: Sandbox): Promise<string> {
     await sleep(50);
   }
   throw new Error('the build never became ready');
-}
-
-/** The output, also as $OUT for the builder's script; the build is named after its sandbox. */
-function outputArgs(sb: Sandbox, out: string): string[] {
-  return ['--output', out, '--env', `OUT=${out}`, '--name', basename(sb.dir)];
-}
-
-/** leftovers(), minus the cgroups of other test runs on this machine (they are named after their builds). */
-function ownLeftovers(sb: Sandbox): string[] {
-  const name = basename(sb.dir);
-  return leftovers(sb).flatMap((found) => {
-    if (!found.startsWith('cgroups under ')) return [found];
-    const [where, groups] = found.split(': ');
-    const own = groups.split(' ').filter((g) => g.startsWith(`${name}-`));
-    return own.length ? [`${where}: ${own.join(' ')}`] : [];
-  });
 }
 
 /** A builder that writes `ready`, waits for the test to plant something and touch `go`, then exits 0. */

@@ -3,7 +3,7 @@ import { command, parse, UsageError } from './args.js';
 
 const HELP = `usage: stockade daemon [--socket PATH] [--config FILE] [--policies DIR] [--max-jobs N]
 
-Runs builds for clients (\`stockade build\`, or the protocol in
+Runs builds for clients (\`stockade submit\`, or the protocol in
 schemas/daemon-protocol.schema.json) on a Unix socket, each under the policy it names, as
 a build user from that policy's pool. Access control (which users and groups may use which
 policy, and what they may put in a spec) comes from the config file; without one only root

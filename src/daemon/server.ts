@@ -12,6 +12,7 @@ import type { Plan } from '../plan/types.js';
 import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
 import { decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
+import { applyDefaults, boundSpec } from './defaults.js';
 import { PolicyCache } from './policies.js';
 import { encodeEvent, MAX_LINE_BYTES, parseRequest, ProtocolError, type BuildRequest, type CancelRequest, type Event } from './protocol.js';
 import { StateDir } from './recovery.js';
@@ -192,7 +193,8 @@ export class Daemon {
     let plan: Plan;
     try {
       // environment.pass takes from the daemon's environment, as guix's impureEnvVars do: never the client's.
-      plan = makePlan(entry.loaded.policy, request.spec, { file: entry.file, chain: entry.loaded.chain, callerEnv: process.env, specSource: 'build request' });
+      const { defaults } = this.config;
+      plan = applyDefaults(makePlan(entry.loaded.policy, boundSpec(request.spec, defaults), { file: entry.file, chain: entry.loaded.chain, callerEnv: process.env, specSource: 'build request' }), defaults);
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }
@@ -222,6 +224,7 @@ export class Daemon {
       result = await runBuild(build.plan, {
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
+        keepFailed: this.config.defaults.keepFailed,
         onOutput: (stream, chunk) => log(stream, decoders[stream].write(chunk)),
         onNotice: (message) => log('stockade', message + '\n'),
       });

@@ -26,6 +26,8 @@ export interface DaemonOptions {
   config?: string;
   /** Command words the daemon runs under (setpriv with a bounding set, say). */
   wrap?: string[];
+  /** More `stockade daemon` options. */
+  args?: string[];
 }
 
 export class TestDaemon {
@@ -69,7 +71,7 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     const args = [CLI, 'daemon', '--socket', this.socket, '--config', this.configFile, '--policies', this.policies, '--state-dir', this.stateDir,
-      '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30)];
+      '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30), ...(this.options.args ?? [])];
     const from = this.log.length;
     const [command, ...rest] = [...(this.options.wrap ?? []), process.execPath, ...args];
     const child = spawn(command, rest, { env: CLEAN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -21,6 +21,9 @@ options:
   --policies DIR      directory of the served policies, NAME.yaml each (default /etc/stockade/policies)
   --state-dir DIR     where running builds are journaled (default /var/lib/stockade/daemon)
   --grace SEC         seconds running builds get after SIGTERM (default 30)
+  --warm N            inits kept started ahead, each PID 1 of its own PID namespace and used for
+                      one build only, so a build does not wait for Node to start; 0 for none
+                      (default: as --max-jobs). slirp builds always start their own
   -h, --help          show this help
 
 guix-daemon's options, as daemon-wide bounds that a policy or a request may tighten, never loosen:
@@ -49,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       argv,
       {
         socket: { type: 'string' }, config: { type: 'string' }, policies: { type: 'string' },
-        'max-jobs': { type: 'string' }, 'state-dir': { type: 'string' }, grace: { type: 'string' },
+        'max-jobs': { type: 'string' }, 'state-dir': { type: 'string' }, grace: { type: 'string' }, warm: { type: 'string' },
         cores: { type: 'string' }, timeout: { type: 'string' }, 'max-silent-time': { type: 'string' }, 'keep-failed': { type: 'boolean' },
         'build-users-group': { type: 'string' }, 'chroot-directory': { type: 'string', multiple: true },
       },
@@ -58,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!args) return 0;
     const v = args.values;
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-    for (const key of ['max-jobs', 'grace', 'cores', 'timeout', 'max-silent-time'] as const) {
+    for (const key of ['max-jobs', 'grace', 'warm', 'cores', 'timeout', 'max-silent-time'] as const) {
       if (v[key] !== undefined && !/^\d+$/.test(v[key]!)) throw new UsageError(`--${key} needs a whole number, got '${v[key]}'`);
     }
     if (v['max-jobs'] === '0') throw new UsageError('--max-jobs must be at least 1');
@@ -79,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     if (v['state-dir']) config.stateDir = v['state-dir'];
     if (v['max-jobs']) config.maxJobs = Number(v['max-jobs']);
     if (v.grace) config.shutdownGraceSeconds = Number(v.grace);
+    if (v.warm !== undefined) config.warmWorkers = Number(v.warm);
     config.defaults = await daemonDefaults(v);
     if (process.getuid?.() !== 0) {
       process.stderr.write('stockade daemon: needs root (it runs builds as pool users in namespaces)\n');

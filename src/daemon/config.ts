@@ -33,6 +33,8 @@ export interface DaemonConfig {
   shutdownGraceSeconds: number;
   poolTimeoutSeconds: number;
   access: AccessRule[];
+  /** Inits kept started ahead (undefined: as many as maxJobs). */
+  warmWorkers?: number;
   /** guix-daemon's build options (command line only). */
   defaults: DaemonDefaults;
 }

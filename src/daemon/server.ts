@@ -9,6 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { getPeerCred } from '../ffi/libc.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
+import { supervisorMakesNetns } from '../runtime/net.js';
 import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
 import { decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
@@ -17,6 +18,7 @@ import { PolicyCache } from './policies.js';
 import { encodeEvent, MAX_LINE_BYTES, parseRequest, ProtocolError, type BuildRequest, type CancelRequest, type Event } from './protocol.js';
 import { StateDir } from './recovery.js';
 import { Scheduler } from './scheduler.js';
+import { WarmPool } from './warm.js';
 
 interface Client {
   socket: Socket;
@@ -43,6 +45,7 @@ export class Daemon {
   private readonly scheduler: Scheduler;
   readonly policies: PolicyCache;
   private readonly state: StateDir;
+  private readonly warm: WarmPool;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -52,6 +55,7 @@ export class Daemon {
     this.scheduler = new Scheduler(config.maxJobs);
     this.policies = new PolicyCache(config.policies, (m) => log(m));
     this.state = new StateDir(config.stateDir);
+    this.warm = new WarmPool(config.warmWorkers ?? config.maxJobs, log);
   }
 
   /** Locks the state directory, cleans after a crashed predecessor, loads policies, listens. */
@@ -63,6 +67,7 @@ export class Daemon {
     const count = this.policies.reload();
     this.policies.watch();
     this.log(`policies: serving ${count} from ${this.config.policies}: ${this.policies.names().join(', ') || 'none'}`);
+    this.warm.fill();
     await this.listen();
     this.log(`listening on ${this.config.socket} (max ${this.config.maxJobs} jobs)`);
   }
@@ -98,6 +103,7 @@ export class Daemon {
       const build = this.builds.get(job.id)!;
       this.finishUnstarted(build, 'the daemon shut down before the build started');
     }
+    await this.warm.close();
     const grace = setTimeout(() => {
       for (const build of this.builds.values()) {
         if (build.state === 'running') {
@@ -221,7 +227,11 @@ export class Daemon {
     let result: RunResult;
     try {
       this.state.record(build.plan, id);
+      // slirp4netns needs the network namespace the supervisor makes with init: those start cold.
+      const init = supervisorMakesNetns(build.plan) ? undefined : this.warm.take();
       result = await runBuild(build.plan, {
+        init,
+        onStart: ({ uid, initPid, warm }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})`),
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
         keepFailed: this.config.defaults.keepFailed,

@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path';
 import { command, parse, UsageError } from './args.js';
 import type { DaemonDefaults } from '../daemon/defaults.js';
 
-const HELP = `usage: stockade daemon [--socket PATH] [--config FILE] [--policies DIR] [--max-jobs N] [guix-daemon options]
+const HELP = `usage: stockade daemon [--socket PATH] [--config FILE] [--policies DIR] [--warm N] [guix-daemon options]
 
 Runs builds for clients (\`stockade submit\`, or the protocol in
 schemas/daemon-protocol.schema.json) on a Unix socket, each under the policy it names, as

@@ -7,6 +7,14 @@ import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, shSpec, toolArgs } from './helper
 const READY = /warm: worker pid (\d+) ready/g;
 const readyPids = (log: string) => [...log.matchAll(READY)].map((m) => Number(m[1]));
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8');
+/** A zombie has ended: whoever inherited it (not us) may not have reaped it yet. */
+const running = (pid: number) => {
+  try {
+    return !/\nState:\s+Z/.test(status(pid));
+  } catch {
+    return false;
+  }
+};
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
@@ -48,6 +56,18 @@ if (!IS_ROOT) {
     t.match(d.log, 'warm: 2 idle workers killed');
     for (const pid of idle) t.notOk(existsSync(`/proc/${pid}`), `idle worker ${pid} is gone after shutdown`);
     t.same(d.leftovers(), []);
+  });
+
+  t.test('idle workers of a daemon killed with SIGKILL read end-of-file and exit', async (t) => {
+    const d = new TestDaemon({ args: ['--warm', '2'] });
+    t.teardown(() => d.remove());
+    await d.start();
+    const idle = readyPids(d.log);
+    t.equal(idle.length, 2);
+    await d.kill9();
+    const deadline = Date.now() + 30_000;
+    while (idle.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    t.same(idle.filter(running), [], 'no worker outlives its daemon');
   });
 
   t.test('--warm 0 starts every init cold', async (t) => {

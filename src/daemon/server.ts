@@ -246,7 +246,7 @@ export class Daemon {
       result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: (err as Error).message, durationMs: 0 };
     }
     build.state = 'done';
-    this.log(`build ${id}: ${result.outcome} (exit ${result.exitCode}${result.uid !== undefined ? `, uid ${result.uid}` : ''}, ${result.durationMs} ms)${result.message ? `: ${result.message}` : ''}`);
+    this.log(`build ${id}: ${result.outcome} (exit ${result.exitCode}${result.uid !== undefined ? `, uid ${result.uid}` : ''}, ${result.durationMs} ms)${result.message ? `: ${result.message}` : ''}${result.keptBuildDir ? `; build directory kept at ${result.keptBuildDir} (--keep-failed)` : ''}`);
     this.emit(build, {
       type: 'finished', id, outcome: result.outcome, exit_code: result.exitCode, status: result.status, signal: result.termSignal,
       ...(result.message !== undefined && { message: result.message }),

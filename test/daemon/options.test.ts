@@ -2,7 +2,7 @@
 // apply, a policy's tighter ones stay, and bad options stop the start.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from '../runtime/helpers.js';
@@ -30,7 +30,7 @@ if (!IS_ROOT) {
     chmodSync(shared, 0o755);
     mkdirSync(join(shared, 'sub'));
     writeFileSync(join(shared, 'sub', 'marker'), 'shared\n');
-    const d = new TestDaemon({ args: ['--timeout', '5', '--cores', '1', `--chroot-directory=${shared}`], extra: 'environment:\n  set: { NIX_BUILD_CORES: "{cores}" }\n' });
+    const d = new TestDaemon({ args: ['--timeout', '5', '--cores', '1', '--keep-failed', `--chroot-directory=${shared}`], extra: 'environment:\n  set: { NIX_BUILD_CORES: "{cores}" }\n' });
     t.teardown(() => d.remove());
     await d.start();
     const c = await d.connect();
@@ -42,6 +42,12 @@ if (!IS_ROOT) {
     c.build('test', shSpec('slow', 'sleep 30'));
     const slow = await c.waitFor('finished', (e) => e.id !== seen.id);
     t.equal(slow.outcome, 'timeout', 'the daemon\'s 5 s beats the policy\'s timeouts.total');
+    const kept = new RegExp(`build ${slow.id}: timeout .*; build directory kept at (\\S+) \\(--keep-failed\\)`).exec(d.log);
+    t.ok(kept, 'the failed build\'s directory is kept and its place logged');
+    if (kept) {
+      t.ok(existsSync(kept[1]), kept[1]);
+      rmSync(kept[1], { recursive: true, force: true });
+    }
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);
 

@@ -1,9 +1,12 @@
 // stockade daemon: the build daemon, serving builds to clients on a Unix socket.
+import { lstatSync, type Stats } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { command, parse, UsageError } from './args.js';
+import type { DaemonDefaults } from '../daemon/defaults.js';
 
-const HELP = `usage: stockade daemon [--socket PATH] [--config FILE] [--policies DIR] [--max-jobs N]
+const HELP = `usage: stockade daemon [--socket PATH] [--config FILE] [--policies DIR] [--warm N] [guix-daemon options]
 
-Runs builds for clients (\`stockade build\`, or the protocol in
+Runs builds for clients (\`stockade submit\`, or the protocol in
 schemas/daemon-protocol.schema.json) on a Unix socket, each under the policy it names, as
 a build user from that policy's pool. Access control (which users and groups may use which
 policy, and what they may put in a spec) comes from the config file; without one only root
@@ -16,10 +19,30 @@ options:
   --socket PATH       socket to listen on (default /run/stockade/daemon.sock)
   --config FILE       daemon config (YAML, schemas/daemon-config.schema.json)
   --policies DIR      directory of the served policies, NAME.yaml each (default /etc/stockade/policies)
-  --max-jobs N        builds running at once (default 1)
   --state-dir DIR     where running builds are journaled (default /var/lib/stockade/daemon)
   --grace SEC         seconds running builds get after SIGTERM (default 30)
+  --warm N            inits kept started ahead, each PID 1 of its own PID namespace and used for
+                      one build only, so a build does not wait for Node to start; 0 for none
+                      (default: as --max-jobs). slirp builds always start their own
   -h, --help          show this help
+
+guix-daemon's options, as daemon-wide bounds that a policy or a request may tighten, never loosen:
+  --max-jobs N        builds running at once (default 1)
+  --cores N           at most N cores per build: a request for 0 (all) or more gets N (default: no bound)
+  --timeout SEC       a build runs at most SEC seconds; the policy's timeouts.total applies
+                      when smaller (default 0: only the policy's)
+  --max-silent-time SEC  as --timeout, for timeouts.max_silent
+  --keep-failed       keep the build directory of failed builds (made safe as outputs are)
+  --build-users-group=GROUP
+                      builds run only as members of GROUP: a policy on the default group
+                      pool (guixbuild) takes its users from GROUP; a policy naming another
+                      group or a uid range is refused, as its users were not given to this daemon
+  --chroot-directory=DIR
+                      bind DIR (which must exist) read-only at the same path into every build;
+                      repeatable. Refused for a DIR that would hide /, /proc, /dev, /tmp, /etc, a
+                      file Stockade writes, the build directory or another mount of the plan (a
+                      request whose plan has such a mount fails); nodev, nosuid, and still subject
+                      to the policy's Landlock rules
 
 exit status: 0 after a clean shutdown; 1 invalid config or cannot start; 2 usage error`;
 
@@ -29,14 +52,16 @@ export async function main(argv: string[]): Promise<number> {
       argv,
       {
         socket: { type: 'string' }, config: { type: 'string' }, policies: { type: 'string' },
-        'max-jobs': { type: 'string' }, 'state-dir': { type: 'string' }, grace: { type: 'string' },
+        'max-jobs': { type: 'string' }, 'state-dir': { type: 'string' }, grace: { type: 'string' }, warm: { type: 'string' },
+        cores: { type: 'string' }, timeout: { type: 'string' }, 'max-silent-time': { type: 'string' }, 'keep-failed': { type: 'boolean' },
+        'build-users-group': { type: 'string' }, 'chroot-directory': { type: 'string', multiple: true },
       },
       HELP,
     );
     if (!args) return 0;
     const v = args.values;
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-    for (const key of ['max-jobs', 'grace'] as const) {
+    for (const key of ['max-jobs', 'grace', 'warm', 'cores', 'timeout', 'max-silent-time'] as const) {
       if (v[key] !== undefined && !/^\d+$/.test(v[key]!)) throw new UsageError(`--${key} needs a whole number, got '${v[key]}'`);
     }
     if (v['max-jobs'] === '0') throw new UsageError('--max-jobs must be at least 1');
@@ -57,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     if (v['state-dir']) config.stateDir = v['state-dir'];
     if (v['max-jobs']) config.maxJobs = Number(v['max-jobs']);
     if (v.grace) config.shutdownGraceSeconds = Number(v.grace);
+    if (v.warm !== undefined) config.warmWorkers = Number(v.warm);
+    config.defaults = await daemonDefaults(v);
     if (process.getuid?.() !== 0) {
       process.stderr.write('stockade daemon: needs root (it runs builds as pool users in namespaces)\n');
       return 1;
@@ -83,4 +110,49 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGHUP', reload);
     return 0;
   });
+}
+
+interface DefaultsValues {
+  cores?: string;
+  timeout?: string;
+  'max-silent-time'?: string;
+  'keep-failed'?: boolean;
+  'build-users-group'?: string;
+  'chroot-directory'?: string[];
+}
+
+/** The guix-daemon options, checked against the host now: a typo stops the start, not a build. */
+async function daemonDefaults(v: DefaultsValues): Promise<DaemonDefaults> {
+  const group = v['build-users-group'];
+  if (group !== undefined) {
+    const { getgrnam } = await import('../ffi/nss.js');
+    if (!getgrnam(group)) throw new UsageError(`--build-users-group: no group named '${group}'`);
+  }
+  const chrootDirectories = (v['chroot-directory'] ?? []).map((path) => {
+    if (!isAbsolute(path)) throw new UsageError(`--chroot-directory needs an absolute path, got '${path}'`);
+    let stat: Stats;
+    try {
+      stat = lstatSync(path);
+    } catch (err) {
+      throw new UsageError(`--chroot-directory=${path}: ${(err as Error).message}`);
+    }
+    // A symlink would be followed by the bind: name what it points to instead.
+    if (stat.isSymbolicLink()) throw new UsageError(`--chroot-directory=${path} is a symbolic link; give the path it points to`);
+    return { path, kind: stat.isDirectory() ? ('dir' as const) : ('file' as const) };
+  });
+  const { normalise } = await import('../policy/semantics.js');
+  const { checkChrootDirectories } = await import('../daemon/defaults.js');
+  try {
+    checkChrootDirectories(chrootDirectories.map((d) => normalise(d.path)));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return {
+    buildUsersGroup: group,
+    chrootDirectories,
+    cores: Number(v.cores ?? 0),
+    timeoutSeconds: Number(v.timeout ?? 0),
+    maxSilentSeconds: Number(v['max-silent-time'] ?? 0),
+    keepFailed: v['keep-failed'] ?? false,
+  };
 }

@@ -13,7 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   audit: { summary: 'find weaknesses in policies and score their exposure (text, JSON, SARIF)', load: () => import('./audit.js') },
   diff: { summary: 'compare the Plans of two policies: what weakens, what strengthens', load: () => import('./diff.js') },
   daemon: { summary: 'serve builds to clients on a Unix socket, with access control per policy', load: () => import('./daemon.js') },
-  build: { summary: 'submit a build to the daemon and stream its log', load: () => import('./build.js') },
+  submit: { summary: 'submit a build to the daemon and stream its log', load: () => import('./submit.js') },
   seccomp: { summary: "print a policy's seccomp filter (pfc, bpf or json)", load: () => import('./seccomp.js') },
   conformance: { summary: 'prove each isolation property of policies from inside real sandboxes (TAP)', load: () => import('./conformance.js') },
 };

@@ -8,6 +8,7 @@ import { sortDiagnostics } from '../policy/load.js';
 import { parseSource, pointerJoin } from '../policy/source.js';
 import { validatorDiagnostics } from '../policy/validate.js';
 import { getgrnam, getpwnam } from '../ffi/nss.js';
+import { NO_DEFAULTS, type DaemonDefaults } from './defaults.js';
 
 export interface AccessRule {
   /** Policy names, or ['*']. */
@@ -32,6 +33,10 @@ export interface DaemonConfig {
   shutdownGraceSeconds: number;
   poolTimeoutSeconds: number;
   access: AccessRule[];
+  /** Inits kept started ahead (undefined: as many as maxJobs). */
+  warmWorkers?: number;
+  /** guix-daemon's build options (command line only). */
+  defaults: DaemonDefaults;
 }
 
 /** Without a config file only root may build: access for others has to be granted. */
@@ -45,6 +50,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   shutdownGraceSeconds: 30,
   poolTimeoutSeconds: 3600,
   access: [{ policies: ['*'], uids: [0], gids: [], where: 'built-in default (root only)' }],
+  defaults: NO_DEFAULTS,
 };
 
 interface RawRule {
@@ -121,5 +127,6 @@ export function loadDaemonConfig(file: string): DaemonConfig {
     shutdownGraceSeconds: raw.shutdown_grace ?? d.shutdownGraceSeconds,
     poolTimeoutSeconds: raw.pool_timeout ?? d.poolTimeoutSeconds,
     access: raw.access ? access : d.access,
+    defaults: d.defaults,
   };
 }

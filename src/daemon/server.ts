@@ -9,13 +9,16 @@ import { StringDecoder } from 'node:string_decoder';
 import { getPeerCred } from '../ffi/libc.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
+import { supervisorMakesNetns } from '../runtime/net.js';
 import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
 import { decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
+import { applyDefaults, boundSpec } from './defaults.js';
 import { PolicyCache } from './policies.js';
 import { encodeEvent, MAX_LINE_BYTES, parseRequest, ProtocolError, type BuildRequest, type CancelRequest, type Event } from './protocol.js';
 import { StateDir } from './recovery.js';
 import { Scheduler } from './scheduler.js';
+import { WarmPool } from './warm.js';
 
 interface Client {
   socket: Socket;
@@ -42,6 +45,7 @@ export class Daemon {
   private readonly scheduler: Scheduler;
   readonly policies: PolicyCache;
   private readonly state: StateDir;
+  private readonly warm: WarmPool;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -51,6 +55,7 @@ export class Daemon {
     this.scheduler = new Scheduler(config.maxJobs);
     this.policies = new PolicyCache(config.policies, (m) => log(m));
     this.state = new StateDir(config.stateDir);
+    this.warm = new WarmPool(config.warmWorkers ?? config.maxJobs, log);
   }
 
   /** Locks the state directory, cleans after a crashed predecessor, loads policies, listens. */
@@ -62,6 +67,7 @@ export class Daemon {
     const count = this.policies.reload();
     this.policies.watch();
     this.log(`policies: serving ${count} from ${this.config.policies}: ${this.policies.names().join(', ') || 'none'}`);
+    this.warm.fill();
     await this.listen();
     this.log(`listening on ${this.config.socket} (max ${this.config.maxJobs} jobs)`);
   }
@@ -97,6 +103,7 @@ export class Daemon {
       const build = this.builds.get(job.id)!;
       this.finishUnstarted(build, 'the daemon shut down before the build started');
     }
+    await this.warm.close();
     const grace = setTimeout(() => {
       for (const build of this.builds.values()) {
         if (build.state === 'running') {
@@ -192,7 +199,8 @@ export class Daemon {
     let plan: Plan;
     try {
       // environment.pass takes from the daemon's environment, as guix's impureEnvVars do: never the client's.
-      plan = makePlan(entry.loaded.policy, request.spec, { file: entry.file, chain: entry.loaded.chain, callerEnv: process.env, specSource: 'build request' });
+      const { defaults } = this.config;
+      plan = applyDefaults(makePlan(entry.loaded.policy, boundSpec(request.spec, defaults), { file: entry.file, chain: entry.loaded.chain, callerEnv: process.env, specSource: 'build request' }), defaults);
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }
@@ -219,9 +227,14 @@ export class Daemon {
     let result: RunResult;
     try {
       this.state.record(build.plan, id);
+      // slirp4netns needs the network namespace the supervisor makes with init: those start cold.
+      const init = supervisorMakesNetns(build.plan) ? undefined : this.warm.take();
       result = await runBuild(build.plan, {
+        init,
+        onStart: ({ uid, initPid, warm }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})`),
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
+        keepFailed: this.config.defaults.keepFailed,
         onOutput: (stream, chunk) => log(stream, decoders[stream].write(chunk)),
         onNotice: (message) => log('stockade', message + '\n'),
       });
@@ -233,7 +246,7 @@ export class Daemon {
       result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: (err as Error).message, durationMs: 0 };
     }
     build.state = 'done';
-    this.log(`build ${id}: ${result.outcome} (exit ${result.exitCode}${result.uid !== undefined ? `, uid ${result.uid}` : ''}, ${result.durationMs} ms)${result.message ? `: ${result.message}` : ''}`);
+    this.log(`build ${id}: ${result.outcome} (exit ${result.exitCode}${result.uid !== undefined ? `, uid ${result.uid}` : ''}, ${result.durationMs} ms)${result.message ? `: ${result.message}` : ''}${result.keptBuildDir ? `; build directory kept at ${result.keptBuildDir} (--keep-failed)` : ''}`);
     this.emit(build, {
       type: 'finished', id, outcome: result.outcome, exit_code: result.exitCode, status: result.status, signal: result.termSignal,
       ...(result.message !== undefined && { message: result.message }),

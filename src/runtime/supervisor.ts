@@ -37,6 +37,18 @@ export interface RunOptions {
   poolTimeoutMs?: number;
   /** Aborting cancels the build: it is killed and cleaned up. */
   signal?: AbortSignal;
+  /**
+   * An init started ahead (startWarmInit), used instead of starting one; runBuild owns it from
+   * here and kills it whatever happens. Not for plans whose network namespace the supervisor makes.
+   */
+  init?: WarmInit;
+  /** Told once the build has its user and init, just before init gets its request. */
+  onStart?: (started: { uid: number; initPid: number; warm: boolean }) => void;
+}
+
+/** init as PID 1 of a fresh PID namespace, blocked reading its request on fd 3; nothing else set up yet. */
+export interface WarmInit {
+  readonly child: ChildProcess;
 }
 
 export interface RunResult {
@@ -117,8 +129,7 @@ function lexists(path: string): boolean {
  * whose fd it returns (slirp4netns attaches to it while init starts up). The supervisor's own
  * namespaces are restored at once.
  */
-function spawnInit(plan: Plan): { child: ChildProcess; netns?: number } {
-  const newNet = supervisorMakesNetns(plan);
+function spawnInit(newNet: boolean): { child: ChildProcess; netns?: number } {
   const own = { pid: openSync('/proc/thread-self/ns/pid', 'r'), net: newNet ? openSync('/proc/thread-self/ns/net', 'r') : undefined };
   try {
     unshare(CLONE_FLAGS.CLONE_NEWPID | (newNet ? CLONE_FLAGS.CLONE_NEWNET : 0));
@@ -137,6 +148,14 @@ function spawnInit(plan: Plan): { child: ChildProcess; netns?: number } {
     closeSync(own.pid);
     if (own.net !== undefined) closeSync(own.net);
   }
+}
+
+/**
+ * Starts an init ahead of any build. Until it reads a request it only holds its PID namespace:
+ * SIGKILL leaves nothing behind, and if the supervisor dies it reads end-of-file and exits.
+ */
+export function startWarmInit(): WarmInit {
+  return { child: spawnInit(false).child };
 }
 
 function killTree(child: ChildProcess): void {
@@ -232,7 +251,11 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let lease: Lease | undefined;
   let result: RunResult | undefined;
   let dir: BuildDir | undefined;
+  const warm = options.init;
+  // Ours from the start: a build that fails before using it must not leave it waiting.
+  if (warm) cleanups.push(() => killTree(warm.child));
   try {
+    if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     checkResolvedPaths(plan);
     checkBuilder(plan);
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
@@ -260,10 +283,13 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}`, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
-    const { child, netns } = spawnInit(plan);
+    if (warm && (warm.child.exitCode !== null || warm.child.signalCode !== null)) throw new Error(`the warm init (pid ${warm.child.pid}) has exited`);
+    const { child, netns } = warm ? { child: warm.child, netns: undefined } : spawnInit(supervisorMakesNetns(plan));
     cleanups.push(() => killTree(child));
     if (netns !== undefined) cleanups.push(() => closeSync(netns));
+    // Before the request: init does nothing for the build until it has read it.
     if (cgroup) addProcess(cgroup, child.pid!);
+    options.onStart?.({ uid: lease.uid, initPid: child.pid!, warm: warm !== undefined });
     // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
     const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
     if (slirp) cleanups.push(() => slirp.stop());

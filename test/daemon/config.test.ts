@@ -35,7 +35,7 @@ t.test('config errors are positioned, and unknown users are errors at load time'
   const r = spawnSync(process.execPath, [CLI, 'daemon', '--config', file], { encoding: 'utf8', cwd: ROOT });
   t.equal(r.status, 1);
   t.equal(r.stderr, `${file}:4:19: access[0].users: no user named 'no-such-user-here'\n`);
-  const shipped = loadDaemonConfig(join(ROOT, 'etc/stockade-daemon.yaml'));
+  const shipped = loadDaemonConfig(join(ROOT, 'contrib/stockade-daemon.yaml'));
   t.equal(shipped.maxJobs, 2);
   t.match(shipped.access[0], { policies: ['fixed-output'], uids: [0] });
 });

@@ -1,6 +1,6 @@
 // A real daemon on a temporary socket for the daemon tests: its own policies directory (a
 // policy extending guix-default with a random high range pool), config, state directory, and
-// clients that speak the protocol directly or through `stockade build`.
+// clients that speak the protocol directly or through `stockade submit`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ export interface DaemonOptions {
   config?: string;
   /** Command words the daemon runs under (setpriv with a bounding set, say). */
   wrap?: string[];
+  /** More `stockade daemon` options. */
+  args?: string[];
 }
 
 export class TestDaemon {
@@ -69,7 +71,7 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     const args = [CLI, 'daemon', '--socket', this.socket, '--config', this.configFile, '--policies', this.policies, '--state-dir', this.stateDir,
-      '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30)];
+      '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30), ...(this.options.args ?? [])];
     const from = this.log.length;
     const [command, ...rest] = [...(this.options.wrap ?? []), process.execPath, ...args];
     const child = spawn(command, rest, { env: CLEAN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -129,9 +131,9 @@ export class TestDaemon {
     rmSync(this.socketDir, { recursive: true, force: true });
   }
 
-  /** Runs `stockade build` against this daemon, as root or (uid given) as another user. */
+  /** Runs `stockade submit` against this daemon, as root or (uid given) as another user. */
   client(args: string[], uid?: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const argv = [CLI, 'build', '--socket', this.socket, ...args];
+    const argv = [CLI, 'submit', '--socket', this.socket, ...args];
     const [cmd, ...rest] = uid === undefined
       ? [process.execPath, ...argv]
       : ['/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...argv];

@@ -74,7 +74,7 @@ if (!IS_ROOT) {
   });
 
   t.test("builds work within the capability bounding set of the systemd unit", async (t) => {
-    const unit = readFileSync(join(ROOT, 'etc/stockade-daemon.service'), 'utf8');
+    const unit = readFileSync(join(ROOT, 'contrib/stockade.service'), 'utf8');
     const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].split(' ').map((c) => '+' + c.replace(/^CAP_/, '').toLowerCase());
     const d = new TestDaemon({ extra: 'limits: { cgroup: { pids: 64 } }\n', wrap: ['/usr/bin/setpriv', `--bounding-set=-all,${caps.join(',')}`] });
     t.teardown(() => d.remove());

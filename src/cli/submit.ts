@@ -1,4 +1,4 @@
-// stockade build: the daemon's client. Submits one build, prints its log as it streams, and
+// stockade submit: the daemon's client. Submits one build, prints its log as it streams, and
 // exits with the build's status.
 import { connect, type Socket } from 'node:net';
 import { command, parse, UsageError } from './args.js';
@@ -7,8 +7,8 @@ import { SPEC_HELP, SPEC_OPTIONS, specFromOptions } from './spec-options.js';
 
 const DEFAULT_SOCKET = '/run/stockade/daemon.sock';
 
-const HELP = `usage: stockade build [--socket PATH] --policy NAME [options] -- BUILDER [ARG…]
-       stockade build [--socket PATH] --cancel ID
+const HELP = `usage: stockade submit [--socket PATH] --policy NAME [options] -- BUILDER [ARG…]
+       stockade submit [--socket PATH] --cancel ID
 
 Asks the build daemon to run BUILDER under the policy it serves as NAME, prints the build's
 output as it comes (the builder's stdout and stderr to ours, the daemon's notices to stderr),
@@ -39,8 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       if (v.policy || builderArgv.length) throw new UsageError('--cancel takes no policy or builder');
       request = { version: PROTOCOL_VERSION, type: 'cancel', id: v.cancel };
     } else {
-      if (!v.policy) throw new UsageError('build needs --policy NAME');
-      const spec = await specFromOptions('build', v, builderArgv);
+      if (!v.policy) throw new UsageError('submit needs --policy NAME');
+      const spec = await specFromOptions('submit', v, builderArgv);
       request = { version: PROTOCOL_VERSION, type: 'build', policy: v.policy, spec };
     }
     return talk(v.socket ?? DEFAULT_SOCKET, request);

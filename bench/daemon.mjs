@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// The build daemon's cost per build. Needs root (the daemon mounts, takes build users).
+// 1. Latency: no-op builds (/bin/true) one after another over one connection, submit to
+//    `finished`, p50 and p99; against the median wall time of one cold bubblewrap sandbox set up
+//    like guix's build environment (as in bench/run.mjs) and of one cold `stockade run`.
+//    Target: p50 <= 1.0 x bwrap.
+// 2. Throughput: no-op builds from several connections at once, builds per second; target >= 100
+//    on 2 cores.
+// The daemon runs from dist/ with warm workers (--warm as --max-jobs) on a temporary socket and
+// state dir, serving one policy that extends guix-default with a random high range pool;
+// everything is removed at the end.
+//
+//   node bench/daemon.mjs [--builds N] [--runs N] [--clients N] [--jobs N]
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+if (process.getuid?.() !== 0) {
+  console.log('bench/daemon.mjs: needs root (the daemon mounts, takes build users and sets up namespaces); skipped');
+  process.exit(0);
+}
+
+const { values } = parseArgs({ options: { builds: { type: 'string', default: '300' }, runs: { type: 'string', default: '15' }, clients: { type: 'string', default: '8' }, jobs: { type: 'string', default: '4' } } });
+const [BUILDS, RUNS, CLIENTS, JOBS] = [values.builds, values.runs, values.clients, values.jobs].map(Number);
+const root = fileURLToPath(new URL('../', import.meta.url));
+const cli = join(root, 'dist/cli/main.js');
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
+const TOOL_INPUTS = ['/usr', '/bin', '/lib', '/lib64'];
+const SPEC = { name: 'noop', builder: '/bin/true', inputs: TOOL_INPUTS };
+
+const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+const median = (xs) => percentile(xs, 0.5);
+
+function wallMs([command, ...args]) {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} exited ${result.status ?? result.signal}: ${result.stderr}`);
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+if (spawnSync('bwrap', ['--version']).status !== 0) {
+  console.log('installing bubblewrap (apt-get) for the reference figure');
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'bubblewrap'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'stk-bench-daemon-'));
+const policies = join(dir, 'policies');
+mkdirSync(policies);
+const first = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
+const policyFile = join(policies, 'bench.yaml');
+writeFileSync(policyFile,
+  `stockade: 1\nname: bench-daemon\nextends: ${join(root, 'policies/guix-default.yaml')}\n` +
+  `users:\n  range: { first: ${first}, count: ${JOBS}, gid: ${first} }\n  state_dir: ${join(dir, 'state')}\n` +
+  `filesystem:\n  build_dir_host: ${dir}\n`);
+const socket = join(dir, 'daemon.sock');
+let daemon;
+
+/** One connection; build() resolves with the submit-to-finished milliseconds. */
+function open() {
+  return new Promise((resolve, reject) => {
+    const waiting = [];
+    let buffered = '';
+    const s = connect(socket, () => resolve({
+      build: () => new Promise((done, fail) => {
+        waiting.push({ start: process.hrtime.bigint(), done, fail });
+        s.write(JSON.stringify({ version: 1, type: 'build', policy: 'bench', spec: SPEC }) + '\n');
+      }),
+      close: () => s.destroy(),
+    }));
+    s.once('error', reject);
+    s.setEncoding('utf8').on('data', (text) => {
+      buffered += text;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const event = JSON.parse(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        if (event.type !== 'finished' && event.type !== 'error') continue;
+        const w = waiting.shift();
+        if (event.type === 'error' || event.outcome !== 'succeeded') w.fail(new Error(`build failed: ${JSON.stringify(event)}`));
+        else w.done(Number(process.hrtime.bigint() - w.start) / 1e6);
+      }
+    });
+  });
+}
+
+try {
+  daemon = spawn(process.execPath, [cli, 'daemon', '--socket', socket, '--policies', policies, '--state-dir', join(dir, 'daemon-state'), '--max-jobs', String(JOBS)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise((resolve, reject) => {
+    daemon.stderr.setEncoding('utf8').on('data', (t) => {
+      log += t;
+      if (log.includes('listening on ')) resolve();
+    });
+    daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}:\n${log}`)));
+  });
+
+  const bwrap = [
+    'bwrap', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup', '--hostname', 'localhost',
+    ...TOOL_INPUTS.flatMap((p) => ['--ro-bind', p, p]),
+    '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--dir', '/tmp/guix-build', '--chdir', '/tmp/guix-build',
+    '--new-session', '--die-with-parent', '--clearenv', '--', '/bin/true',
+  ];
+  const run = [process.execPath, cli, 'run', '--policy', policyFile, ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--', '/bin/true'];
+  const c = await open();
+  await c.build(); // the daemon's first build compiles its build path
+  const samples = { bwrap: [], run: [], daemon: [] };
+  // Alternating, so that load from elsewhere on the host falls on every case alike.
+  for (let i = 0; i < RUNS; i++) {
+    samples.bwrap.push(wallMs(bwrap));
+    samples.run.push(wallMs(run));
+    for (let j = 0; j < Math.ceil(BUILDS / RUNS); j++) samples.daemon.push(await c.build());
+  }
+  c.close();
+  const [bw, rn] = [median(samples.bwrap), median(samples.run)];
+  const [p50, p99] = [median(samples.daemon), percentile(samples.daemon, 0.99)];
+  console.log(`latency of one no-op build, ms (${samples.daemon.length} daemon builds; ${RUNS} cold runs each of the references, medians)`);
+  console.log(`  bwrap, guix-like, cold         ${bw.toFixed(1).padStart(8)}`);
+  console.log(`  stockade run, cold             ${rn.toFixed(1).padStart(8)}`);
+  console.log(`  stockade daemon, p50 / p99     ${p50.toFixed(1).padStart(8)} / ${p99.toFixed(1)}`);
+  console.log(`  ratio p50 / bwrap:  ${(p50 / bw).toFixed(2)}   target: <= 1.0${p50 <= bw ? '' : ', not met'}`);
+  console.log(`  ratio p50 / stockade run: ${(p50 / rn).toFixed(2)}`);
+
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, open));
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(clients.map(async (client) => {
+    while (next++ < BUILDS) await client.build();
+  }));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  clients.forEach((client) => client.close());
+  const rate = BUILDS / seconds;
+  console.log(`throughput: ${BUILDS} no-op builds from ${CLIENTS} connections, --max-jobs ${JOBS}: ${rate.toFixed(1)} builds/s   target: >= 100${rate >= 100 ? '' : ', not met'}`);
+  console.log(`  bwrap cold, one after another, for scale: ${(1000 / bw).toFixed(1)} sandboxes/s`);
+} finally {
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    daemon.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,63 @@
+// Warm workers: inits started ahead, each PID 1 of its own PID namespace and waiting for a
+// request, so that a build does not wait for Node to start. Each serves one build at most;
+// the pool refills in the background and its idle workers are killed on shutdown.
+import { startWarmInit, type WarmInit } from '../runtime/supervisor.js';
+
+export class WarmPool {
+  private readonly idle: WarmInit[] = [];
+  private closed = false;
+  private refill: NodeJS.Immediate | undefined;
+
+  constructor(
+    private readonly size: number,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  /** Starts workers until `size` are idle. A failure to start one is logged; builds then start cold. */
+  fill(): void {
+    while (!this.closed && this.idle.length < this.size) {
+      let worker: WarmInit;
+      try {
+        worker = startWarmInit();
+      } catch (err) {
+        this.log(`warm: cannot start a worker: ${(err as Error).message}; builds start their own init`);
+        return;
+      }
+      const { child } = worker;
+      child.on('error', (err) => this.log(`warm: worker failed: ${err.message}`));
+      child.once('exit', (code, signal) => {
+        const index = this.idle.indexOf(worker);
+        if (index < 0) return;
+        this.idle.splice(index, 1);
+        if (!this.closed) this.log(`warm: idle worker pid ${child.pid} ended (${signal ?? code}); not refilled until the next build`);
+      });
+      this.idle.push(worker);
+      this.log(`warm: worker pid ${child.pid} ready`);
+    }
+  }
+
+  /** An idle worker, never handed out twice, or undefined (start cold). Refills afterwards. */
+  take(): WarmInit | undefined {
+    const worker = this.idle.shift();
+    this.refill ??= setImmediate(() => {
+      this.refill = undefined;
+      this.fill();
+    });
+    return worker;
+  }
+
+  /** Kills every idle worker and waits for them to be gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.refill) clearImmediate(this.refill);
+    const exits = this.idle.splice(0).map(({ child }) => {
+      const exited = child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      return exited;
+    });
+    await Promise.all(exits);
+    if (exits.length) this.log(`warm: ${exits.length} idle workers killed`);
+  }
+}

@@ -2,7 +2,7 @@
 // schemas/daemon-config.schema.json; users and groups resolved to ids at load time so a typo
 // is an error at start, not a silent refusal later.
 import { readFileSync } from 'node:fs';
-import { validateDaemonConfig } from '../policy/schema-validator.generated.js';
+import { validateDaemonConfig } from './schema-validator.generated.js';
 import { PolicyError, type Diagnostic } from '../policy/errors.js';
 import { sortDiagnostics } from '../policy/load.js';
 import { parseSource, pointerJoin } from '../policy/source.js';

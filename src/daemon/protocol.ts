@@ -1,6 +1,6 @@
 // The daemon's wire protocol (schemas/daemon-protocol.schema.json): newline-delimited JSON,
 // requests from clients, events from the daemon. Every line read is checked against the schema.
-import { validateDaemonEvent, validateDaemonRequest } from '../policy/schema-validator.generated.js';
+import { validateDaemonEvent, validateDaemonRequest } from './schema-validator.generated.js';
 import { displayPath } from '../policy/validate.js';
 import type { BuildSpec } from '../policy/types.js';
 import type { Outcome } from '../runtime/supervisor.js';

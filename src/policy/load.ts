@@ -48,7 +48,16 @@ function isMap(v: Json | undefined): v is { [key: string]: Json } {
 
 // Both walk the value rather than scan every position: origins hold exactly one entry per node
 // of the value, so a walk visits only the subtree (a scan per node made a merge quadratic).
-function copyOrigins(doc: SourceDoc, value: Json, from: string, to: string, into: Map<string, Origin>): void {
+function copyOrigins(doc: ParsedDoc, value: Json, from: string, to: string, into: Map<string, Origin>): void {
+  if (from === to) {
+    const { index, ends, pointers, origins } = doc.table;
+    const start = index.get(from);
+    if (start !== undefined) {
+      // In place (all but appended items): the subtree's origins, made once per parse.
+      for (let i = start; i < ends[start]; i++) into.set(pointers[i], origins[i]);
+      return;
+    }
+  }
   const pos = doc.positions.get(from);
   if (pos) into.set(to, { ...pos, file: doc.file });
   if (Array.isArray(value)) {
@@ -58,6 +67,36 @@ function copyOrigins(doc: SourceDoc, value: Json, from: string, to: string, into
   }
 }
 
+/** A parsed file's origins in document order, where every subtree is one run of entries. */
+interface OriginTable {
+  pointers: string[];
+  /** Frozen: shared by every load of the file. */
+  origins: Origin[];
+  /** Pointer → its entry; the subtree is the entries from there up to ends[entry]. */
+  index: Map<string, number>;
+  ends: number[];
+}
+
+interface ParsedDoc extends SourceDoc {
+  table: OriginTable;
+}
+
+function originTable(doc: SourceDoc): OriginTable {
+  // parseSource records positions depth first (a node before its children), so each subtree
+  // is contiguous and ends at the first entry outside it.
+  const pointers = [...doc.positions.keys()];
+  const origins = [...doc.positions.values()].map((pos) => Object.freeze({ ...pos, file: doc.file }));
+  const index = new Map<string, number>();
+  const ends = new Array<number>(pointers.length).fill(pointers.length);
+  const open: number[] = [];
+  pointers.forEach((pointer, i) => {
+    while (open.length > 0 && !pointer.startsWith(pointers[open[open.length - 1]] + '/')) ends[open.pop()!] = i;
+    open.push(i);
+    index.set(pointer, i);
+  });
+  return { pointers, origins, index, ends };
+}
+
 function dropOrigins(origins: Map<string, Origin>, value: Json | undefined, pointer: string): void {
   origins.delete(pointer);
   if (Array.isArray(value)) value.forEach((item, index) => dropOrigins(origins, item, pointerJoin(pointer, index)));
@@ -65,7 +104,7 @@ function dropOrigins(origins: Map<string, Origin>, value: Json | undefined, poin
 }
 
 /** Overlays a policy on the layer it extends: maps merge, lists replace unless tagged !append. */
-function overlay(base: Layer, top: SourceDoc): Layer {
+function overlay(base: Layer, top: ParsedDoc): Layer {
   const origins = new Map(base.origins);
   const merge = (under: Json | undefined, over: Json, pointer: string): Json => {
     if (isMap(under) && isMap(over)) {
@@ -114,10 +153,10 @@ function locator(origins: Map<string, Origin>, fallbackFile: string): Locate {
 
 // Parsed files by name, reused while their text is unchanged: YAML parsing is most of a load,
 // and a base such as guix-default is read once per policy extending it.
-const parsed = new Map<string, { text: string; doc: SourceDoc }>();
+const parsed = new Map<string, { text: string; doc: ParsedDoc }>();
 const PARSED_MAX = 64;
 
-function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {
+function readSource(file: string): { doc?: ParsedDoc; diagnostics: Diagnostic[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -127,13 +166,22 @@ function readSource(file: string): { doc?: SourceDoc; diagnostics: Diagnostic[] 
   }
   const hit = parsed.get(file);
   // A copy of the value: the merged policy shares its lists, and callers own what they get.
-  if (hit?.text === text) return { doc: { ...hit.doc, value: structuredClone(hit.doc.value) }, diagnostics: [] };
+  if (hit?.text === text) return { doc: { ...hit.doc, value: cloneJson(hit.doc.value) }, diagnostics: [] };
   const result = parseSource(file, text);
-  if (result.doc) {
-    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
-    parsed.set(file, { text, doc: { ...result.doc, value: structuredClone(result.doc.value) } });
-  }
-  return result;
+  if (!result.doc) return { diagnostics: result.diagnostics };
+  const doc = { ...result.doc, table: originTable(result.doc) };
+  if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
+  parsed.set(file, { text, doc: { ...doc, value: cloneJson(doc.value) } });
+  return { doc, diagnostics: [] };
+}
+
+/** Deep copy of parsed YAML data (plain maps, lists and scalars), quicker than structuredClone. */
+function cloneJson(value: Json): Json {
+  if (Array.isArray(value)) return value.map(cloneJson);
+  if (!isMap(value)) return value;
+  const out: { [key: string]: Json } = {};
+  for (const key of Object.keys(value)) out[key] = cloneJson(value[key]);
+  return out;
 }
 
 function findBase(name: string, from: string, options: LoadOptions): { path?: string; tried: string[] } {
@@ -149,7 +197,7 @@ function findBase(name: string, from: string, options: LoadOptions): { path?: st
 
 /** Reads a policy file and everything it extends, validates it, and returns the merged policy. */
 export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolicy {
-  const docs: SourceDoc[] = [];
+  const docs: ParsedDoc[] = [];
   const seen: string[] = [];
   let current = file;
   for (;;) {
@@ -237,7 +285,7 @@ function importSeccompProfile(policy: Policy, origins: Map<string, Origin>, loca
 
 function safeRealpath(path: string): string {
   try {
-    return realpathSync(path);
+    return realpathSync.native(path);
   } catch {
     return resolve(path);
   }

@@ -1,13 +1,14 @@
 // Turns YAML text into plain data plus the source position of every node, so that later
 // stages (schema validation, extends, planning, audit) can point at the offending node.
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type * as Yaml from 'yaml';
 import type { Node } from 'yaml';
+import { loadCompiled } from './compiled.js';
 import type { Diagnostic } from './errors.js';
 
 // yaml joined into one file at build time (scripts/bundle-yaml.mjs): loading its 70-odd files
 // one by one was most of the start-up of `stockade validate`.
-const { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } = createRequire(import.meta.url)('./yaml.generated.cjs') as typeof Yaml;
+const { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } = loadCompiled(fileURLToPath(new URL('./yaml.generated.cjs', import.meta.url))) as typeof Yaml;
 
 export interface NodePos {
   line: number;

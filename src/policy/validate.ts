@@ -1,5 +1,6 @@
 // Schema validation with the precompiled ajv validator, turned into positioned, readable messages.
-import { validatePolicy, validateSpec } from './schema-validator.generated.js';
+import { fileURLToPath } from 'node:url';
+import { loadCompiled } from './compiled.js';
 import type { Diagnostic } from './errors.js';
 import { pointerJoin, type Json } from './source.js';
 
@@ -180,7 +181,7 @@ function describe(e: AjvError, root: Json): { pointer: string; atKey: boolean; m
 }
 
 /** Runs a precompiled validator and turns its errors into positioned diagnostics. */
-export function validatorDiagnostics(validate: { (v: unknown): boolean; errors?: unknown }, value: Json, locate: Locate): Diagnostic[] {
+export function validatorDiagnostics(validate: Validator, value: Json, locate: Locate): Diagnostic[] {
   if (validate(value)) return [];
   const errors = prune((validate.errors ?? []) as AjvError[], value);
   return errors.map((e) => {
@@ -189,10 +190,19 @@ export function validatorDiagnostics(validate: { (v: unknown): boolean; errors?:
   });
 }
 
+type Validator = { (v: unknown): boolean; errors?: unknown };
+let validators: { validatePolicy: Validator; validateSpec: Validator } | undefined;
+
+/** The precompiled policy and spec validators (scripts/build-validator.mjs), loaded at first use. */
+function policyValidators(): { validatePolicy: Validator; validateSpec: Validator } {
+  validators ??= loadCompiled(fileURLToPath(new URL('./schema-validator.generated.cjs', import.meta.url))) as typeof validators;
+  return validators!;
+}
+
 export function schemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
-  return validatorDiagnostics(validatePolicy as any, value, locate);
+  return validatorDiagnostics(policyValidators().validatePolicy, value, locate);
 }
 
 export function specSchemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
-  return validatorDiagnostics(validateSpec as any, value, locate);
+  return validatorDiagnostics(policyValidators().validateSpec, value, locate);
 }

@@ -1,11 +1,10 @@
 // The daemon's configuration file: YAML with positions, checked against
 // schemas/daemon-config.schema.json; users and groups resolved to ids at load time so a typo
 // is an error at start, not a silent refusal later.
-import { readFileSync } from 'node:fs';
 import { validateDaemonConfig } from './schema-validator.generated.js';
 import { PolicyError, type Diagnostic } from '../policy/errors.js';
 import { sortDiagnostics } from '../policy/load.js';
-import { parseSource, pointerJoin } from '../policy/source.js';
+import { pointerJoin, readSourceFile } from '../policy/source.js';
 import { validatorDiagnostics } from '../policy/validate.js';
 import { getgrnam, getpwnam } from '../ffi/nss.js';
 import { NO_DEFAULTS, type DaemonDefaults } from './defaults.js';
@@ -75,21 +74,7 @@ interface RawConfig {
 }
 
 export function loadDaemonConfig(file: string): DaemonConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new PolicyError([{ file, line: 1, col: 1, message: `cannot read daemon config: ${(err as Error).message}` }]);
-  }
-  const { doc, diagnostics } = parseSource(file, text);
-  if (!doc) throw new PolicyError(diagnostics);
-  const locate = (pointer: string, atKey?: boolean) => {
-    let p = pointer;
-    while (!doc.positions.has(p) && p !== '') p = p.slice(0, p.lastIndexOf('/'));
-    const pos = doc.positions.get(p);
-    const useKey = atKey && pos?.keyLine !== undefined;
-    return { file, line: (useKey ? pos?.keyLine : pos?.line) ?? 1, col: (useKey ? pos?.keyCol : pos?.col) ?? 1 };
-  };
+  const { doc, locate } = readSourceFile(file, 'daemon config');
   const schemaErrors = validatorDiagnostics(validateDaemonConfig as any, doc.value, locate);
   if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
   const raw = doc.value as RawConfig;

@@ -1,28 +1,13 @@
 // Build specs: loaded from YAML/JSON with positions, then checked against what the policy allows.
-import { readFileSync } from 'node:fs';
 import { PolicyError } from '../policy/errors.js';
-import { parseSource } from '../policy/source.js';
+import { readSourceFile } from '../policy/source.js';
 import { specSchemaDiagnostics } from '../policy/validate.js';
 import { sortDiagnostics } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
 
 export function loadSpecFile(file: string): BuildSpec {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new PolicyError([{ file, line: 1, col: 1, message: `cannot read build spec: ${(err as Error).message}` }]);
-  }
-  const { doc, diagnostics } = parseSource(file, text);
-  if (!doc) throw new PolicyError(diagnostics);
-  const locate = (pointer: string, atKey?: boolean) => {
-    let p = pointer;
-    while (!doc.positions.has(p) && p !== '') p = p.slice(0, p.lastIndexOf('/'));
-    const pos = doc.positions.get(p);
-    const useKey = atKey && pos?.keyLine !== undefined;
-    return { file, line: (useKey ? pos?.keyLine : pos?.line) ?? 1, col: (useKey ? pos?.keyCol : pos?.col) ?? 1 };
-  };
+  const { doc, locate } = readSourceFile(file, 'build spec');
   const errors = specSchemaDiagnostics(doc.value, locate);
   if (errors.length) throw new PolicyError(sortDiagnostics(errors));
   return doc.value as unknown as BuildSpec;

@@ -1,10 +1,11 @@
 // Turns YAML text into plain data plus the source position of every node, so that later
 // stages (schema validation, extends, planning, audit) can point at the offending node.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as Yaml from 'yaml';
 import type { Node } from 'yaml';
 import { loadCompiled } from './compiled.js';
-import type { Diagnostic } from './errors.js';
+import { PolicyError, type Diagnostic } from './errors.js';
 
 // yaml joined into one file at build time (scripts/bundle-yaml.mjs): loading its 70-odd files
 // one by one was most of the start-up of `stockade validate`.
@@ -127,4 +128,31 @@ export function parseSource(file: string, text: string): { doc?: SourceDoc; diag
   const value = walk(document.contents as Node | null, '', 0);
   if (diagnostics.length > 0) return { diagnostics };
   return { doc: { file, value, positions, appends }, diagnostics };
+}
+
+/** A single-file YAML document (a build spec, the daemon's config) with a locator for its nodes. */
+export interface SourceFile {
+  doc: SourceDoc;
+  /** The position of the node at `pointer` (or of its nearest ancestor), its key's with `atKey`. */
+  locate(pointer: string, atKey?: boolean): { file: string; line: number; col: number };
+}
+
+/** Reads and parses `file` (`what` names it in the error); unreadable or malformed files throw a PolicyError. */
+export function readSourceFile(file: string, what: string): SourceFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError([{ file, line: 1, col: 1, message: `cannot read ${what}: ${(err as Error).message}` }]);
+  }
+  const { doc, diagnostics } = parseSource(file, text);
+  if (!doc) throw new PolicyError(diagnostics);
+  const locate = (pointer: string, atKey?: boolean) => {
+    let p = pointer;
+    while (!doc.positions.has(p) && p !== '') p = p.slice(0, p.lastIndexOf('/'));
+    const pos = doc.positions.get(p);
+    const useKey = atKey && pos?.keyLine !== undefined;
+    return { file, line: (useKey ? pos?.keyLine : pos?.line) ?? 1, col: (useKey ? pos?.keyCol : pos?.col) ?? 1 };
+  };
+  return { doc, locate };
 }

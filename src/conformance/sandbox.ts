@@ -206,11 +206,16 @@ export function peerReport(run: BuildRun): PeerReport {
   return JSON.parse(line.slice(PEER_MARKER.length)) as PeerReport;
 }
 
+/** The host toolchain on PATH (a guix build starts with /path-not-set), so a script's commands run rather than fail quietly. */
+function withTools(script: string): string {
+  return `PATH=/usr/bin:/bin; ${script}`;
+}
+
 /** A copy of the subject's Plan running a shell script with the probe's output, or none when the policy allows no outputs. */
 export function probeOutputPlan(subject: Subject, script: string): Plan | undefined {
   if (!subject.plan.build.outputs.length) return undefined;
   const plan = structuredClone(subject.plan);
-  plan.build.args = ['-c', script];
+  plan.build.args = ['-c', withTools(script)];
   return plan;
 }
 
@@ -221,7 +226,7 @@ export function probeOutputPlan(subject: Subject, script: string): Plan | undefi
 export function scriptPlan(subject: Subject, script: string, change: (plan: Plan) => void = () => {}): Plan {
   const plan = structuredClone(subject.plan);
   const outputs = new Set(plan.build.outputs);
-  plan.build.args = ['-c', script];
+  plan.build.args = ['-c', withTools(script)];
   plan.build.outputs = [];
   plan.mounts = plan.mounts.filter((m) => m.role !== 'output');
   if (plan.landlock) plan.landlock.paths = plan.landlock.paths.filter((p) => !outputs.has(p.path));

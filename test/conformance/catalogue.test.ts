@@ -14,8 +14,8 @@ t.before(ensureBuilt);
 t.test('IDs are unique and name their concern or the escape they replay', async (t) => {
   const ids = CATALOGUE.map((c) => c.id);
   t.equal(new Set(ids).size, ids.length, 'no ID twice');
-  for (const c of CATALOGUE) t.match(c.id, /^((FS|DEV|PRV|KRN|NET|RES|ENV)-\d{2}|CVE-\d{4}-\d{4,}|GUIX-[A-Z]+)$/, `${c.id} well-formed`);
-  for (const concern of ['FS', 'DEV', 'PRV', 'KRN', 'NET', 'RES', 'ENV']) t.ok(ids.some((id) => id.startsWith(`${concern}-`)), `${concern} checks exist`);
+  for (const c of CATALOGUE) t.match(c.id, /^((FS|DEV|PRV|KRN|NET|RES|ENV|OUT)-\d{2}|CVE-\d{4}-\d{4,}|GUIX-[A-Z]+)$/, `${c.id} well-formed`);
+  for (const concern of ['FS', 'DEV', 'PRV', 'KRN', 'NET', 'RES', 'ENV', 'OUT']) t.ok(ids.some((id) => id.startsWith(`${concern}-`)), `${concern} checks exist`);
   for (const cve of ['CVE-2021-27851', 'CVE-2024-27297', 'CVE-2024-38531', 'CVE-2024-52867', 'CVE-2025-46415', 'CVE-2025-46416', 'CVE-2025-52992', 'CVE-2017-5226', 'GUIX-KILLUSER']) {
     t.ok(ids.includes(cve), `${cve} has a regression check`);
   }

@@ -91,6 +91,8 @@ const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<Buil
     return fakeRun({ outcome: 'failed', exitCode: 1 });
   },
   'GUIX-KILLUSER': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // A hand-over that installs nothing.
+  'OUT-01': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
   // A hand-over that leaves a setuid file where others can see it, next to the output.
   'CVE-2024-52867': (plan) => {
     const leak = `${plan.build.outputs[0]}-leak`;

@@ -10,19 +10,9 @@
 //   node bench/ffi.mjs [--runs N]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { childrenCpu } from './cpu.mjs';
 
 const dist = new URL('../dist/', import.meta.url).href;
-const { libcFn } = await import(dist + 'ffi/libc.js');
-const getrusage = libcFn('int getrusage(int who, void *usage)');
-const RUSAGE_CHILDREN = -1;
-
-/** CPU seconds (user + system) used so far by waited-for children. */
-function childrenCpu() {
-  const usage = Buffer.alloc(144); // struct rusage; ru_utime and ru_stime are its first two timevals
-  if (getrusage(RUSAGE_CHILDREN, usage) !== 0) throw new Error('getrusage failed');
-  const tv = (offset) => Number(usage.readBigInt64LE(offset)) + Number(usage.readBigInt64LE(offset + 8)) / 1e6;
-  return tv(0) + tv(16);
-}
 
 // Imports every module, then forces the lazy loads: libc, libseccomp, and one call through each.
 const loadAll = `

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { childrenCpu } from './cpu.mjs';
 
 if (process.getuid?.() !== 0) {
   console.log('bench/run.mjs: needs root (stockade run mounts, takes build users and sets up namespaces); skipped');
@@ -28,17 +29,6 @@ if (process.getuid?.() !== 0) {
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const cli = join(root, 'dist/cli/main.js');
-const { libcFn } = await import(new URL('../dist/ffi/libc.js', import.meta.url));
-const getrusage = libcFn('int getrusage(int who, void *usage)');
-const RUSAGE_CHILDREN = -1;
-
-/** CPU seconds (user + system) used so far by waited-for children. */
-function childrenCpu() {
-  const usage = Buffer.alloc(144); // struct rusage; ru_utime and ru_stime are its first two timevals
-  if (getrusage(RUSAGE_CHILDREN, usage) !== 0) throw new Error('getrusage failed');
-  const tv = (offset) => Number(usage.readBigInt64LE(offset)) + Number(usage.readBigInt64LE(offset + 8)) / 1e6;
-  return tv(0) + tv(16);
-}
 
 /** Without the caller's NODE_OPTIONS, which would also load into init. */
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));

@@ -10,20 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { childrenCpu } from './cpu.mjs';
 
 const root = new URL('../', import.meta.url);
 const dist = new URL('dist/', root).href;
-const { libcFn } = await import(dist + 'ffi/libc.js');
-const getrusage = libcFn('int getrusage(int who, void *usage)');
-const RUSAGE_CHILDREN = -1;
-
-/** CPU seconds (user + system) used so far by waited-for children. */
-function childrenCpu() {
-  const usage = Buffer.alloc(144); // struct rusage; ru_utime and ru_stime are its first two timevals
-  if (getrusage(RUSAGE_CHILDREN, usage) !== 0) throw new Error('getrusage failed');
-  const tv = (offset) => Number(usage.readBigInt64LE(offset)) + Number(usage.readBigInt64LE(offset + 8)) / 1e6;
-  return tv(0) + tv(16);
-}
 
 /** Wall and CPU milliseconds of one `node ARGS` run. */
 function measure(args) {

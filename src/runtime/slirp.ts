@@ -86,6 +86,8 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
   const exitFd = child.stdio[EXIT_FD] as Socket;
   const readyFd = child.stdio[READY_FD] as Socket;
   let stopping = false;
+  // An end we did not ask for is reported even when the build finishes while its last words are read.
+  let exitReported: Promise<void> = Promise.resolve();
 
   const stop = async (): Promise<void> => {
     stopping = true;
@@ -94,6 +96,7 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
     await waitForExit(child);
     clearTimeout(killer);
     readyFd.destroy();
+    await exitReported;
   };
 
   return new Promise((resolve, reject) => {
@@ -107,10 +110,11 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
     const timer = setTimeout(() => fail(explainEnd(`did not report the network ready within ${READY_TIMEOUT_MS / 1000} s`, output)), READY_TIMEOUT_MS);
     child.on('error', (err) => fail(`could not start: ${err.message}`));
     child.on('exit', (code, signal) => {
+      const unexpected = !stopping;
       // Its last words explain the exit; a descendant holding the pipes must not delay us long.
-      void Promise.race([outputClosed, new Promise((later) => setTimeout(later, 200))]).then(() => {
+      exitReported = Promise.race([outputClosed, new Promise((later) => setTimeout(later, 200))]).then(() => {
         if (!settled) return fail(describeExit(code, signal, 'before the network was ready', output));
-        if (!stopping) options.onUnexpectedExit?.(`${binary} ${describeExit(code, signal, 'during the build, which has no network any more', output)}`);
+        if (unexpected) options.onUnexpectedExit?.(`${binary} ${describeExit(code, signal, 'during the build, which has no network any more', output)}`);
       });
     });
     readyFd.on('data', () => {

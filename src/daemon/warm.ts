@@ -1,7 +1,22 @@
 // Warm workers: inits started ahead, each PID 1 of its own PID namespace and waiting for a
 // request, so that a build does not wait for Node to start. Each serves one build at most;
 // the pool refills in the background and its idle workers are killed on shutdown.
+import { setPriority } from 'node:os';
 import { startWarmInit, type WarmInit } from '../runtime/supervisor.js';
+
+/**
+ * Workers start at the lowest CPU priority, so that on a busy machine their Node start-up takes
+ * what running builds leave; a worker handed to a build gets normal priority back.
+ */
+const IDLE_NICE = 19;
+
+function prioritise(worker: WarmInit, nice: number): void {
+  try {
+    setPriority(worker.child.pid!, nice);
+  } catch {
+    // It has exited: the build that takes it finds out from its exit status.
+  }
+}
 
 export class WarmPool {
   private readonly idle: WarmInit[] = [];
@@ -24,6 +39,7 @@ export class WarmPool {
         return;
       }
       const { child } = worker;
+      prioritise(worker, IDLE_NICE);
       child.on('error', (err) => this.log(`warm: worker failed: ${err.message}`));
       child.once('exit', (code, signal) => {
         const index = this.idle.indexOf(worker);
@@ -39,6 +55,7 @@ export class WarmPool {
   /** An idle worker, never handed out twice, or undefined (start cold). Refills afterwards. */
   take(): WarmInit | undefined {
     const worker = this.idle.shift();
+    if (worker) prioritise(worker, 0);
     this.refill ??= setImmediate(() => {
       this.refill = undefined;
       this.fill();

@@ -7,6 +7,8 @@ import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, shSpec, toolArgs } from './helper
 const READY = /warm: worker pid (\d+) ready/g;
 const readyPids = (log: string) => [...log.matchAll(READY)].map((m) => Number(m[1]));
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8');
+/** The nice value, field 19 of /proc/PID/stat (after the command name, which may hold spaces). */
+const nice = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
 /** A zombie has ended: whoever inherited it (not us) may not have reaped it yet. */
 const running = (pid: number) => {
   try {
@@ -30,17 +32,18 @@ if (!IS_ROOT) {
       const s = status(pid);
       t.match(s, new RegExp(`\\nPPid:\\s+${d.child!.pid}\\n`), `worker ${pid} is the daemon's child`);
       t.match(s, new RegExp(`\\nNSpid:\\s+${pid}\\s+1\\n`), `worker ${pid} is PID 1 of its own PID namespace`);
+      t.equal(nice(pid), 19, `idle worker ${pid} waits at the lowest CPU priority`);
     }
     const c = await d.connect();
     t.teardown(() => c.close());
     const used: number[] = [];
     for (const name of ['first', 'second', 'third']) {
       const from = d.log.length;
-      c.build('test', shSpec(name, 'echo $$'));
+      c.build('test', shSpec(name, 'echo $$; cut -d" " -f19 /proc/self/stat'));
       const accepted = await c.waitFor('accepted', (e) => !c.events.some((f) => f.type === 'finished' && f.id === e.id));
       const finished = await c.waitFor('finished', (e) => e.id === accepted.id);
       t.equal(finished.outcome, 'succeeded', finished.message);
-      t.equal(c.logOf(accepted.id), '1\n', 'the builder is PID 1 of the worker\'s namespace');
+      t.equal(c.logOf(accepted.id), '1\n0\n', "the builder is PID 1 of the worker's namespace, at normal priority");
       const line = new RegExp(`build ${accepted.id}: running as uid \\d+, init pid (\\d+) \\(warm worker\\)`).exec(d.log.slice(from));
       t.ok(line, `build ${name} used a warm worker`);
       const pid = Number(line![1]);

@@ -4,6 +4,8 @@
 // bench/ffi.mjs; CPU is the steadier figure on a busy machine). Node loading the yaml parser
 // alone (the one-file build Stockade loads) is shown as the floor. Warm: loadPolicy + plan of the
 // shipped policies in a loop in this process, target >= 2000 policies/s.
+// A second floor is Node loading the same parser and parsing the same files, as Stockade does
+// (code cache, same options), and nothing else: no validation, no plan.
 //
 //   node bench/validate.mjs [--runs N] [--seconds S]
 import { spawnSync } from 'node:child_process';
@@ -31,9 +33,18 @@ const runs = Number(values.runs);
 const policies = readdirSync(new URL('policies/', root)).filter((f) => f.endsWith('.yaml')).sort().map((f) => `policies/${f}`);
 
 // ---- cold: one CLI process ----
+const PARSE_ONLY = `
+import { readFileSync } from 'node:fs';
+import { loadCompiled } from './dist/policy/compiled.js';
+const yaml = loadCompiled(process.cwd() + '/dist/policy/yaml.generated.cjs');
+for (const file of process.argv.slice(1)) {
+  const document = yaml.parseDocument(readFileSync(file, 'utf8'), { lineCounter: new yaml.LineCounter(), prettyErrors: false, uniqueKeys: false, merge: false });
+  if (document.errors.length) throw document.errors[0];
+}`;
 const cases = {
   'node -e 0': ['-e', '0'],
   'yaml loaded (floor)': ['-e', "require('./dist/policy/yaml.generated.cjs')"],
+  'yaml parsing the policies (floor)': ['--input-type=module', '-e', PARSE_ONLY, ...policies],
   [`stockade validate (${policies.length} policies)`]: ['dist/cli/main.js', 'validate', ...policies],
 };
 const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));

@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { command, parse, UsageError } from './args.js';
 import { parseEvent, PROTOCOL_VERSION, type Request } from '../daemon/protocol.js';
 import { SPEC_HELP, SPEC_OPTIONS, specFromOptions } from './spec-options.js';
+import { LineSplitter } from '../runtime/lines.js';
 
 const DEFAULT_SOCKET = '/run/stockade/daemon.sock';
 
@@ -51,7 +52,6 @@ function talk(path: string, request: Request): Promise<number> {
   return new Promise((resolve) => {
     let id: string | undefined;
     let status: number | undefined;
-    let buffered = '';
     const socket: Socket = connect(path, () => socket.write(JSON.stringify(request) + '\n'));
     const cancel = () => {
       if (id) socket.write(JSON.stringify({ version: PROTOCOL_VERSION, type: 'cancel', id }) + '\n');
@@ -64,42 +64,39 @@ function talk(path: string, request: Request): Promise<number> {
       socket.destroy();
       resolve(status);
     };
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => {
-      buffered += text;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let event;
-        try {
-          event = parseEvent(line);
-        } catch (err) {
-          process.stderr.write(`stockade: ${(err as Error).message}\n`);
+    const events = new LineSplitter((line) => {
+      // Whatever follows the event that ended the build is not ours to print.
+      if (status !== undefined) return;
+      let event;
+      try {
+        event = parseEvent(line);
+      } catch (err) {
+        process.stderr.write(`stockade: ${(err as Error).message}\n`);
+        return done(1);
+      }
+      switch (event.type) {
+        case 'accepted':
+          id = event.id;
+          process.stderr.write(`stockade: build ${event.id} accepted (policy ${event.policy})\n`);
+          break;
+        case 'queued':
+          process.stderr.write(`stockade: build ${event.id} queued, position ${event.position}\n`);
+          break;
+        case 'started':
+          break;
+        case 'log':
+          (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.stream === 'stockade' ? `stockade: ${event.text}` : event.text);
+          break;
+        case 'error':
+          process.stderr.write(`stockade: ${event.code}: ${event.message}\n`);
           return done(1);
-        }
-        switch (event.type) {
-          case 'accepted':
-            id = event.id;
-            process.stderr.write(`stockade: build ${event.id} accepted (policy ${event.policy})\n`);
-            break;
-          case 'queued':
-            process.stderr.write(`stockade: build ${event.id} queued, position ${event.position}\n`);
-            break;
-          case 'started':
-            break;
-          case 'log':
-            (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.stream === 'stockade' ? `stockade: ${event.text}` : event.text);
-            break;
-          case 'error':
-            process.stderr.write(`stockade: ${event.code}: ${event.message}\n`);
-            return done(1);
-          case 'finished':
-            if (event.message) process.stderr.write(`stockade: ${event.message}\n`);
-            return done(event.exit_code);
-        }
+        case 'finished':
+          if (event.message) process.stderr.write(`stockade: ${event.message}\n`);
+          return done(event.exit_code);
       }
     });
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => events.push(text));
     socket.on('error', (err) => {
       process.stderr.write(`stockade: cannot talk to the daemon at ${path}: ${err.message}\n`);
       done(1);

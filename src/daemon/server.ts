@@ -10,6 +10,7 @@ import { getPeerCred } from '../ffi/libc.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { supervisorMakesNetns } from '../runtime/net.js';
+import { LineSplitter } from '../runtime/lines.js';
 import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
 import { decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
@@ -139,20 +140,16 @@ export class Daemon {
     }
     const client: Client = { socket, peer };
     this.clients.add(client);
-    let buffered = '';
+    const requests = new LineSplitter((line) => {
+      if (line.trim()) this.handle(client, line);
+    });
     socket.setEncoding('utf8');
     socket.on('data', (text: string) => {
-      buffered += text;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.trim()) this.handle(client, line);
-      }
-      if (Buffer.byteLength(buffered) > MAX_LINE_BYTES) {
+      requests.push(text);
+      if (Buffer.byteLength(requests.pending) > MAX_LINE_BYTES) {
         this.send(client, { type: 'error', code: 'bad-request', message: `request longer than ${MAX_LINE_BYTES} bytes` });
         socket.end();
-        buffered = '';
+        requests.discard();
       }
     });
     socket.on('error', () => {

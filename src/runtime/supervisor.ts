@@ -17,6 +17,7 @@ import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup }
 import { supervisorMakesNetns } from './net.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
+import { LineSplitter } from './lines.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
 const INIT_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
@@ -200,20 +201,14 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
         options.onOutput?.(stream, chunk);
       });
     }
-    let status = '';
+    const status = new LineSplitter((line) => {
+      const message = JSON.parse(line) as { error?: string; warning?: string };
+      if (message.error) setupError = message.error;
+      if (message.warning) options.onNotice?.(message.warning);
+    });
     const statusStream = child.stdio[4] as NodeJS.ReadableStream;
     statusStream.setEncoding('utf8');
-    statusStream.on('data', (text: string) => {
-      status += text;
-      let nl: number;
-      while ((nl = status.indexOf('\n')) >= 0) {
-        const line = status.slice(0, nl);
-        status = status.slice(nl + 1);
-        const message = JSON.parse(line) as { error?: string; warning?: string };
-        if (message.error) setupError = message.error;
-        if (message.warning) options.onNotice?.(message.warning);
-      }
-    });
+    statusStream.on('data', (text: string) => status.push(text));
     child.on('close', (code, signal) => {
       clearTimeout(total);
       clearTimeout(silent);

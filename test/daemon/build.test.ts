@@ -3,6 +3,8 @@
 import t from 'tap';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_LINE_BYTES } from '../../src/daemon/protocol.js';
 import { IS_ROOT, NOT_ROOT_REASON, OTHER_UID, TestDaemon, shSpec, toolArgs } from './helpers.js';
 
 if (!IS_ROOT) {
@@ -89,6 +91,12 @@ if (!IS_ROOT) {
     t.match(bad.message, 'spec.builder');
     c.send({ version: 2, type: 'cancel', id: '0000000000000000' });
     t.match((await c.waitFor('error', (e) => e.message.includes('version'))).message, 'protocol version 2 is not supported');
+    const flood = await d.connect();
+    t.teardown(() => flood.close());
+    flood.socket.write('x'.repeat(MAX_LINE_BYTES + 1));
+    t.match((await flood.waitFor('error')).message, `request longer than ${MAX_LINE_BYTES} bytes`, 'a request without end is cut off');
+    for (let waited = 0; !flood.closed && waited < 5000; waited += 50) await sleep(50);
+    t.ok(flood.closed, 'and its connection closed');
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);
   });

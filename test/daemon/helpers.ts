@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEvent, type Event } from '../../src/daemon/protocol.js';
+import { LineSplitter } from '../../src/runtime/lines.js';
 import { CLEAN_ENV as RUNTIME_ENV, CLI, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, type Sandbox } from '../runtime/helpers.js';
 
 export { IS_ROOT, NOT_ROOT_REASON } from '../runtime/helpers.js';
@@ -164,18 +165,11 @@ export function shSpec(name: string, script: string, env: Record<string, string>
 export class Connection {
   readonly events: (Event & { version: 1 })[] = [];
   closed = false;
-  private buffered = '';
 
   private constructor(readonly socket: Socket) {
+    const events = new LineSplitter((line) => this.events.push(parseEvent(line)));
     socket.setEncoding('utf8');
-    socket.on('data', (text: string) => {
-      this.buffered += text;
-      let nl: number;
-      while ((nl = this.buffered.indexOf('\n')) >= 0) {
-        this.events.push(parseEvent(this.buffered.slice(0, nl)));
-        this.buffered = this.buffered.slice(nl + 1);
-      }
-    });
+    socket.on('data', (text: string) => events.push(text));
     socket.on('close', () => (this.closed = true));
   }
 

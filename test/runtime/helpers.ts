@@ -62,9 +62,9 @@ export function run(sb: Sandbox, script: string, extra: string[] = [], env: Node
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function runAsync(sb: Sandbox, script: string, extra: string[] = []): Promise<RunOutput> {
+export function runAsync(sb: Sandbox, script: string, extra: string[] = [], env: NodeJS.ProcessEnv = CLEAN_ENV): Promise<RunOutput> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, runArgs(sb, script, extra), { env: CLEAN_ENV });
+    const child = spawn(process.execPath, runArgs(sb, script, extra), { env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -5,11 +5,13 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { reapUid } from '../../src/pool/reap.js';
+import { findSlirp } from '../../src/runtime/slirp.js';
 import { CLEAN_ENV, IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run, runArgs, runAsync, type Sandbox } from './helpers.js';
 
 /** pids of the slirp4netns processes on the host (zombies, which hold nothing, left out). */
@@ -49,10 +51,23 @@ if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
   t.plan(0, NOT_ROOT_REASON);
 } else {
-  const before = new Set(slirpProcesses());
-  const newSlirps = () => slirpProcesses().filter((pid) => !before.has(pid));
   const sb = makePolicy('fixed-output');
   t.teardown(() => removeSandbox(sb));
+  // The builds find slirp4netns through a directory of this file's own, so the processes counted
+  // are this file's, whatever other test runs on the machine start meanwhile.
+  const ownBin = mkdtempSync(join(tmpdir(), 'stk-slirp-bin-'));
+  t.teardown(() => rmSync(ownBin, { recursive: true, force: true }));
+  symlinkSync(findSlirp(), join(ownBin, 'slirp4netns'));
+  const ENV = { ...CLEAN_ENV, PATH: `${ownBin}:${CLEAN_ENV.PATH ?? '/usr/bin:/bin'}` };
+  const ours = (pid: number) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return argv.includes(ownBin) || argv.includes(sb.dir);
+    } catch {
+      return false; // ended meanwhile
+    }
+  };
+  const newSlirps = () => slirpProcesses().filter(ours);
 
   // fixed-output sets no cgroup limits, so its builds make no cgroup: the cgroups leftovers()
   // sees (host-wide) belong to other test runs going on at the same time.
@@ -64,7 +79,7 @@ if (!IS_ROOT) {
 
   t.test('the build has lo and tap0 up, 10.0.2.100/24, a default route via 10.0.2.2', async (t) => {
     const r = run(sb, 'ip -o link | cut -d: -f2 | tr -d " "; ip -o link show up | cut -d: -f2 | tr -d " "; echo ==; ' +
-      'ip -o -4 addr show dev tap0 | grep -o "inet [^ ]*"; ip link show tap0 | grep -o "mtu [0-9]*"; echo ==; tail -n +2 /proc/net/route | cut -f1-4; cat /etc/resolv.conf');
+      'ip -o -4 addr show dev tap0 | grep -o "inet [^ ]*"; ip link show tap0 | grep -o "mtu [0-9]*"; echo ==; tail -n +2 /proc/net/route | cut -f1-4; cat /etc/resolv.conf', [], ENV);
     t.equal(r.status, 0, r.stderr);
     const [links, addr, routes] = r.stdout.split('==\n');
     t.same(links.trim().split('\n'), ['lo', 'tap0', 'lo', 'tap0'], 'lo and tap0, both up, nothing else');
@@ -77,7 +92,7 @@ if (!IS_ROOT) {
   t.test("the host's loopback is unreachable through 10.0.2.2", async (t) => {
     const { server, received } = await listen({ port: 0, host: '127.0.0.1' });
     t.teardown(() => server.close());
-    const r = await runAsync(sb, CONNECT_HOST(portOf(server)));
+    const r = await runAsync(sb, CONNECT_HOST(portOf(server)), [], ENV);
     t.equal(r.status, 0, r.stderr);
     t.equal(r.stdout.trim().split('\n').pop(), 'not connected');
     t.same(received, [], 'the host listener got no connection');
@@ -89,7 +104,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(open));
     const { server, received } = await listen({ port: 0, host: '127.0.0.1' });
     t.teardown(() => server.close());
-    const r = await runAsync(open, CONNECT_HOST(portOf(server)));
+    const r = await runAsync(open, CONNECT_HOST(portOf(server)), [], ENV);
     t.equal(r.status, 0, r.stderr);
     t.equal(r.stdout.trim(), 'connected');
     t.same(received, ['hello-from-build\n'], 'the host listener got what the build sent');
@@ -105,7 +120,7 @@ if (!IS_ROOT) {
     const probe = `const net = require('net'); const name = '\\0${name}';
       const connect = (then) => net.connect(name).on('connect', function () { console.log('connected'); this.end(); then(); }).on('error', (e) => { console.log(e.code); then(); });
       connect(() => { const s = net.createServer((c) => c.resume()).listen(name, () => connect(() => s.close())); });`;
-    const r = await runAsync(sb, `/usr/bin/node -e "${probe.replace(/"/g, '\\"')}"`);
+    const r = await runAsync(sb, `/usr/bin/node -e "${probe.replace(/"/g, '\\"')}"`, [], ENV);
     t.equal(r.status, 0, r.stderr);
     t.same(r.stdout.trim().split('\n'), ['ECONNREFUSED', 'connected'], "the host's listener is not there; the build's own is");
     t.same(received, [], 'the host listener got no connection');
@@ -114,7 +129,7 @@ if (!IS_ROOT) {
 
   /** Starts a build and resolves once it printed "up", with the process and its output so far. */
   const startBuild = async (box: Sandbox, script: string) => {
-    const child = spawn(process.execPath, runArgs(box, `echo up; ${script}`), { env: CLEAN_ENV });
+    const child = spawn(process.execPath, runArgs(box, `echo up; ${script}`), { env: ENV });
     const out = { stdout: '', stderr: '' };
     child.stderr.on('data', (d) => (out.stderr += d));
     const status = new Promise<number | null>((done) => child.on('close', done));
@@ -179,7 +194,7 @@ if (!IS_ROOT) {
   });
 
   t.test('a sandbox failing after slirp4netns started stops it too', async (t) => {
-    const r = run(sb, 'echo the builder ran', ['--input', '/usr/does-not-exist']);
+    const r = run(sb, 'echo the builder ran', ['--input', '/usr/does-not-exist'], ENV);
     t.equal(r.status, 125);
     t.equal(r.stdout, '', 'the builder never ran');
     t.match(r.stderr, "sandbox setup failed: ENOENT: no such file or directory, stat '/usr/does-not-exist'");

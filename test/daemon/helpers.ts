@@ -166,11 +166,20 @@ export class Connection {
   readonly events: (Event & { version: 1 })[] = [];
   closed = false;
 
+  /** Called on every event and on close; event-driven, so that waiting clients cost no CPU. */
+  private readonly watchers = new Set<() => void>();
+
   private constructor(readonly socket: Socket) {
-    const events = new LineSplitter((line) => this.events.push(parseEvent(line)));
+    const events = new LineSplitter((line) => {
+      this.events.push(parseEvent(line));
+      this.watchers.forEach((watch) => watch());
+    });
     socket.setEncoding('utf8');
     socket.on('data', (text: string) => events.push(text));
-    socket.on('close', () => (this.closed = true));
+    socket.on('close', () => {
+      this.closed = true;
+      this.watchers.forEach((watch) => watch());
+    });
   }
 
   static open(path: string): Promise<Connection> {
@@ -188,15 +197,22 @@ export class Connection {
     this.send({ version: 1, type: 'build', policy, spec });
   }
 
-  async waitFor<T extends Event['type']>(type: T, predicate: (e: Extract<Event, { type: T }>) => boolean = () => true, timeoutMs = 60_000): Promise<Extract<Event, { type: T }>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.events.find((e) => e.type === type && predicate(e as Extract<Event, { type: T }>));
-      if (found) return found as Extract<Event, { type: T }>;
-      if (Date.now() > deadline) throw new Error(`no ${type} event; got ${JSON.stringify(this.events)}`);
-      if (this.closed) throw new Error(`connection closed without a ${type} event; got ${JSON.stringify(this.events)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  waitFor<T extends Event['type']>(type: T, predicate: (e: Extract<Event, { type: T }>) => boolean = () => true, timeoutMs = 60_000): Promise<Extract<Event, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const settle = (outcome: () => void) => {
+        clearTimeout(timer);
+        this.watchers.delete(watch);
+        outcome();
+      };
+      const watch = () => {
+        const found = this.events.find((e) => e.type === type && predicate(e as Extract<Event, { type: T }>));
+        if (found) settle(() => resolve(found as Extract<Event, { type: T }>));
+        else if (this.closed) settle(() => reject(new Error(`connection closed without a ${type} event; got ${JSON.stringify(this.events)}`)));
+      };
+      const timer = setTimeout(() => settle(() => reject(new Error(`no ${type} event; got ${JSON.stringify(this.events)}`))), timeoutMs);
+      this.watchers.add(watch);
+      watch();
+    });
   }
 
   logOf(id: string, stream: 'stdout' | 'stderr' | 'stockade' = 'stdout'): string {

@@ -8,11 +8,10 @@ import { TOOL_INPUTS } from '../runtime/helpers.js';
 import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, type Connection } from './helpers.js';
 
 /**
- * The issue asks for 500; on this shared 2-core machine, at the load average of 15-17 that
- * parallel test runs kept it at, 100 builds took 121 s and 500 did not finish within 4 minutes.
- * 100 keep the file near two minutes; STOCKADE_LOAD_BUILDS=500 runs the full count.
+ * 500, as the issue asks: about 2.5 minutes when the suite runs alone (100 took 28-38 s in CI);
+ * STOCKADE_LOAD_BUILDS sets another count.
  */
-const BUILDS = Number(process.env.STOCKADE_LOAD_BUILDS ?? 100);
+const BUILDS = Number(process.env.STOCKADE_LOAD_BUILDS ?? 500);
 const CLIENTS = 8;
 const POOL = 4;
 /**
@@ -29,7 +28,7 @@ if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
   t.plan(0, NOT_ROOT_REASON);
 } else {
-  t.test(`${BUILDS} no-op builds from ${CLIENTS} clients, ${POOL} build users`, { timeout: 600_000 }, async (t) => {
+  t.test(`${BUILDS} no-op builds from ${CLIENTS} clients, ${POOL} build users`, { timeout: 540_000 }, async (t) => {
     const d = new TestDaemon({ maxJobs: POOL });
     t.teardown(() => d.remove());
     await d.start();

@@ -20,14 +20,22 @@ const REAP_DEADLINE_MS = 3000;
 /**
  * PIDs of processes (thread groups) where any task has `uid` as real, effective, saved or
  * filesystem uid. Zombies are left out: they run nothing and only wait for their parent.
+ *
+ * The threads of a live process are not read one by one: a thread gets credentials other than
+ * its process's only through a raw per-thread setresuid, which needs CAP_SETUID, and nothing a
+ * build starts has it (a build user's process can only switch among the build user's ids). A
+ * process whose main thread has exited goes on in its other threads, though: those are read.
+ * Reading every thread of every process made each scan five times dearer on a machine running
+ * Node processes (a dozen threads each), twice per build.
  */
 export function processesOf(uid: number): number[] {
   return numericEntries('/proc').filter((pid) => {
     const leader = readStatus(`/proc/${pid}/status`);
-    if (!leader || leader.threads === 1) return leader !== null && runsAs(leader, uid);
-    // Threads can change credentials one by one (raw setresuid), so each one is looked at.
+    if (!leader) return false;
+    if (runsAs(leader, uid)) return true;
+    if (leader.threads === 1 || !ended(leader)) return false;
     return numericEntries(`/proc/${pid}/task`).some((tid) => {
-      const task = readStatus(`/proc/${pid}/task/${tid}/status`);
+      const task = tid === pid ? null : readStatus(`/proc/${pid}/task/${tid}/status`);
       return task !== null && runsAs(task, uid);
     });
   });
@@ -39,8 +47,12 @@ interface TaskStatus {
   uids: number[];
 }
 
+function ended(task: TaskStatus): boolean {
+  return task.state === 'Z' || task.state === 'X';
+}
+
 function runsAs(task: TaskStatus, uid: number): boolean {
-  return task.state !== 'Z' && task.state !== 'X' && task.uids.includes(uid);
+  return !ended(task) && task.uids.includes(uid);
 }
 
 function numericEntries(dir: string): number[] {

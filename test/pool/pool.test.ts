@@ -2,7 +2,7 @@
 import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity, PoolRef } from '../../src/plan/types.js';
@@ -201,6 +201,29 @@ t.test('build-user pool (root)', { skip: NEEDS_ROOT }, async (t) => {
     t.equal((await waitForProcesses(uid, 1)).length, 1);
     t.same(await reapUid(uid), { killed: 1 }, 'reapUid counts what it killed');
     t.same(await reapUid(uid), { killed: 0 });
+  });
+
+  await t.test('a process whose main thread has exited is found through its other threads, and killed', async (t) => {
+    // pthread_exit in main: the leader is a zombie, the process runs on in its second thread.
+    const dir = mkdtempSync(join(tmpdir(), 'stk-pool-zombie-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'main.c'), '#include <pthread.h>\n#include <unistd.h>\n' +
+      'static void *sleeper(void *arg) { for (;;) pause(); return arg; }\n' +
+      'int main(void) { pthread_t thread; pthread_create(&thread, 0, sleeper, 0); pthread_exit(0); }\n');
+    execFileSync('gcc', ['-pthread', '-o', join(dir, 'headless'), join(dir, 'main.c')]);
+    const uid = randomHighUid();
+    const child = runAs(uid, join(dir, 'headless'));
+    spawned.push(child);
+    const headless = /\nState:\s+Z[^\n]*\n[\s\S]*\nThreads:\s+2\n/;
+    const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    for (let waited = 0; !headless.test(status()) && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    t.match(status(), headless, 'its main thread has ended, one thread runs on');
+    t.same(processesOf(uid), [child.pid], 'the process is found');
+    const exit = once(child, 'exit');
+    t.same(await reapUid(uid), { killed: 1 });
+    t.same((await exit)[1], 'SIGKILL');
+    t.same(processesOf(uid), []);
   });
 
   await t.test('exhaustion waits, then fails with the exact message', async (t) => {

@@ -1,22 +1,19 @@
-// Bundles init (dist/runtime/init.js and the ~25 ES modules it imports) into one CommonJS file,
+// Bundles init (dist/runtime/init.js and the ~20 ES modules it imports) into one CommonJS file,
 // dist/runtime/init.cjs, which the supervisor spawns for every build: Node's ES module loader
-// resolving, linking and evaluating each module cost init more CPU at start-up than the code
-// itself. Runs after tsc. koffi stays outside, loaded through its own CommonJS build.
+// resolving, linking and evaluating each module cost init more start-up CPU than the code itself
+// (bench/ffi.mjs). Runs after tsc. koffi stays outside, loaded through its own CommonJS build.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = new URL('../', import.meta.url);
-const entry = fileURLToPath(new URL('dist/runtime/init.js', root));
-const outfile = fileURLToPath(new URL('dist/runtime/init.cjs', root));
 
 // In the bundle import.meta.url is the bundle's own URL, not that of the module it came from. Only
 // modules that need no more than "somewhere in this package" (lib.ts, to require koffi) may use it.
 const META_ALLOWED = ['dist/ffi/lib.js'];
 
-const result = await build({
-  entryPoints: [entry],
-  outfile,
+/** esbuild options of the init bundle; bench/ffi.mjs bundles its own entry with the same. */
+export const INIT_BUNDLE_OPTIONS = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -27,13 +24,24 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   absWorkingDir: fileURLToPath(root),
-});
+};
 
-const misplaced = Object.keys(result.metafile.inputs).filter(
-  (input) => !META_ALLOWED.includes(input) && readFileSync(new URL(input, root), 'utf8').includes('import.meta'),
-);
-if (misplaced.length) {
-  console.error(`bundle-init: import.meta in ${misplaced.join(', ')}: in ${outfile} it would name the bundle, not the module`);
-  process.exit(1);
+/** Bundles `options` (entry, output) as init is; throws if a bundled module uses import.meta where it must not. */
+export async function bundleLikeInit(options) {
+  const result = await build({ ...INIT_BUNDLE_OPTIONS, ...options });
+  const inputs = Object.keys(result.metafile.inputs);
+  const misplaced = inputs.filter((input) => input.startsWith('dist/') && !META_ALLOWED.includes(input) && readFileSync(new URL(input, root), 'utf8').includes('import.meta'));
+  if (misplaced.length) throw new Error(`import.meta in ${misplaced.join(', ')}: in the bundle it would name the bundle, not the module`);
+  return inputs;
 }
-console.log(`wrote ${outfile} (${Object.keys(result.metafile.inputs).length} modules)`);
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const outfile = fileURLToPath(new URL('dist/runtime/init.cjs', root));
+  try {
+    const inputs = await bundleLikeInit({ entryPoints: [fileURLToPath(new URL('dist/runtime/init.js', root))], outfile });
+    console.log(`wrote ${outfile} (${inputs.length} modules)`);
+  } catch (err) {
+    console.error(`bundle-init: ${err.message}`);
+    process.exit(1);
+  }
+}

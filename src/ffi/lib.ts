@@ -5,7 +5,8 @@ import { assertSupportedArch } from './arch.js';
 import { SyscallError } from './errors.js';
 
 // koffi's CommonJS build: its ES module entry imports node:fs, node:util and node:module as ES
-// modules, whose facades cost start-up time that init pays on every build.
+// modules, whose facades cost start-up time that init pays on every build. In the init bundle
+// (scripts/bundle-init.mjs) import.meta.url is the bundle's own URL: koffi resolves from either.
 const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
 
 let libc: LibraryHandle | undefined;

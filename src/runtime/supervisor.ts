@@ -20,7 +20,9 @@ import { startSlirp } from './slirp.js';
 import { LineSplitter } from './lines.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
-const INIT_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
+// init.ts and its imports bundled into one CommonJS file by `npm run build` (scripts/bundle-init.mjs):
+// Node's ES module loader, for its ~20 modules, was most of what init's start-up cost beyond node's own.
+const INIT_PATH = fileURLToPath(new URL('./init.cjs', import.meta.url));
 
 /** Exit statuses of `stockade run` besides the builder's own. */
 export const EXIT = { timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
@@ -131,6 +133,7 @@ function lexists(path: string): boolean {
  * namespaces are restored at once.
  */
 function spawnInit(newNet: boolean): { child: ChildProcess; netns?: number } {
+  if (!existsSync(INIT_PATH)) throw new Error(`init bundle ${INIT_PATH} is missing: run \`npm run build\` (tsc alone does not make it)`);
   const own = { pid: openSync('/proc/thread-self/ns/pid', 'r'), net: newNet ? openSync('/proc/thread-self/ns/net', 'r') : undefined };
   try {
     unshare(CLONE_FLAGS.CLONE_NEWPID | (newNet ? CLONE_FLAGS.CLONE_NEWNET : 0));

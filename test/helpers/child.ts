@@ -20,7 +20,7 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Compiles src/ to dist/ when dist/ is missing or older than the sources. */
+/** Compiles src/ to dist/ (and bundles init) when dist/ is missing or older than the sources. */
 export function ensureBuilt(): void {
   let built = 0;
   try {
@@ -30,6 +30,8 @@ export function ensureBuilt(): void {
   }
   if (built < newestMtime(join(ROOT, 'src'))) {
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'inherit' });
+    // Builds spawn the init bundle, which would otherwise still hold the previous init.
+    execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-init.mjs')], { stdio: 'inherit' });
   }
 }
 

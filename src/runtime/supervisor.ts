@@ -2,7 +2,7 @@
 // PID 1 of a fresh PID namespace, relays the log, enforces timeouts, and cleans up whatever
 // happened, in reverse order of setup.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, openSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ const osSignals = osConstants.signals as Record<string, number>;
 // init.ts and its imports bundled into one CommonJS file by `npm run build` (scripts/bundle-init.mjs):
 // Node's ES module loader, for its ~20 modules, was most of what init's start-up cost beyond node's own.
 const INIT_PATH = fileURLToPath(new URL('./init.cjs', import.meta.url));
+const INIT_MODULE_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
 
 /** Exit statuses of `stockade run` besides the builder's own. */
 export const EXIT = { timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
@@ -127,13 +128,21 @@ function lexists(path: string): boolean {
   }
 }
 
+/** tsc rewrites init.js and every module it imports: a bundle older than init.js lacks their changes. */
+function checkInitBundle(): void {
+  const bundle = statSync(INIT_PATH, { throwIfNoEntry: false });
+  if (!bundle) throw new Error(`init bundle ${INIT_PATH} is missing: run \`npm run build\` (tsc alone does not make it)`);
+  const compiled = statSync(INIT_MODULE_PATH, { throwIfNoEntry: false });
+  if (compiled && compiled.mtimeMs > bundle.mtimeMs) throw new Error(`init bundle ${INIT_PATH} is older than ${INIT_MODULE_PATH}: run \`npm run build\``);
+}
+
 /**
  * Starts init as PID 1 of a fresh PID namespace, and for slirp in a fresh network namespace
  * whose fd it returns (slirp4netns attaches to it while init starts up). The supervisor's own
  * namespaces are restored at once.
  */
 function spawnInit(newNet: boolean): { child: ChildProcess; netns?: number } {
-  if (!existsSync(INIT_PATH)) throw new Error(`init bundle ${INIT_PATH} is missing: run \`npm run build\` (tsc alone does not make it)`);
+  checkInitBundle();
   const own = { pid: openSync('/proc/thread-self/ns/pid', 'r'), net: newNet ? openSync('/proc/thread-self/ns/net', 'r') : undefined };
   try {
     unshare(CLONE_FLAGS.CLONE_NEWPID | (newNet ? CLONE_FLAGS.CLONE_NEWNET : 0));

@@ -4,7 +4,7 @@
 // and sees only its own processes"); here: it stands alone, and without it builds refuse to start.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,25 +39,32 @@ t.test('the init bundle runs from a directory holding only itself and koffi', as
   t.same(JSON.parse(status), { error: `init is pid ${r.pid}, not PID 1 of a fresh PID namespace` }, 'reported on fd 4');
 });
 
-t.test('without the bundle a build does not start, and says to run npm run build', { skip: !IS_ROOT && NOT_ROOT_REASON }, async (t) => {
-  const sb = makePolicy('guix-default');
-  t.teardown(() => removeSandbox(sb));
-  // A checkout where only tsc ran: dist/ without init.cjs (init.js is there).
-  const checkout = join(sb.dir, 'checkout');
-  cpSync(join(ROOT, 'dist'), join(checkout, 'dist'), { recursive: true });
-  rmSync(join(checkout, 'dist/runtime/init.cjs'));
-  t.ok(existsSync(join(checkout, 'dist/runtime/init.js')));
-  copyFileSync(join(ROOT, 'package.json'), join(checkout, 'package.json'));
-  for (const dir of ['node_modules', 'policies']) symlinkSync(join(ROOT, dir), join(checkout, dir));
+for (const [what, breakIt, message] of [
+  ['without the bundle', (dist: string) => rmSync(join(dist, 'runtime/init.cjs')), 'is missing: run `npm run build`'],
+  // tsc ran again after the last bundling: the bundle would run the old init.
+  ['with a bundle older than init.js', (dist: string) => utimesSync(join(dist, 'runtime/init.js'), new Date(), new Date(Date.now() + 60_000)), `is older than`],
+] as const) {
+  t.test(`${what} a build does not start, and says to run npm run build`, { skip: !IS_ROOT && NOT_ROOT_REASON }, async (t) => {
+    const sb = makePolicy('guix-default');
+    t.teardown(() => removeSandbox(sb));
+    // A checkout where only tsc ran.
+    const checkout = join(sb.dir, 'checkout');
+    cpSync(join(ROOT, 'dist'), join(checkout, 'dist'), { recursive: true });
+    breakIt(join(checkout, 'dist'));
+    t.ok(existsSync(join(checkout, 'dist/runtime/init.js')));
+    copyFileSync(join(ROOT, 'package.json'), join(checkout, 'package.json'));
+    for (const dir of ['node_modules', 'policies']) symlinkSync(join(ROOT, dir), join(checkout, dir));
 
-  const name = `init-bundle-${randomBytes(4).toString('hex')}`;
-  const [, ...args] = runArgs(sb, 'echo the builder ran', ['--name', name]);
-  const r = spawnSync(process.execPath, [join(checkout, 'dist/cli/main.js'), ...args], { encoding: 'utf8', env: CLEAN_ENV, timeout: 60_000 });
-  t.equal(r.status, 125, r.stderr);
-  t.equal(r.stdout, '', 'the builder never ran');
-  t.match(r.stderr, `init bundle ${join(checkout, 'dist/runtime/init.cjs')} is missing: run \`npm run build\``);
-  t.same(leftovers(sb).filter((l) => !l.startsWith('cgroups under')), []);
-  const cgroups = ['/sys/fs/cgroup/memory/stockade', '/sys/fs/cgroup/pids/stockade', '/sys/fs/cgroup/unified/stockade', '/sys/fs/cgroup/stockade']
-    .flatMap((root) => (existsSync(root) ? readdirSync(root).filter((n) => n.startsWith(name + '-')) : []));
-  t.same(cgroups, [], "the build's cgroups are gone");
-});
+    const name = `init-bundle-${randomBytes(4).toString('hex')}`;
+    const [, ...args] = runArgs(sb, 'echo the builder ran', ['--name', name]);
+    const r = spawnSync(process.execPath, [join(checkout, 'dist/cli/main.js'), ...args], { encoding: 'utf8', env: CLEAN_ENV, timeout: 60_000 });
+    t.equal(r.status, 125, r.stderr);
+    t.equal(r.stdout, '', 'the builder never ran');
+    t.match(r.stderr, `init bundle ${join(checkout, 'dist/runtime/init.cjs')} ${message}`);
+    t.match(r.stderr, 'run `npm run build`');
+    t.same(leftovers(sb).filter((l) => !l.startsWith('cgroups under')), []);
+    const cgroups = ['/sys/fs/cgroup/memory/stockade', '/sys/fs/cgroup/pids/stockade', '/sys/fs/cgroup/unified/stockade', '/sys/fs/cgroup/stockade']
+      .flatMap((root) => (existsSync(root) ? readdirSync(root).filter((n) => n.startsWith(name + '-')) : []));
+    t.same(cgroups, [], "the build's cgroups are gone");
+  });
+}

@@ -52,15 +52,23 @@ export class WarmPool {
     }
   }
 
-  /** An idle worker, never handed out twice, or undefined (start cold). Refills afterwards. */
+  /** An idle worker, never handed out twice, or undefined (start cold). refillSoon() replaces it. */
   take(): WarmInit | undefined {
     const worker = this.idle.shift();
     if (worker) prioritise(worker, 0);
+    return worker;
+  }
+
+  /**
+   * Starts the missing workers on the next turn of the event loop. Spawning forks the daemon, and
+   * that takes longer the more memory it has: called once a build's init has its request, the
+   * fork runs while init sets the build up on the other core instead of before.
+   */
+  refillSoon(): void {
     this.refill ??= setImmediate(() => {
       this.refill = undefined;
       this.fill();
     });
-    return worker;
   }
 
   /** Kills every idle worker and waits for them to be gone. */

@@ -228,10 +228,7 @@ export class Daemon {
       const init = supervisorMakesNetns(build.plan) ? undefined : this.warm.take();
       result = await runBuild(build.plan, {
         init,
-        onStart: ({ uid, initPid, warm }) => {
-          this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})`);
-          this.warm.refillSoon();
-        },
+        onStart: ({ uid, initPid, warm }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})`),
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
         keepFailed: this.config.defaults.keepFailed,
@@ -245,8 +242,6 @@ export class Daemon {
       // runBuild reports its own failures; this is the journal failing, before or after it.
       result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: (err as Error).message, durationMs: 0 };
     }
-    // Also when the build failed before its init got the request.
-    this.warm.refillSoon();
     build.state = 'done';
     this.log(`build ${id}: ${result.outcome} (exit ${result.exitCode}${result.uid !== undefined ? `, uid ${result.uid}` : ''}, ${result.durationMs} ms)${result.message ? `: ${result.message}` : ''}${result.keptBuildDir ? `; build directory kept at ${result.keptBuildDir} (--keep-failed)` : ''}`);
     this.emit(build, {
@@ -258,6 +253,7 @@ export class Daemon {
       ...(result.handOver && { hand_over: { outputs: result.handOver.outputs, stripped: result.handOver.stripped, xattrs_dropped: result.handOver.xattrsDropped } }),
     });
     this.builds.delete(id);
+    this.warm.refillSoon();
   }
 
   private cancelRequest(client: Client, request: CancelRequest): void {

@@ -60,9 +60,9 @@ export class WarmPool {
   }
 
   /**
-   * Starts the missing workers on the next turn of the event loop. Spawning forks the daemon, and
-   * that takes longer the more memory it has: called once a build's init has its request, the
-   * fork runs while init sets the build up on the other core instead of before.
+   * Starts the missing workers on the next turn of the event loop. Spawning forks the daemon, which
+   * blocks it for longer the more memory it has (10-40 ms here): called once a build has finished,
+   * the fork delays no build that is running, and an isolated build none at all.
    */
   refillSoon(): void {
     this.refill ??= setImmediate(() => {

@@ -39,6 +39,8 @@ interface Build {
 
 export type Log = (message: string) => void;
 
+const WARM_START_TIMEOUT_MS = 10_000;
+
 export class Daemon {
   private server: Server | undefined;
   private readonly builds = new Map<string, Build>();
@@ -69,6 +71,8 @@ export class Daemon {
     this.policies.watch();
     this.log(`policies: serving ${count} from ${this.config.policies}: ${this.policies.names().join(', ') || 'none'}`);
     this.warm.fill();
+    // So that the first builds find their init started; a worker that never gets there delays no one long.
+    await this.warm.whenReady(WARM_START_TIMEOUT_MS);
     await this.listen();
     this.log(`listening on ${this.config.socket} (max ${this.config.maxJobs} jobs)`);
   }

@@ -22,6 +22,8 @@ export class WarmPool {
   private readonly idle: WarmInit[] = [];
   private closed = false;
   private refill: NodeJS.Immediate | undefined;
+  /** Told whenever a worker becomes ready or ends (whenReady waits on it). */
+  private changed: (() => void) | undefined;
 
   constructor(
     private readonly size: number,
@@ -33,7 +35,10 @@ export class WarmPool {
     while (!this.closed && this.idle.length < this.size) {
       let worker: WarmInit;
       try {
-        worker = startWarmInit();
+        worker = startWarmInit(() => {
+          this.log(`warm: worker pid ${worker.child.pid} ready`);
+          this.changed?.();
+        });
       } catch (err) {
         this.log(`warm: cannot start a worker: ${(err as Error).message}; builds start their own init`);
         return;
@@ -46,15 +51,38 @@ export class WarmPool {
         if (index < 0) return;
         this.idle.splice(index, 1);
         if (!this.closed) this.log(`warm: idle worker pid ${child.pid} ended (${signal ?? code}); not refilled until the next build`);
+        this.changed?.();
       });
       this.idle.push(worker);
-      this.log(`warm: worker pid ${child.pid} ready`);
+      this.log(`warm: worker pid ${child.pid} started`);
     }
   }
 
-  /** An idle worker, never handed out twice, or undefined (start cold). refillSoon() replaces it. */
+  /** Resolves once every idle worker is ready, or after `timeoutMs` (saying how many are). */
+  async whenReady(timeoutMs: number): Promise<void> {
+    const allReady = () => this.idle.every((worker) => worker.ready);
+    if (allReady()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.changed = undefined;
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.log(`warm: ${this.idle.filter((worker) => worker.ready).length} of ${this.idle.length} workers ready after ${timeoutMs / 1000} s; the others still starting`);
+        done();
+      }, timeoutMs);
+      this.changed = () => allReady() && done();
+    });
+  }
+
+  /**
+   * An idle worker, never handed out twice, or undefined (start cold): the oldest ready one, else
+   * the oldest still starting. refillSoon() replaces it.
+   */
   take(): WarmInit | undefined {
-    const worker = this.idle.shift();
+    const ready = this.idle.findIndex((worker) => worker.ready);
+    const [worker] = this.idle.splice(Math.max(ready, 0), 1);
     if (worker) prioritise(worker, 0);
     return worker;
   }

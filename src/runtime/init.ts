@@ -16,7 +16,7 @@ import { applyUts } from './uts.js';
 import { applyNetwork, supervisorMakesNetns } from './net.js';
 import { applyLimits } from './limits.js';
 import { dropPrivileges } from './ids.js';
-import { REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
+import { READY_LINE, REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
 
 function report(message: object): void {
   writeSync(STATUS_FD, JSON.stringify(message) + '\n');
@@ -70,6 +70,8 @@ function setUp(request: InitRequest): never {
 }
 
 try {
+  // Node has started: a warm worker is now one a build need not wait for.
+  writeSync(STATUS_FD, READY_LINE + '\n');
   const request = JSON.parse(readFileSync(REQUEST_FD, 'utf8')) as InitRequest;
   setUp(request);
 } catch (err) {

@@ -19,6 +19,8 @@ export const SETUP_FAILED = 125;
 /** fd on which init receives the request, and fd on which it reports a setup failure. */
 export const REQUEST_FD = 3;
 export const STATUS_FD = 4;
+/** init's first status line: Node has started and init waits for its request. */
+export const READY_LINE = JSON.stringify({ ready: true });
 
 /** `{uid}`/`{gid}` in generated files are the identity taken from the pool. */
 export function substituteIds(content: string, uid: number, gid: number): string {

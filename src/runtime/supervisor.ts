@@ -15,7 +15,7 @@ import { createBuildDir, removeBuildDir, type BuildDir } from './builddir.js';
 import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
-import { SETUP_FAILED, type InitRequest } from './request.js';
+import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
 import { LineSplitter } from './lines.js';
 
@@ -53,6 +53,8 @@ export interface RunOptions {
 /** init as PID 1 of a fresh PID namespace, blocked reading its request on fd 3; nothing else set up yet. */
 export interface WarmInit {
   readonly child: ChildProcess;
+  /** Whether its Node has started and it waits for its request (until then a build waits for it). */
+  readonly ready: boolean;
 }
 
 export interface RunResult {
@@ -166,9 +168,21 @@ function spawnInit(newNet: boolean): { child: ChildProcess; netns?: number } {
 /**
  * Starts an init ahead of any build. Until it reads a request it only holds its PID namespace:
  * SIGKILL leaves nothing behind, and if the supervisor dies it reads end-of-file and exits.
+ * `onReady` is told once init says it waits for its request.
  */
-export function startWarmInit(): WarmInit {
-  return { child: spawnInit(false).child };
+export function startWarmInit(onReady?: () => void): WarmInit {
+  const { child } = spawnInit(false);
+  const worker = { child, ready: false };
+  // Stays attached, ignoring what follows: the build's supervisor reads the status from then on.
+  const status = new LineSplitter((line) => {
+    if (worker.ready || line !== READY_LINE) return;
+    worker.ready = true;
+    onReady?.();
+  });
+  const statusStream = child.stdio[4] as NodeJS.ReadableStream;
+  statusStream.setEncoding('utf8');
+  statusStream.on('data', (text: string) => status.push(text));
+  return worker;
 }
 
 function killTree(child: ChildProcess): void {

@@ -7,6 +7,7 @@ import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, shSpec, toolArgs } from './helper
 const READY = /warm: worker pid (\d+) ready/g;
 const readyPids = (log: string) => [...log.matchAll(READY)].map((m) => Number(m[1]));
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8');
+const syscall = (pid: number) => readFileSync(`/proc/${pid}/syscall`, 'utf8');
 /** The nice value, field 19 of /proc/PID/stat (after the command name, which may hold spaces). */
 const nice = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
 /** A zombie has ended: whoever inherited it (not us) may not have reaped it yet. */
@@ -33,6 +34,9 @@ if (!IS_ROOT) {
       t.match(s, new RegExp(`\\nPPid:\\s+${d.child!.pid}\\n`), `worker ${pid} is the daemon's child`);
       t.match(s, new RegExp(`\\nNSpid:\\s+${pid}\\s+1\\n`), `worker ${pid} is PID 1 of its own PID namespace`);
       t.equal(nice(pid), 19, `idle worker ${pid} waits at the lowest CPU priority`);
+      // read(2) is syscall 0 on x86_64: ready means Node has started and init waits for its request.
+      for (let waited = 0; !/^0 0x3 /.test(syscall(pid)) && waited < 1000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      t.match(syscall(pid), /^0 0x3 /, `worker ${pid}, said ready, is blocked reading its request on fd 3`);
     }
     const c = await d.connect();
     t.teardown(() => c.close());

@@ -36,7 +36,10 @@ t.test('the init bundle runs from a directory holding only itself and koffi', as
   t.equal(r.status, 125, 'SETUP_FAILED');
   t.equal(r.stderr, '');
   const status = r.output[4] as unknown as string;
-  t.same(JSON.parse(status), { error: `init is pid ${r.pid}, not PID 1 of a fresh PID namespace` }, 'reported on fd 4');
+  t.same(status.split('\n').filter(Boolean).map((line) => JSON.parse(line)), [
+    { ready: true },
+    { error: `init is pid ${r.pid}, not PID 1 of a fresh PID namespace` },
+  ], 'ready, then the refusal, on fd 4');
 });
 
 for (const [what, breakIt, message] of [

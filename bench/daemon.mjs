@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { LineSplitter } from '../dist/runtime/lines.js';
 
 if (process.getuid?.() !== 0) {
   console.log('bench/daemon.mjs: needs root (the daemon mounts, takes build users and sets up namespaces); skipped');
@@ -69,7 +70,13 @@ let daemon;
 function open() {
   return new Promise((resolve, reject) => {
     const waiting = [];
-    let buffered = '';
+    const events = new LineSplitter((line) => {
+      const event = JSON.parse(line);
+      if (event.type !== 'finished' && event.type !== 'error') return;
+      const w = waiting.shift();
+      if (event.type === 'error' || event.outcome !== 'succeeded') w.fail(new Error(`build failed: ${JSON.stringify(event)}`));
+      else w.done(Number(process.hrtime.bigint() - w.start) / 1e6);
+    });
     const s = connect(socket, () => resolve({
       build: () => new Promise((done, fail) => {
         waiting.push({ start: process.hrtime.bigint(), done, fail });
@@ -78,18 +85,7 @@ function open() {
       close: () => s.destroy(),
     }));
     s.once('error', reject);
-    s.setEncoding('utf8').on('data', (text) => {
-      buffered += text;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const event = JSON.parse(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
-        if (event.type !== 'finished' && event.type !== 'error') continue;
-        const w = waiting.shift();
-        if (event.type === 'error' || event.outcome !== 'succeeded') w.fail(new Error(`build failed: ${JSON.stringify(event)}`));
-        else w.done(Number(process.hrtime.bigint() - w.start) / 1e6);
-      }
-    });
+    s.setEncoding('utf8').on('data', (text) => events.push(text));
   });
 }
 

@@ -34,7 +34,8 @@ const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'FS-09': (plan) => void plan.mounts.push({ source: '/sys', target: '/sys', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: true, role: 'path' }),
   'FS-10': (plan) => void plan.mounts.push({ source: '/usr', target: '/opt', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
   'FS-11': (plan, obs) => void (obs.writable[plan.build.outputs[0]] = 'EROFS'),
-  'DEV-01': (_plan, obs) => void obs.devices.push({ name: 'kvm', type: 'char', rdev: '10:232' }),
+  // A name no plan declares: injecting a real one (kvm) would be expected where the host has it.
+  'DEV-01': (_plan, obs) => void obs.devices.push({ name: 'stockade-injected', type: 'char', rdev: '1:3' }),
   'DEV-02': (_plan, obs) => {
     const pts = obs.mounts.find((m) => m.target === '/dev/pts')!;
     pts.fstype = 'devtmpfs';

@@ -8,10 +8,10 @@ import { TOOL_INPUTS } from '../runtime/helpers.js';
 import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, type Connection } from './helpers.js';
 
 /**
- * 500, as the issue asks: about 2.5 minutes when the suite runs alone (100 took 28-38 s in CI);
- * STOCKADE_LOAD_BUILDS sets another count.
+ * 50 by default, so a developer's `npm test` stays short; the issue's 500 with
+ * STOCKADE_LOAD_BUILDS=500 (.ci/run sets it; about 2.5 minutes alone).
  */
-const BUILDS = Number(process.env.STOCKADE_LOAD_BUILDS ?? 500);
+const BUILDS = Number(process.env.STOCKADE_LOAD_BUILDS ?? 50);
 const CLIENTS = 8;
 const POOL = 4;
 /**

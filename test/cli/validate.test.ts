@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planFromFile } from '../../src/plan/index.js';
+import { ensureBuilt } from '../helpers/child.js';
+
+ensureBuilt();
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 process.chdir(ROOT);

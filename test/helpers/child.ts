@@ -20,18 +20,19 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Compiles src/ to dist/ (and bundles init) when dist/ is missing or older than the sources. */
+/**
+ * Runs `npm run build` when dist/ is missing or older than any source, so a test run by hand
+ * (`npx tap test/runtime/...`) never tests a stale build silently.
+ */
 export function ensureBuilt(): void {
   let built = 0;
   try {
-    built = newestMtime(join(DIST, 'ffi'));
+    built = newestMtime(DIST);
   } catch {
     built = 0;
   }
-  if (built < newestMtime(join(ROOT, 'src'))) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'inherit' });
-    // Builds spawn the init bundle, which would otherwise still hold the previous init.
-    execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-init.mjs')], { stdio: 'inherit' });
+  if (built < Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'schemas')))) {
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   }
 }
 

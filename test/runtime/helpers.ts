@@ -6,6 +6,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { processesOf } from '../../src/pool/reap.js';
+import { ensureBuilt } from '../helpers/child.js';
+
+// Every runtime, daemon and CLI test runs the CLI from dist/: never a stale one.
+ensureBuilt();
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist/cli/main.js');

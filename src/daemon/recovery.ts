@@ -94,7 +94,7 @@ export class StateDir {
 async function cleanAfter(record: JournalRecord): Promise<string[]> {
   const removed: string[] = [];
   const what = `build ${record.id} (${record.buildName}) of daemon pid ${record.daemonPid}`;
-  // Cgroups are named NAME-SUPERVISORPID-START by the runtime: the pid tells whose they are.
+  // Cgroups are named NAME-SUPERVISORPID-START-uidUID by the runtime: the pid tells whose they are.
   for (const dir of stockadeCgroups(`${record.buildName}-${record.daemonPid}-`)) {
     const killed = await emptyCgroup(dir);
     removed.push(`cgroup ${dir}${killed ? ` and its ${killed} processes` : ''}, of ${what}`);

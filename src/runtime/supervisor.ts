@@ -301,7 +301,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
         result.keptBuildDir = buildDir.path;
       } else removeBuildDir(buildDir);
     });
-    const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}`, plan.limits);
+    // Named by the build user too, so whoever shares the machine can tell its own builds' cgroups.
+    const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}-uid${lease.uid}`, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
     if (warm && (warm.child.exitCode !== null || warm.child.signalCode !== null)) throw new Error(`the warm init (pid ${warm.child.pid}) has exited`);

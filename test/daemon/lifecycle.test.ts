@@ -138,7 +138,7 @@ if (!IS_ROOT) {
     t.equal(held.length, 1, 'a lock record names the crashed daemon');
 
     await d.start();
-    t.match(d.log, new RegExp(`recovery: removed cgroup .*crashed-${crashed}-\\d+ and its \\d+ processes, of build [0-9a-f]{16} \\(crashed\\) of daemon pid ${crashed}`));
+    t.match(d.log, new RegExp(`recovery: removed cgroup .*crashed-${crashed}-\\d+-uid\\d+ and its \\d+ processes, of build [0-9a-f]{16} \\(crashed\\) of daemon pid ${crashed}`));
     t.match(d.log, new RegExp(`recovery: removed build directory ${d.sb.dir}/guix-build-crashed\\.drv-0, of build`));
     t.match(d.log, new RegExp(`recovery: removed stale lock record ${d.sb.stateDir}/${held[0]} \\(build crashed\\)`));
     t.match(d.log, /recovery: \d+ leftovers of a crashed daemon removed/);

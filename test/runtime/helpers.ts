@@ -83,7 +83,7 @@ export function explain(sb: Sandbox, extra: string[] = []): any {
   return JSON.parse(r.stdout);
 }
 
-/** What a build could leave behind: mounts, processes, build directories, cgroups. */
+/** What this sandbox's builds could leave behind: mounts, processes, build directories, cgroups. */
 export function leftovers(sb: Sandbox): string[] {
   const found: string[] = [];
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -93,7 +93,9 @@ export function leftovers(sb: Sandbox): string[] {
   const dirs = readdirSync(sb.dir).filter((n) => n.startsWith('guix-build-'));
   if (dirs.length) found.push(`build directories: ${dirs.join(' ')}`);
   for (const root of ['/sys/fs/cgroup/pids/stockade', '/sys/fs/cgroup/memory/stockade', '/sys/fs/cgroup/stockade', '/sys/fs/cgroup/unified/stockade']) {
-    const groups = existsSync(root) ? readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+    // Only this sandbox's: other builds may run on the machine meanwhile.
+    const own = (name: string) => Array.from({ length: sb.count }, (_, i) => `-uid${sb.firstUid + i}`).some((tag) => name.endsWith(tag));
+    const groups = existsSync(root) ? readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory() && own(e.name)).map((e) => e.name) : [];
     if (groups.length) found.push(`cgroups under ${root}: ${groups.join(' ')}`);
   }
   return found;

@@ -1,5 +1,5 @@
 // Thin, typed libc wrappers. Each one throws a SyscallError naming the call and its arguments;
-// none returns -1. Namespace calls act on the calling thread only (see DESIGN.md).
+// none returns -1. Namespace calls act on the calling thread only (docs/architecture.md).
 import { readdirSync } from 'node:fs';
 import { check, lastErrno, loadLibc, koffi } from './lib.js';
 import { quote, renderEnum, renderFlags, renderMode } from './errors.js';

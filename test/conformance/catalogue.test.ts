@@ -1,4 +1,4 @@
-// The catalogue: stable, well-formed IDs covering every concern of DESIGN.md, documented once.
+// The catalogue: stable, well-formed IDs covering every isolation concern, documented once.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

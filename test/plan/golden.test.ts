@@ -1,7 +1,7 @@
 // Golden Plans of the shipped policies for one fixed build, so that any change to what a
 // shipped policy means shows up as a diff to review. Regenerate after an intended change with
 //   STOCKADE_UPDATE_GOLDEN=1 npx tap test/plan/golden.test.ts
-// and read the diff against guix-daemon's environment (DESIGN.md) before committing it.
+// and read the diff against guix-daemon's environment before committing it.
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -360,7 +360,7 @@ const CASES: Case[] = [
     name: 'seccomp profile: a directory',
     yaml: H + 'seccomp:\n  profile: /tmp\n',
     errors: [
-      'policy.yaml:4:12: seccomp.profile: cannot read /tmp: is a directory',
+      'policy.yaml:4:12: seccomp.profile: cannot read /tmp: not a regular file (a directory)',
     ],
   },
   {

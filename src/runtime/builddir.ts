@@ -153,11 +153,18 @@ export function topFull(dir: BuildDir): boolean {
  */
 export async function keepTop(dir: BuildDir, buildUid: number, canon: OutputsPlan): Promise<void> {
   if (dir.topBytes === undefined) return;
-  const copy = `${dir.top}.kept`;
-  await handOver([copy], [dir.top], buildUid, canon);
-  unmountTop(dir.path);
   const dirFd = openDirAt(AT_FDCWD, dir.path);
   try {
+    // The build may have opened its directory to all (hand-over refuses that); no one could
+    // enter it through the root-owned parent, and the copy is made safe anyway.
+    const topFd = openDirAt(dirFd, 'top');
+    try {
+      fchmod(topFd, 0o700);
+    } finally {
+      close(topFd);
+    }
+    await handOver([`${dir.top}.kept`], [dir.top], buildUid, canon);
+    unmountTop(dir.path);
     unlinkat(dirFd, 'top', AT_REMOVEDIR);
     renameat2(dirFd, 'top.kept', dirFd, 'top', RENAME_NOREPLACE);
   } finally {

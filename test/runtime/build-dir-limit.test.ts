@@ -44,8 +44,8 @@ if (!IS_ROOT) {
     t.match(result, { outcome: 'failed', message: null });
   });
 
-  t.test('--keep-failed: the tree survives the tmpfs, copied to the host and made safe', async (t) => {
-    const { status, result } = runJson(`echo kept > note; ${FILL}`, ['--keep-failed']);
+  t.test('--keep-failed: the tree survives the tmpfs, copied to the host and made safe, even opened up by the build', async (t) => {
+    const { status, result } = runJson(`echo kept > note; chmod 0777 .; ${FILL}`, ['--keep-failed']);
     t.equal(status, 1);
     t.match(result, { outcome: 'failed', message: `limits.build_dir_bytes (${LIMIT} bytes) reached` });
     t.match(result.keptBuildDir, /\/guix-build-sh\.drv-\d+$/);

@@ -47,6 +47,8 @@ export const EXPOSURE_WEIGHTS: Readonly<Record<string, number>> = {
   'STK-LIM-001': 0.5,
   'STK-LIM-002': 0.4,
   'STK-LIM-003': 0.1,
+  'STK-LIM-004': 0.1,
+  'STK-LIM-005': 0.1,
   'STK-TIME-001': 0.3,
   'STK-TIME-002': 0.2,
   'STK-ENV-001': 1.0,

@@ -105,6 +105,9 @@ export function renderPlan(plan: Plan): string {
   out.push(`  rlimits: ${rl.length ? rl.map(([k, v]) => (v.soft === v.hard ? `${k}=${v.soft}` : `${k}=${v.soft}/${v.hard}`)).join(' ') : 'inherited'}`);
   const cg = plan.limits.cgroup;
   out.push(`  cgroup: pids ${cg.pids ?? 'unlimited'}, memory ${cg.memoryBytes ?? 'unlimited'}, cpu ${cg.cpu ? `${cg.cpu.quotaUs}/${cg.cpu.periodUs} us` : 'unlimited'}`);
+  out.push(`  inputs: at most ${plan.limits.maxInputs}`);
+  out.push(`  outputs: ${plan.limits.outputBytes === null ? 'unlimited' : `at most ${plan.limits.outputBytes} bytes`}`);
+  out.push(`  build dir: ${plan.limits.buildDirBytes === null ? "on the host's disk, unlimited" : `tmpfs of ${plan.limits.buildDirBytes} bytes (in memory)`}`);
   out.push(`  timeouts: total ${plan.timeouts.totalSeconds || 'none'} s, max silent ${plan.timeouts.maxSilentSeconds || 'none'} s`);
   section('outputs (handed over after the build)');
   const o = plan.outputs;

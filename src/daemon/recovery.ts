@@ -11,6 +11,7 @@ import { SyscallError } from '../ffi/errors.js';
 import { processesOf, reapUid, resolvePool } from '../pool/index.js';
 import { lockPath, readLockState } from '../pool/lock.js';
 import type { Plan } from '../plan/types.js';
+import { unmountTop } from '../runtime/builddir.js';
 
 export interface JournalRecord {
   daemonPid: number;
@@ -119,6 +120,8 @@ async function cleanAfter(record: JournalRecord): Promise<string[]> {
     const top = safeLstat(join(path, 'top'));
     // Only root-owned build directories whose `top` belongs to a free UID of this pool.
     if (!dir.isDirectory() || dir.uid !== 0 || !top || !freeUids.has(top.uid)) continue;
+    // A build dir limited by limits.build_dir_bytes has its tmpfs mounted on `top`.
+    if (unmountTop(path)) removed.push(`build directory tmpfs ${join(path, 'top')}, of ${what}`);
     removeTree(path);
     removed.push(`build directory ${path}, of ${what}`);
   }

@@ -20,6 +20,8 @@ export const DEFAULTS = {
   /** guix's canonical output metadata (nix/libstore/local-store.cc canonicaliseTimestampAndPermissions). */
   outputs: { owner: { uid: 0, gid: 0 }, fileMode: 0o444, executableMode: 0o555, directoryMode: 0o555, mtime: 1 },
   oomScoreAdj: 1000,
+  /** Inputs a spec may list: guix's largest closures have a few thousand store items. */
+  maxInputs: 4096,
   seccompErrno: 'EPERM',
   /** The spec used by `explain` when none is given. */
   exampleSpec: { name: 'example', builder: '/bin/sh', args: [], env: {}, inputs: [], outputs: [], cores: 0 },

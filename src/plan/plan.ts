@@ -1,7 +1,7 @@
 // policy + build spec → Plan: a pure function that makes every decision explicit.
 import { posix } from 'node:path';
 import type { BuildSpec, Policy } from '../policy/types.js';
-import { networkMode, normalise } from '../policy/semantics.js';
+import { networkMode, normalise, sizeInBytes as bytes } from '../policy/semantics.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
 import { DEFAULTS } from './defaults.js';
 import { checkSpec, envAllowed } from './spec.js';
@@ -21,14 +21,6 @@ export interface PlanContext {
 }
 
 const CHAR_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'];
-
-function bytes(value: number | string): number {
-  if (typeof value === 'number') return value;
-  const m = /^(\d+)([KMGT]?)$/.exec(value);
-  if (!m) throw new Error(`bad size ${value}`);
-  const scale = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2] as '' | 'K' | 'M' | 'G' | 'T'];
-  return Number(m[1]) * scale;
-}
 
 function octal(mode: string): number {
   return parseInt(mode, 8);
@@ -84,7 +76,14 @@ function planLimits(policy: Policy): Limits {
   if (c.pids !== undefined) cgroup.pids = c.pids;
   if (c.memory !== undefined) cgroup.memoryBytes = bytes(c.memory);
   if (c.cpu !== undefined) cgroup.cpu = { quotaUs: Math.round(c.cpu * 100000), periodUs: 100000 };
-  return { rlimits, cgroup };
+  const l = policy.limits ?? {};
+  return {
+    rlimits,
+    cgroup,
+    maxInputs: l.inputs ?? DEFAULTS.maxInputs,
+    outputBytes: l.output_bytes === undefined ? null : bytes(l.output_bytes),
+    buildDirBytes: l.build_dir_bytes === undefined ? null : bytes(l.build_dir_bytes),
+  };
 }
 
 function planEtc(policy: Policy, identity: Plan['identity']): EtcFile[] {
@@ -195,8 +194,9 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
   }
 
   // Parents before children, so that no mount hides another (an input under /tmp, say).
-  const depth = (m: Mount) => m.target.split('/').filter(Boolean).length;
-  mounts.sort((a, b) => depth(a) - depth(b));
+  // Depths counted once, not at each of the sort's n log n comparisons.
+  const depths = new Map(mounts.map((m) => [m, m.target.split('/').filter(Boolean).length]));
+  mounts.sort((a, b) => depths.get(a)! - depths.get(b)!);
 
   const mode = networkMode(policy);
   const root = { ...DEFAULTS.root, ...fs.root };

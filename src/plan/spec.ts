@@ -5,6 +5,7 @@ import { specSchemaDiagnostics } from '../policy/validate.js';
 import { sortDiagnostics } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
+import { DEFAULTS } from './defaults.js';
 
 export function loadSpecFile(file: string): BuildSpec {
   const { doc, locate } = readSourceFile(file, 'build spec');
@@ -26,7 +27,11 @@ export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec')
     return undefined;
   };
   const inputsUnder = policy.filesystem?.inputs?.under ?? [];
-  for (const input of spec.inputs ?? []) {
+  const inputs = spec.inputs ?? [];
+  const maxInputs = policy.limits?.inputs ?? DEFAULTS.maxInputs;
+  // Over the cap, the inputs are not looked at one by one: the refusal's work and text stay bounded.
+  if (inputs.length > maxInputs) problems.push(`${inputs.length} inputs, more than limits.inputs allows (${maxInputs})`);
+  for (const input of inputs.length > maxInputs ? [] : inputs) {
     const bad = pathProblem('input', input);
     if (bad) problems.push(bad);
     else if (!inputsUnder.some((prefix) => isUnder(normalise(input), prefix))) {

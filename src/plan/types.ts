@@ -120,6 +120,12 @@ export interface Limits {
   /** By resource name without RLIMIT_: core, nofile, nproc, as, cpu, fsize, stack, data, memlock… */
   rlimits: Record<string, Rlimit>;
   cgroup: { pids?: number; memoryBytes?: number; cpu?: { quotaUs: number; periodUs: number } };
+  /** Most inputs a spec may list (the plan refuses more). */
+  maxInputs: number;
+  /** Most bytes of all outputs together, checked at hand-over; null: no limit. */
+  outputBytes: number | null;
+  /** Size of the tmpfs holding the writable build dir; null: the build dir is on the host's disk, unbounded. */
+  buildDirBytes: number | null;
 }
 
 export interface NetworkPlan {

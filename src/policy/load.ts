@@ -1,10 +1,11 @@
 // Loads a policy: YAML with positions, `extends` resolved and merged, schema and semantic
 // checks. Every problem is collected and thrown at once as a PolicyError.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyError, type Diagnostic } from './errors.js';
 import { parseSource, pointerJoin, type Json, type NodePos, type SourceDoc } from './source.js';
+import { FileRefused, readBoundedText } from './read.js';
 import { schemaDiagnostics, type Locate } from './validate.js';
 import { semanticDiagnostics } from './semantics.js';
 import type { Policy } from './types.js';
@@ -156,13 +157,14 @@ function locator(origins: Map<string, Origin>, fallbackFile: string): Locate {
 const parsed = new Map<string, { text: string; doc: ParsedDoc }>();
 const PARSED_MAX = 64;
 
-function readSource(file: string): { doc?: ParsedDoc; diagnostics: Diagnostic[] } {
+/** `refused`: why the file could not be read at all (an `extends` names it at its own position). */
+function readSource(file: string): { doc?: ParsedDoc; diagnostics: Diagnostic[]; refused?: string } {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBoundedText(file);
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    return { diagnostics: [{ file, line: 1, col: 1, message: `cannot read policy: ${reason}` }] };
+    const reason = err instanceof FileRefused ? err.message : String(err);
+    return { diagnostics: [{ file, line: 1, col: 1, message: `cannot read policy: ${reason}` }], refused: reason };
   }
   const hit = parsed.get(file);
   // A copy of the value: the merged policy shares its lists, and callers own what they get.
@@ -200,9 +202,10 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
   const docs: ParsedDoc[] = [];
   const seen: string[] = [];
   let current = file;
+  let read = readSource(current);
   for (;;) {
-    const { doc, diagnostics } = readSource(current);
-    if (!doc) throw new PolicyError(diagnostics);
+    const doc = read.doc;
+    if (!doc) throw new PolicyError(read.diagnostics);
     docs.push(doc);
     seen.push(safeRealpath(current));
     const value = doc.value;
@@ -240,6 +243,11 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
     }
     if (docs.length >= MAX_CHAIN) {
       here('/extends', `extends chain longer than ${MAX_CHAIN} policies`);
+      throw new PolicyError(fileErrors);
+    }
+    read = readSource(path);
+    if (read.refused !== undefined) {
+      here('/extends', `extends: cannot read policy ${path}: ${read.refused}`);
       throw new PolicyError(fileErrors);
     }
     current = path;

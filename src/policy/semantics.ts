@@ -17,6 +17,16 @@ export function networkMode(policy: Policy): 'none' | 'slirp' | 'host' {
   return n === undefined ? 'none' : typeof n === 'string' ? n : n.mode;
 }
 
+const SIZE_SCALES: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** A schema-valid size (bytes, or digits with a K/M/G/T suffix) in bytes. */
+export function sizeInBytes(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+)([KMGT]?)$/.exec(value);
+  if (!m) throw new Error(`bad size ${value}`);
+  return Number(m[1]) * SIZE_SCALES[m[2]];
+}
+
 function limitValue(v: RlimitValue): number {
   return v === 'unlimited' ? Infinity : v;
 }
@@ -146,6 +156,15 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
     if (typeof value === 'object' && limitValue(value.soft) > limitValue(value.hard)) {
       error(`/limits/rlimits/${resource}`, `limits.rlimits.${resource}: soft limit ${value.soft} is above hard limit ${value.hard}`);
     }
+  }
+  const sizes: [string, number | string | undefined][] = [
+    ['/limits/cgroup/memory', policy.limits?.cgroup?.memory],
+    ['/limits/output_bytes', policy.limits?.output_bytes],
+    ['/limits/build_dir_bytes', policy.limits?.build_dir_bytes],
+  ];
+  for (const [pointer, size] of sizes) {
+    // Beyond 2^53 a size is no longer an exact number (and not a size any host has).
+    if (size !== undefined && sizeInBytes(size) > Number.MAX_SAFE_INTEGER) error(pointer, `${pointer.slice(1).replace(/\//g, '.')}: ${size} is more than 2^53 bytes`);
   }
 
   for (const [name, value] of Object.entries(policy.environment?.set ?? {})) {

@@ -1,11 +1,11 @@
 // Turns YAML text into plain data plus the source position of every node, so that later
 // stages (schema validation, extends, planning, audit) can point at the offending node.
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as Yaml from 'yaml';
 import type { Node } from 'yaml';
 import { loadCompiled } from './compiled.js';
 import { PolicyError, type Diagnostic } from './errors.js';
+import { readBoundedText } from './read.js';
 
 // yaml joined into one file at build time (scripts/bundle-yaml.mjs): loading its 70-odd files
 // one by one was most of the start-up of `stockade validate`.
@@ -141,7 +141,7 @@ export interface SourceFile {
 export function readSourceFile(file: string, what: string): SourceFile {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBoundedText(file);
   } catch (err) {
     throw new PolicyError([{ file, line: 1, col: 1, message: `cannot read ${what}: ${(err as Error).message}` }]);
   }

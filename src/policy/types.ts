@@ -75,6 +75,9 @@ export interface Policy {
   limits?: {
     rlimits?: Record<string, RlimitValue | { soft: RlimitValue; hard: RlimitValue }>;
     cgroup?: { pids?: number; memory?: number | string; cpu?: number };
+    inputs?: number;
+    output_bytes?: number | string;
+    build_dir_bytes?: number | string;
   };
   timeouts?: { total?: number; max_silent?: number };
   outputs?: { owner?: { uid: number; gid: number } };

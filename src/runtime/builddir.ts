@@ -4,11 +4,18 @@
 // and the builder cannot open its directory to others (it cannot chmod the parent).
 // Outputs are written there too (`outputs/N`, owned by the build user), and handed over
 // only once the build is over (outputs.ts).
+//
+// With limits.build_dir_bytes, `top` is a tmpfs of that size instead, mounted in the host's
+// mount namespace (the sandbox's copy of it is what init binds), inside the root-owned
+// directory, so that recovery after a crash finds it with the build directory.
+import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AT_FDCWD, ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
-import { fchmod, fchown, mkdirat, openDirAt, openat, removeTree } from '../ffi/fsat.js';
+import { AT_FDCWD, ERRNO, MOUNT_FLAGS as MS, OPEN_FLAGS, UMOUNT_FLAGS } from '../ffi/arch.js';
+import { AT_REMOVEDIR, fchmod, fchown, mkdirat, openDirAt, openat, removeTree, renameat2, RENAME_NOREPLACE, unlinkat } from '../ffi/fsat.js';
 import { SyscallError } from '../ffi/errors.js';
-import { close } from '../ffi/libc.js';
+import { close, mount, umount2 } from '../ffi/libc.js';
+import type { OutputsPlan } from '../plan/types.js';
+import { handOver } from './outputs.js';
 
 export interface BuildDir {
   /** Host path of the root-owned 0700 directory. */
@@ -19,11 +26,13 @@ export interface BuildDir {
   chroot: string;
   /** Host paths where the build writes its outputs, in the order of the Plan's outputs. */
   outputs: string[];
+  /** Size of the tmpfs mounted on `top` (limits.build_dir_bytes); absent: `top` is on the host's disk. */
+  topBytes?: number;
 }
 
 const MAX_TRIES = 10000;
 
-export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number, outputCount = 0): BuildDir {
+export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number, outputCount = 0, topBytes: number | null = null): BuildDir {
   const parentFd = openat(AT_FDCWD, parent, OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_CLOEXEC);
   try {
     for (let n = 0; n < MAX_TRIES; n++) {
@@ -48,14 +57,25 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
         } finally {
           close(outputsFd);
         }
+        if (topBytes !== null) mountTop(dirFd, topBytes, uid, gid);
       } catch (err) {
         close(dirFd);
-        removeTree(join(parent, name));
+        try {
+          unmountTop(join(parent, name));
+        } finally {
+          removeTree(join(parent, name));
+        }
         throw err;
       }
       close(dirFd);
       const path = join(parent, name);
-      return { path, top: join(path, 'top'), chroot: join(path, 'chroot'), outputs: Array.from({ length: outputCount }, (_, i) => join(path, 'outputs', String(i))) };
+      return {
+        path,
+        top: join(path, 'top'),
+        chroot: join(path, 'chroot'),
+        outputs: Array.from({ length: outputCount }, (_, i) => join(path, 'outputs', String(i))),
+        ...(topBytes !== null ? { topBytes } : {}),
+      };
     }
   } finally {
     close(parentFd);
@@ -75,6 +95,84 @@ function makeOwnedDir(dirFd: number, name: string, uid: number, gid: number): vo
   }
 }
 
+/** Bytes of tmpfs per inode allowed: empty files take no pages, yet each costs kernel memory. */
+const BYTES_PER_INODE = 4096;
+const MIN_INODES = 1024;
+
+/** Mounts the tmpfs of `bytes` on `top` (beneath the open build directory), owned by the build user. */
+function mountTop(dirFd: number, bytes: number, uid: number, gid: number): void {
+  const inodes = Math.max(MIN_INODES, Math.floor(bytes / BYTES_PER_INODE));
+  const options = `size=${bytes},nr_inodes=${inodes},mode=0700,uid=${uid},gid=${gid}`;
+  // Through an fd of `top`: no name is looked up again. On a host whose / is shared, peers get
+  // a copy; the unmount, propagated through the same parent, removes it with ours.
+  const below = openat(dirFd, 'top', OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC);
+  try {
+    mount('tmpfs', `/proc/self/fd/${below}`, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, options);
+  } finally {
+    close(below);
+  }
+  // Its own mounts (none are made) must not propagate: nothing on it is anyone else's business.
+  const root = openat(dirFd, 'top', OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC);
+  try {
+    mount(null, `/proc/self/fd/${root}`, null, MS.MS_PRIVATE);
+  } finally {
+    close(root);
+  }
+}
+
+/**
+ * Unmounts a tmpfs on `top` of the build directory at `path` (a crashed build's, too); returns
+ * whether there was one. The directory is root-owned 0700: no one else can change the name.
+ */
+export function unmountTop(path: string): boolean {
+  const top = join(path, 'top');
+  try {
+    umount2(top, UMOUNT_FLAGS.UMOUNT_NOFOLLOW);
+  } catch (err) {
+    if (!(err instanceof SyscallError)) throw err;
+    // EINVAL: not a mount point; ENOENT: never made.
+    if (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOENT) return false;
+    if (err.errno !== ERRNO.EBUSY) throw err;
+    // Still open somewhere (the build's processes are gone): detached, it goes with the last user.
+    umount2(top, UMOUNT_FLAGS.MNT_DETACH | UMOUNT_FLAGS.UMOUNT_NOFOLLOW);
+  }
+  return true;
+}
+
+/** Whether the build dir's tmpfs is full (too few bytes or no inodes left): the build hit limits.build_dir_bytes. */
+export function topFull(dir: BuildDir): boolean {
+  if (dir.topBytes === undefined) return false;
+  const fs = statfsSync(dir.top);
+  // A write larger than what is left fails without using it: "full" allows for a margin.
+  return fs.bavail * fs.bsize < Math.max(64 * 1024, dir.topBytes / 100) || fs.ffree === 0;
+}
+
+/**
+ * For --keep-failed: the tmpfs goes with its unmount, so its tree is first copied to the host's
+ * disk (at most topBytes), as an output is handed over, and takes `top`'s place.
+ */
+export async function keepTop(dir: BuildDir, buildUid: number, canon: OutputsPlan): Promise<void> {
+  if (dir.topBytes === undefined) return;
+  const dirFd = openDirAt(AT_FDCWD, dir.path);
+  try {
+    // The build may have opened its directory to all (hand-over refuses that); no one could
+    // enter it through the root-owned parent, and the copy is made safe anyway.
+    const topFd = openDirAt(dirFd, 'top');
+    try {
+      fchmod(topFd, 0o700);
+    } finally {
+      close(topFd);
+    }
+    await handOver([`${dir.top}.kept`], [dir.top], buildUid, canon);
+    unmountTop(dir.path);
+    unlinkat(dirFd, 'top', AT_REMOVEDIR);
+    renameat2(dirFd, 'top.kept', dirFd, 'top', RENAME_NOREPLACE);
+  } finally {
+    close(dirFd);
+  }
+}
+
 export function removeBuildDir(dir: BuildDir): void {
+  unmountTop(dir.path);
   removeTree(dir.path);
 }

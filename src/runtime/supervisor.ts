@@ -11,7 +11,7 @@ import { setns, unshare } from '../ffi/libc.js';
 import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
-import { createBuildDir, removeBuildDir, type BuildDir } from './builddir.js';
+import { createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
 import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
@@ -286,12 +286,13 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       held.release();
     });
     checkOutputsFree(plan.build.outputs);
-    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length);
+    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length, plan.limits.buildDirBytes);
     const buildDir = dir;
     cleanups.push(async () => {
       if (options.keepFailed && result && result.outcome !== 'succeeded') {
         await reapUid(held.uid);
         try {
+          await keepTop(buildDir, held.uid, plan.outputs);
           secureKeptTree(buildDir.path, plan.outputs.owner);
         } catch (err) {
           // A tree that cannot be made safe is not kept.
@@ -319,6 +320,9 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot, outputHosts };
     const exit = await supervise(child, request, options);
     result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+    if (result.outcome === 'failed' && topFull(buildDir)) {
+      result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');
+    }
     if (result.outcome === 'succeeded' && plan.build.outputs.length) {
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
       await reapUid(lease.uid);

@@ -1,8 +1,8 @@
 // Reads an OCI/Docker seccomp profile file and imports it. Errors name the file, and for JSON
 // syntax errors the line and column in it: V8's own messages often give no position.
-import { readFileSync } from 'node:fs';
 import type { SeccompPlan } from '../plan/types.js';
 import { importOciProfile, type OciImportOptions } from './oci.js';
+import { readBoundedText } from '../policy/read.js';
 
 /** Where JSON.parse would fail in `text`, and why: a strict scanner of the JSON grammar. */
 export function jsonErrorAt(text: string): { offset: number; message: string } | null {
@@ -89,10 +89,9 @@ function lineCol(text: string, offset: number): string {
 export function loadOciProfile(path: string, options: OciImportOptions): SeccompPlan {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readBoundedText(path);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message}`);
+    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
   }
   let json: unknown;
   try {

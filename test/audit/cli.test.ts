@@ -13,7 +13,7 @@ const SARIF_SCHEMA = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures
 t.test('text: grouped by concern, FILE:LINE:COL: SEVERITY ID message, why/fix with --verbose', async (t) => {
   const { code, stdout } = await run(main, [GUIX_DEFAULT]);
   t.equal(code, 0);
-  t.match(stdout, /exposure 4\.7 OK/);
+  t.match(stdout, /exposure 4\.9 OK/);
   t.match(stdout, /\n  seccomp\n    .*guix-default\.yaml:4:1: MEDIUM STK-SEC-001 no seccomp filter/);
   t.notMatch(stdout, /why:/);
   t.notMatch(stdout, /\x1b\[/, 'no colour when not a terminal');
@@ -25,7 +25,7 @@ t.test('several policies: one report each and a summary table', async (t) => {
   const { stdout } = await run(main, [STRICT, GUIX_DEFAULT, FIXED_OUTPUT]);
   t.match(stdout, /POLICY +SCORE +LEVEL/);
   t.match(stdout, /strict\.yaml +0\.2 +SAFE/);
-  t.match(stdout, /fixed-output\.yaml +6\.2 +MEDIUM/);
+  t.match(stdout, /fixed-output\.yaml +6\.4 +MEDIUM/);
 });
 
 t.test('JSON', async (t) => {
@@ -64,7 +64,7 @@ t.test('SARIF validates against the SARIF 2.1.0 schema and carries the rule meta
 t.test('--fail-above and --fail-on gate CI', async (t) => {
   t.equal((await run(main, ['--fail-above', '1', STRICT])).code, 0);
   t.equal((await run(main, ['--fail-above', '1', STRICT, GUIX_DEFAULT])).code, 1);
-  t.equal((await run(main, ['--fail-above', '4.7', GUIX_DEFAULT])).code, 0, 'at the threshold is not above it');
+  t.equal((await run(main, ['--fail-above', '4.9', GUIX_DEFAULT])).code, 0, 'at the threshold is not above it');
   t.equal((await run(main, ['--fail-on', 'medium', STRICT])).code, 0);
   t.equal((await run(main, ['--fail-on', 'low', STRICT])).code, 1);
   t.equal((await run(main, ['--fail-on', 'medium', GUIX_DEFAULT])).code, 1);

@@ -80,7 +80,7 @@ t.test('the same sandbox written differently: no change (Plans are compared, not
 t.test('CLI: weakening exits 1 with scores before and after; strengthening exits 0', async (t) => {
   const weaker = await run(main, [STRICT, GUIX_DEFAULT]);
   t.equal(weaker.code, 1);
-  t.match(weaker.stdout, /exposure 0\.2 SAFE → 4\.7 OK/);
+  t.match(weaker.stdout, /exposure 0\.2 SAFE → 4\.9 OK/);
   t.match(weaker.stdout, /- weakening +seccomp: filter removed/);
   const stronger = await run(main, [GUIX_DEFAULT, STRICT]);
   t.equal(stronger.code, 0);
@@ -91,7 +91,7 @@ t.test('CLI --json', async (t) => {
   const { code, stdout } = await run(main, ['--json', GUIX_DEFAULT, FIXED_OUTPUT]);
   t.equal(code, 1);
   const json = JSON.parse(stdout);
-  t.match(json, { old: { policy: 'guix-default', score: 4.7 }, new: { policy: 'fixed-output', score: 6.2 }, weakenings: 3 });
+  t.match(json, { old: { policy: 'guix-default', score: 4.9 }, new: { policy: 'fixed-output', score: 6.4 }, weakenings: 3 });
   t.ok(json.changes.some((c: Change) => c.section === 'network' && c.effect === 'weakening'));
 });
 

@@ -4,7 +4,7 @@ import { auditFile } from '../../src/audit/index.js';
 import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, ruleIds } from './fixtures/helpers.js';
 
 const ADVICE = ['STK-FS-004', 'STK-ID-002', 'STK-ID-003'];
-const GUIX_GAPS = ['STK-LIM-001', 'STK-LIM-002', 'STK-LL-001', 'STK-SEC-001'];
+const GUIX_GAPS = ['STK-LIM-001', 'STK-LIM-002', 'STK-LIM-004', 'STK-LIM-005', 'STK-LL-001', 'STK-SEC-001'];
 
 t.test('strict: only the advice every guix-based policy gets', async (t) => {
   const report = auditFile(STRICT);

@@ -187,10 +187,22 @@ t.test('explain: text view, invalid policy, usage', async (t) => {
   t.equal(lines[1], '  from policies/strict.yaml → policies/guix-default.yaml');
   t.ok(lines.includes('  PATH=/path-not-set'), 'environment listed');
   t.ok(lines.includes('  default allow, architectures x86_64, x86, x32, 64 rules'), 'seccomp summarised');
+  t.ok(lines.includes('  inputs: at most 4096'), 'input cap shown');
+  t.ok(lines.includes('  outputs: at most 4294967296 bytes'), 'output limit shown');
+  t.ok(lines.includes('  build dir: tmpfs of 4294967296 bytes (in memory)'), 'build dir limit shown');
+  t.ok(stockade('explain', SHIPPED[0]).stdout.split('\n').includes("  build dir: on the host's disk, unlimited"), 'no build dir limit in guix-default');
   const invalid = stockade('explain', INVALID);
   t.equal(invalid.status, 1);
   t.equal(invalid.stderr, INVALID_ERRORS.map((e) => e + '\n').join(''));
   const usage = stockade('explain', SHIPPED[0], SHIPPED[1]);
   t.equal(usage.status, 2);
   t.equal(usage.stderr, `stockade: explain needs exactly one policy file\n${EXPLAIN_USAGE}\n`);
+});
+
+t.test('validate: extends /dev/zero is refused at once, at the extends value', async (t) => {
+  const file = join(dir, 'zero.yaml');
+  writeFileSync(file, 'stockade: 1\nname: zero\nextends: /dev/zero\n');
+  const r = stockade('validate', file);
+  t.equal(r.status, 1);
+  t.equal(r.stderr, `${file}:3:10: extends: cannot read policy /dev/zero: not a regular file (a character device)\n`);
 });

@@ -117,5 +117,11 @@ t.test('strict adds seccomp on three ABIs, Landlock and limits', async (t) => {
     { path: BUILD_DIR, access: ['write'] },
     { path: '/var/lib/stockade/outputs/hello', access: ['write'] },
   ]);
-  t.strictSame(plan.limits, { rlimits: { core: { soft: 0, hard: 0 }, nofile: { soft: 4096, hard: 8192 } }, cgroup: { pids: 2048, memoryBytes: 8 * 1024 ** 3 } });
+  t.strictSame(plan.limits, {
+    rlimits: { core: { soft: 0, hard: 0 }, nofile: { soft: 4096, hard: 8192 } },
+    cgroup: { pids: 2048, memoryBytes: 8 * 1024 ** 3 },
+    maxInputs: 4096,
+    outputBytes: 4 * 1024 ** 3,
+    buildDirBytes: 4 * 1024 ** 3,
+  });
 });

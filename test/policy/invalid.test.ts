@@ -210,6 +210,19 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'output and build dir limits: sizes such as 4G, at most 2^53 bytes; an input cap ≥ 0',
+    yaml: H + 'limits:\n  output_bytes: 4GB\n  build_dir_bytes: 9999999999T\n  inputs: -1\n',
+    errors: [
+      'policy.yaml:4:17: limits.output_bytes: must be a number of bytes such as 4G, got "4GB"',
+      'policy.yaml:6:11: limits.inputs: must be >= 0, got -1',
+    ],
+  },
+  {
+    name: 'a size beyond 2^53 bytes',
+    yaml: H + 'limits:\n  build_dir_bytes: 9999999999T\n',
+    errors: ['policy.yaml:4:20: limits.build_dir_bytes: 9999999999T is more than 2^53 bytes'],
+  },
+  {
     name: 'bad memory size',
     yaml: H + 'limits: { cgroup: { memory: 4GB } }\n',
     errors: [
@@ -360,7 +373,7 @@ const CASES: Case[] = [
     name: 'seccomp profile: a directory',
     yaml: H + 'seccomp:\n  profile: /tmp\n',
     errors: [
-      'policy.yaml:4:12: seccomp.profile: cannot read /tmp: is a directory',
+      'policy.yaml:4:12: seccomp.profile: cannot read /tmp: not a regular file (a directory)',
     ],
   },
   {

@@ -33,4 +33,22 @@ export const limitRules: Rule[] = [
     check: ({ plan }) =>
       plan.oomScoreAdj < DEFAULTS.oomScoreAdj ? [{ pointer: '/oom_score_adj', message: `oom_score_adj is ${plan.oomScoreAdj}: under memory pressure host processes may be killed before the build`, badness: (DEFAULTS.oomScoreAdj - plan.oomScoreAdj) / 2000 }] : [],
   },
+  {
+    id: 'STK-LIM-004',
+    concern: 'limits',
+    severity: 'low',
+    title: "No limit on the size of a build's outputs",
+    why: 'A build may hand over outputs of any size: they fill the disk of the store that other builds and the host share. guix-daemon has no such limit.',
+    fix: 'Set limits.output_bytes (e.g. 4G).',
+    check: ({ plan }) => (plan.limits.outputBytes === null ? [{ pointer: '/limits/output_bytes', message: 'no limit on the bytes of outputs (limits.output_bytes)' }] : []),
+  },
+  {
+    id: 'STK-LIM-005',
+    concern: 'limits',
+    severity: 'low',
+    title: 'No limit on what a build writes to its build directory',
+    why: "The build directory is on the host's disk: a build may fill it, and every other build and host service writing there fails. guix-daemon has no such limit.",
+    fix: 'Set limits.build_dir_bytes (e.g. 4G); the build directory then lives in memory, charged to limits.cgroup.memory.',
+    check: ({ plan }) => (plan.limits.buildDirBytes === null ? [{ pointer: '/limits/build_dir_bytes', message: "no limit on the build directory's bytes on the host's disk (limits.build_dir_bytes)" }] : []),
+  },
 ];

@@ -201,7 +201,7 @@ export class Daemon {
     try {
       // environment.pass takes from the daemon's environment, as guix's impureEnvVars do: never the client's.
       const { defaults } = this.config;
-      plan = applyDefaults(makePlan(entry.loaded.policy, boundSpec(request.spec, defaults), { file: entry.file, chain: entry.loaded.chain, callerEnv: process.env, specSource: 'build request' }), defaults);
+      plan = applyDefaults(makePlan(entry.loaded, boundSpec(request.spec, defaults), { callerEnv: process.env, specSource: 'build request' }), defaults);
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }

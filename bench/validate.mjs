@@ -70,7 +70,7 @@ const spec = { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: 
 const once = () => {
   for (const file of files) {
     const loaded = loadPolicy(file);
-    plan(loaded.policy, spec, { file, chain: loaded.chain });
+    plan(loaded, spec);
   }
 };
 for (let i = 0; i < 50; i++) once(); // let the JIT settle

@@ -11,13 +11,13 @@ export { RULES } from './registry.js';
 export type { AuditReport, Finding, RegisteredRule, Severity } from './types.js';
 
 /** Plans the example build, as `explain` does, with no caller environment so the result depends on the policy alone. */
-export function planForAudit(loaded: LoadedPolicy, file: string): Plan {
+export function planForAudit(loaded: LoadedPolicy): Plan {
   const spec = { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: [] };
-  return plan(loaded.policy, spec, { file, chain: loaded.chain, callerEnv: {}, seccompProfile: loaded.seccompProfile });
+  return plan(loaded, spec, { callerEnv: {} });
 }
 
 export function auditLoaded(loaded: LoadedPolicy, file: string): AuditReport {
-  return auditPlan(planForAudit(loaded, file), loaded, file);
+  return auditPlan(planForAudit(loaded), loaded, file);
 }
 
 /** Audits a Plan made from `loaded`; positions come from the policy's files. */

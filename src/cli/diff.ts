@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const file of args.positionals) {
       try {
         const loaded = loadPolicy(file, { policiesDir: args.values.policies });
-        const plan = planForAudit(loaded, file);
+        const plan = planForAudit(loaded);
         sides.push({ file, plan, report: auditPlan(plan, loaded, file) });
       } catch (err) {
         if (!(err instanceof PolicyError)) throw err;

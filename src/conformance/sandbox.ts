@@ -124,7 +124,7 @@ export async function prepareSubject(file: string, options: SubjectOptions = {})
     cleanups.push(() => rmSync(outputs[0], { recursive: true, force: true }));
   }
   const spec = { name: 'conformance', builder: '/bin/sh', args: ['-c', wrapper()], env: {}, inputs: refused.length ? [] : inputs, outputs };
-  const plan = planBuild(policy, spec, { file, chain: loaded.chain, callerEnv: {}, specSource: 'the conformance probe' });
+  const plan = planBuild(loaded, spec, { callerEnv: {}, specSource: 'the conformance probe' });
   plan.mounts.push(
     probeMount(join(ROOT, 'dist'), `${PROBE_DIR}/dist`, 'dir'),
     probeMount(join(ROOT, 'package.json'), `${PROBE_DIR}/package.json`, 'file'),

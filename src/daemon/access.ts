@@ -1,10 +1,11 @@
 // Access control: who may use which policy, and what they may put in a spec, from the peer's
 // kernel-reported credentials (SO_PEERCRED), never from anything the client says.
-import { getgrouplist, getpwuid } from '../ffi/nss.js';
+import { getgrouplist, getpwnam, getpwuid } from '../ffi/nss.js';
 import { isUnder, normalise } from '../policy/semantics.js';
 import { envAllowed } from '../plan/spec.js';
+import type { Plan } from '../plan/types.js';
 import type { BuildSpec } from '../policy/types.js';
-import type { AccessRule } from './config.js';
+import { PLACEHOLDER, type AccessRule } from './config.js';
 
 export interface Peer {
   pid: number;
@@ -14,16 +15,43 @@ export interface Peer {
   groups: number[];
   /** Account name, or the uid as text. */
   name: string;
+  /** What `{user}` stands for: the account name, only when NSS maps it back to this uid. */
+  account?: string;
 }
 
 export function describePeer(cred: { pid: number; uid: number; gid: number }): Peer {
   const account = getpwuid(cred.uid);
   const groups = new Set([cred.gid]);
   if (account) for (const gid of getgrouplist(account.name, cred.gid)) groups.add(gid);
-  return { ...cred, groups: [...groups], name: account?.name ?? String(cred.uid) };
+  // A name that NSS gives another uid too (duplicate entries) would share that uid's prefix.
+  const own = account !== null && getpwnam(account.name)?.uid === cred.uid;
+  return { ...cred, groups: [...groups], name: account?.name ?? String(cred.uid), ...(own && { account: account.name }) };
 }
 
-export type Decision = { allowed: true; rule: AccessRule } | { allowed: false; code: 'denied' | 'refused-spec'; message: string };
+export type Decision =
+  | { allowed: true; rule: AccessRule; inputsUnder?: string[]; outputsUnder?: string[] }
+  | { allowed: false; code: 'denied' | 'refused-spec'; message: string };
+
+/** A user name that stays one plain path component: no '/', not '.' or '..', no space, control or glob character. */
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,254}$/;
+
+/** The rule's prefixes for this peer, `{user}` and `{uid}` substituted; a string says why they cannot be. */
+function substitute(templates: string[], peer: Peer): string[] | string {
+  const prefixes: string[] = [];
+  for (const template of templates) {
+    if (template.includes('{user}')) {
+      if (peer.account === undefined) return `uid ${peer.uid} has no user name of its own for {user} in outputs_under ${template}`;
+      if (!SAFE_NAME.test(peer.account)) return `user name ${JSON.stringify(peer.account)} is not a safe path component for {user} in outputs_under ${template}`;
+    }
+    prefixes.push(normalise(template.replace(PLACEHOLDER, (p) => (p === '{user}' ? peer.account! : String(peer.uid)))));
+  }
+  return prefixes;
+}
+
+/** A '.' or '..' component would make a lexical prefix check say nothing about where the path leads. */
+function hasDotComponent(path: string): boolean {
+  return path.split('/').some((c) => c === '.' || c === '..');
+}
 
 function matches(rule: AccessRule, peer: Peer, policy: string): boolean {
   if (!rule.policies.includes('*') && !rule.policies.includes(policy)) return false;
@@ -35,22 +63,44 @@ function matches(rule: AccessRule, peer: Peer, policy: string): boolean {
 export function decide(rules: AccessRule[], peer: Peer, policy: string, spec: BuildSpec): Decision {
   const rule = rules.find((r) => matches(r, peer, policy));
   if (!rule) return { allowed: false, code: 'denied', message: `user ${peer.name} (uid ${peer.uid}) may not use policy '${policy}'` };
+  const outputsUnder = rule.outputsUnder && substitute(rule.outputsUnder, peer);
+  if (typeof outputsUnder === 'string') {
+    return { allowed: false, code: 'denied', message: `user ${peer.name} (uid ${peer.uid}) may not use policy '${policy}': ${outputsUnder} (daemon config ${rule.where})` };
+  }
   const problems: string[] = [];
   if (rule.env) {
     for (const name of Object.keys(spec.env ?? {})) {
       if (!envAllowed(name, rule.env)) problems.push(`environment variable ${name} is not allowed for you (daemon config ${rule.where}: ${rule.env.join(', ') || 'none'})`);
     }
   }
-  const under = (kind: 'input' | 'output', paths: string[] | undefined, prefixes: string[] | undefined) => {
+  const under = (kind: 'input' | 'output', paths: string[] | undefined, prefixes: string[] | undefined, templates: string[] | undefined) => {
     if (!prefixes) return;
+    const written = templates?.some((t) => t.includes('{')) ? `: ${kind}s_under ${templates.join(', ')}` : '';
     for (const path of paths ?? []) {
-      if (!path.startsWith('/') || !prefixes.some((p) => isUnder(normalise(path), normalise(p)))) {
-        problems.push(`${kind} ${path} is not under ${prefixes.join(', ')} (daemon config ${rule.where})`);
+      if (!path.startsWith('/') || hasDotComponent(path) || !prefixes.some((p) => isUnder(normalise(path), normalise(p)))) {
+        problems.push(`${kind} ${path} is not under ${prefixes.join(', ')} (daemon config ${rule.where}${written})`);
       }
     }
   };
-  under('input', spec.inputs, rule.inputsUnder);
-  under('output', spec.outputs, rule.outputsUnder);
+  under('input', spec.inputs, rule.inputsUnder, undefined);
+  under('output', spec.outputs, outputsUnder, rule.outputsUnder);
   if (problems.length) return { allowed: false, code: 'refused-spec', message: problems.map((p) => `refused: ${p}`).join('\n') };
-  return { allowed: true, rule };
+  return { allowed: true, rule, ...(rule.inputsUnder && { inputsUnder: rule.inputsUnder.map(normalise) }), ...(outputsUnder && { outputsUnder }) };
+}
+
+/**
+ * The Plan with its inputs and outputs bounds narrowed to the rule's: the runtime checks each
+ * path again once symlinks are resolved, and a symlink inside the user's own prefix (in an
+ * output it built before) must not lead it into someone else's.
+ */
+export function confine(plan: Plan, decision: Extract<Decision, { allowed: true }>): Plan {
+  const narrow = (bounds: string[], rule: string[] | undefined): string[] => {
+    if (!rule) return bounds;
+    const within = [...rule.filter((r) => bounds.some((b) => isUnder(r, b))), ...bounds.filter((b) => rule.some((r) => isUnder(b, r)))];
+    return [...new Set(within)];
+  };
+  return {
+    ...plan,
+    build: { ...plan.build, inputsUnder: narrow(plan.build.inputsUnder, decision.inputsUnder), outputsUnder: narrow(plan.build.outputsUnder, decision.outputsUnder) },
+  };
 }

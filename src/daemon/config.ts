@@ -17,6 +17,7 @@ export interface AccessRule {
   gids: number[];
   env?: string[];
   inputsUnder?: string[];
+  /** May hold {user} and {uid}, each a whole path component, substituted per client. */
   outputsUnder?: string[];
   /** Where the rule is written, for messages. */
   where: string;
@@ -51,6 +52,29 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   access: [{ policies: ['*'], uids: [0], gids: [], where: 'built-in default (root only)' }],
   defaults: NO_DEFAULTS,
 };
+
+/** What outputs_under substitutes: the client's user name and uid. */
+export const PLACEHOLDER = /\{(?:user|uid)\}/g;
+
+/**
+ * Why a prefix of inputs_under or outputs_under cannot be used, if it cannot. A placeholder must
+ * be a whole component: `/out/{user}{uid}` would give user a1 (uid 23) and user a12 (uid 3) the same.
+ */
+function prefixProblem(prefix: string, placeholders: boolean): string | undefined {
+  const components = prefix.split('/').filter(Boolean);
+  if (components.some((c) => c === '.' || c === '..')) return `'.' and '..' are not allowed in a prefix`;
+  for (const component of components) {
+    const count = component.match(PLACEHOLDER)?.length ?? 0;
+    if (!placeholders) {
+      if (count) return `{user} and {uid} are substituted in outputs_under only`;
+    } else if (/[{}]/.test(component.replace(PLACEHOLDER, ''))) {
+      return `unknown placeholder in '${component}' (outputs_under knows {user} and {uid})`;
+    } else if (count && !/^\{(?:user|uid)\}$/.test(component)) {
+      return `a placeholder must be a whole path component, got '${component}'`;
+    }
+  }
+  return undefined;
+}
 
 interface RawRule {
   policies: string[];
@@ -92,6 +116,12 @@ export function loadDaemonConfig(file: string): DaemonConfig {
           });
     const uids = ids('users', (name) => getpwnam(name)?.uid);
     const gids = ids('groups', (name) => getgrnam(name)?.gid);
+    for (const key of ['inputs_under', 'outputs_under'] as const) {
+      (rule[key] ?? []).forEach((prefix, i) => {
+        const problem = prefixProblem(prefix, key === 'outputs_under');
+        if (problem) errors.push({ ...locate(pointerJoin(pointerJoin(at, key), i)), message: `access[${index}].${key}: ${prefix}: ${problem}` });
+      });
+    }
     if (gids === 'any') errors.push({ ...locate(pointerJoin(at, 'groups')), message: `access[${index}].groups: '*' is not allowed, use users: ['*']` });
     const pos = locate(at);
     return {

@@ -1,5 +1,6 @@
 // The policies the daemon serves: every NAME.yaml of one directory, loaded and validated ahead,
-// re-read when a file of the directory (or of an extends chain) changes, or on demand (SIGHUP).
+// re-read when a file of the directory (or of an extends chain, or a seccomp.profile) changes,
+// or on demand (SIGHUP).
 // A policy that stops validating keeps its last good version, and the reason is logged.
 import { readdirSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,6 +14,16 @@ export interface PolicyEntry {
   name: string;
   file: string;
   loaded: LoadedPolicy;
+}
+
+/** Every file a policy is made of: its extends chain and its seccomp.profile. */
+function filesOf(loaded: LoadedPolicy): string[] {
+  return loaded.seccompProfile ? [...loaded.chain, loaded.seccompProfile.path] : loaded.chain;
+}
+
+/** What builds get from a loaded policy. */
+function served(loaded: LoadedPolicy): unknown {
+  return { policy: loaded.policy, chain: loaded.chain, seccomp: loaded.seccompProfile?.filter };
 }
 
 export class PolicyCache {
@@ -54,7 +65,7 @@ export class PolicyCache {
       const previous = this.entries.get(name);
       try {
         const loaded = loadPolicy(path, { policiesDir: this.dir });
-        const changed = !previous || JSON.stringify(previous.loaded.policy) !== JSON.stringify(loaded.policy);
+        const changed = !previous || JSON.stringify(served(previous.loaded)) !== JSON.stringify(served(loaded));
         this.entries.set(name, { name, file: path, loaded });
         if (changed) this.log(`policies: ${previous ? 'reloaded' : 'loaded'} '${name}' from ${path}`);
       } catch (err) {
@@ -74,7 +85,7 @@ export class PolicyCache {
     return this.entries.size;
   }
 
-  /** Watches the policies directory and the directories of every file the policies extend. */
+  /** Watches the policies directory and the directories of every file the policies extend or import. */
   watch(): void {
     this.watchDir(this.dir);
     this.watchChains();
@@ -88,7 +99,7 @@ export class PolicyCache {
 
   private watchChains(): void {
     if (this.watchers.size === 0) return;
-    for (const entry of this.entries.values()) for (const file of entry.loaded.chain) this.watchDir(dirname(file));
+    for (const entry of this.entries.values()) for (const file of filesOf(entry.loaded)) this.watchDir(dirname(file));
   }
 
   private watchDir(dir: string): void {

@@ -12,7 +12,7 @@ import type { Plan } from '../plan/types.js';
 import { supervisorMakesNetns } from '../runtime/net.js';
 import { LineSplitter } from '../runtime/lines.js';
 import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
-import { decide, describePeer, type Peer } from './access.js';
+import { confine, decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
 import { applyDefaults, boundSpec } from './defaults.js';
 import { PolicyCache } from './policies.js';
@@ -201,7 +201,7 @@ export class Daemon {
     try {
       // environment.pass takes from the daemon's environment, as guix's impureEnvVars do: never the client's.
       const { defaults } = this.config;
-      plan = applyDefaults(makePlan(entry.loaded.policy, boundSpec(request.spec, defaults), { file: entry.file, chain: entry.loaded.chain, callerEnv: process.env, specSource: 'build request' }), defaults);
+      plan = confine(applyDefaults(makePlan(entry.loaded, boundSpec(request.spec, defaults), { callerEnv: process.env, specSource: 'build request' }), defaults), decision);
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }

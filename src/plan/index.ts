@@ -5,7 +5,7 @@ import { DEFAULTS } from './defaults.js';
 import { plan } from './plan.js';
 import type { Plan } from './types.js';
 
-export { plan } from './plan.js';
+export { plan, type PlanContext } from './plan.js';
 export type { Plan } from './types.js';
 
 export interface PlanFromFileOptions extends LoadOptions {
@@ -18,5 +18,5 @@ export interface PlanFromFileOptions extends LoadOptions {
 export function planFromFile(file: string, options: PlanFromFileOptions = {}): Plan {
   const loaded = loadPolicy(file, options);
   const spec = options.spec ?? { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: [] };
-  return plan(loaded.policy, spec, { file, chain: loaded.chain, callerEnv: options.callerEnv, specSource: options.specSource, seccompProfile: loaded.seccompProfile });
+  return plan(loaded, spec, { callerEnv: options.callerEnv, specSource: options.specSource });
 }

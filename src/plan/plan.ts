@@ -1,5 +1,6 @@
 // policy + build spec → Plan: a pure function that makes every decision explicit.
 import { posix } from 'node:path';
+import type { LoadedPolicy } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { networkMode, normalise, sizeInBytes as bytes } from '../policy/semantics.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
@@ -7,17 +8,12 @@ import { DEFAULTS } from './defaults.js';
 import { checkSpec, envAllowed } from './spec.js';
 import type { DeviceNode, EtcFile, LandlockPlan, Limits, Mount, Plan, SeccompPlan } from './types.js';
 
+/** What the build's caller adds; everything about the policy comes from its LoadedPolicy. */
 export interface PlanContext {
-  /** The policy file (for the Plan's record). */
-  file: string;
-  /** Files of the extends chain, the policy's own first. */
-  chain?: string[];
   /** The caller's environment, for `environment.pass`. */
   callerEnv?: Record<string, string | undefined>;
   /** How the spec is named in refusals. */
   specSource?: string;
-  /** The policy's seccomp.profile, read and imported by the loader (LoadedPolicy.seccompProfile). */
-  seccompProfile?: ImportedProfile;
 }
 
 const CHAR_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'];
@@ -37,7 +33,7 @@ function nativeArch(): string {
 
 function planSeccomp(policy: Policy, profile: ImportedProfile | undefined): SeccompPlan | null {
   if (!policy.seccomp) return null;
-  if (policy.seccomp.profile !== undefined && !profile) throw new Error('stockade: seccomp.profile is set but the profile was not imported (plan a loaded policy)');
+  if (policy.seccomp.profile !== undefined && !profile) throw new Error('stockade: seccomp.profile is set but the profile was not imported (plan what loadPolicy returned)');
   const { filter, conflicts } = planSeccompSection(policy.seccomp, profile, (a) => (a === 'native' ? nativeArch() : a));
   // The loader reports these with positions; a caller that skipped it still gets no filter.
   if (conflicts.length > 0) throw new Error(`stockade: ${conflicts.map((c) => c.message).join('; ')}`);
@@ -152,8 +148,12 @@ function buildEnvironment(policy: Policy, spec: BuildSpec, buildDir: string, cor
   return env;
 }
 
-/** Resolves a validated policy and a build spec into a Plan. Refuses a spec the policy does not allow. */
-export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): Plan {
+/**
+ * Resolves a loaded policy (as loadPolicy returns it: the merged policy, its extends chain, its
+ * imported seccomp.profile) and a build spec into a Plan. Refuses a spec the policy does not allow.
+ */
+export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanContext = {}): Plan {
+  const { policy, chain } = loaded;
   checkSpec(specIn, policy, context.specSource);
   const spec: BuildSpec = { args: [], env: {}, inputs: [], outputs: [], cores: 0, ...specIn };
   spec.inputs = spec.inputs!.map(normalise);
@@ -205,9 +205,9 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
     policy: {
       name: policy.name,
       description: policy.description ?? '',
-      file: context.file,
+      file: chain[0],
       fixedOutput: policy.fixed_output ?? false,
-      chain: context.chain ?? [context.file],
+      chain,
     },
     build: {
       name: spec.name,
@@ -234,7 +234,7 @@ export function plan(policy: Policy, specIn: BuildSpec, context: PlanContext): P
     environment: buildEnvironment(policy, spec, buildDir, cores, context.callerEnv ?? {}),
     capabilities: { bounding: policy.capabilities?.bounding ?? [], ambient: policy.capabilities?.ambient ?? [] },
     noNewPrivs: policy.no_new_privs ?? true,
-    seccomp: planSeccomp(policy, context.seccompProfile),
+    seccomp: planSeccomp(policy, loaded.seccompProfile),
     landlock: planLandlock(policy, buildDir, spec),
     limits: planLimits(policy),
     timeouts: { totalSeconds: policy.timeouts?.total ?? DEFAULTS.timeouts.total, maxSilentSeconds: policy.timeouts?.max_silent ?? DEFAULTS.timeouts.maxSilent },

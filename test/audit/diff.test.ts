@@ -7,7 +7,7 @@ import { loadPolicy } from '../../src/policy/load.js';
 import type { Plan } from '../../src/plan/types.js';
 import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, craft, run } from './fixtures/helpers.js';
 
-const strictPlan = (): Plan => planForAudit(loadPolicy(STRICT), STRICT);
+const strictPlan = (): Plan => planForAudit(loadPolicy(STRICT));
 
 /** Diffs strict against strict changed by `change`; returns the changes of `section`. */
 function changesOf(section: string, change: (p: Plan) => void): Change[] {

@@ -77,7 +77,7 @@ t.test('every rule has a crafted case or fires on a shipped policy', async (t) =
 
 t.test('host network outside a fixed-output policy (refused by the loader, caught on the Plan)', async (t) => {
   const loaded = loadPolicy(STRICT);
-  const plan = planForAudit(loaded, STRICT);
+  const plan = planForAudit(loaded);
   plan.network.mode = 'host';
   const finding = auditPlan(plan, loaded, STRICT).findings.find((f) => f.ruleId === 'STK-NET-001');
   t.match(finding, { severity: 'critical', message: /outside a fixed-output policy/ });

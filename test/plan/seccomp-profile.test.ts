@@ -139,7 +139,7 @@ t.test('the planner reads no files: a policy naming a profile is planned from it
   writeFileSync(join(dir, 'policy.yaml'), 'stockade: 1\nname: t\nseccomp: { profile: p.json }\n');
   const loaded = loadPolicy(join(dir, 'policy.yaml'));
   const spec = { name: 'x', builder: '/bin/sh' };
-  t.throws(() => plan(loaded.policy, spec, { file: 'policy.yaml' }), { message: /seccomp\.profile is set but the profile was not imported/ });
+  t.throws(() => plan({ ...loaded, seccompProfile: undefined }, spec), { message: /seccomp\.profile is set but the profile was not imported/ });
   rmSync(join(dir, 'p.json'));
-  t.strictSame(plan(loaded.policy, spec, { file: 'policy.yaml', seccompProfile: loaded.seccompProfile }).seccomp?.defaultAction, { kind: 'allow' }, 'planned from the import after the file is gone');
+  t.strictSame(plan(loaded, spec).seccomp?.defaultAction, { kind: 'allow' }, 'planned from the import after the file is gone');
 });

@@ -3,7 +3,8 @@
 // which alone is bound into the sandbox. No other local user can reach into a running build,
 // and the builder cannot open its directory to others (it cannot chmod the parent).
 // Outputs are written there too (`outputs/N`, owned by the build user), and handed over
-// only once the build is over (outputs.ts).
+// only once the build is over (outputs.ts), through an fd of the directory held from its
+// creation: nothing of it is looked up by host path again.
 import { join } from 'node:path';
 import { AT_FDCWD, ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { fchmod, fchown, mkdirat, openDirAt, openat, removeTree } from '../ffi/fsat.js';
@@ -19,6 +20,10 @@ export interface BuildDir {
   chroot: string;
   /** Host paths where the build writes its outputs, in the order of the Plan's outputs. */
   outputs: string[];
+  /** The directory itself, open since it was made (closed by removeBuildDir or closeBuildDir). */
+  fd: number;
+  /** The same outputs as `outputs`, relative to `fd` (`outputs/N`). */
+  outputsBeneath: string[];
 }
 
 const MAX_TRIES = 10000;
@@ -53,9 +58,9 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
         removeTree(join(parent, name));
         throw err;
       }
-      close(dirFd);
       const path = join(parent, name);
-      return { path, top: join(path, 'top'), chroot: join(path, 'chroot'), outputs: Array.from({ length: outputCount }, (_, i) => join(path, 'outputs', String(i))) };
+      const outputsBeneath = Array.from({ length: outputCount }, (_, i) => `outputs/${i}`);
+      return { path, top: join(path, 'top'), chroot: join(path, 'chroot'), outputs: outputsBeneath.map((o) => join(path, o)), fd: dirFd, outputsBeneath };
     }
   } finally {
     close(parentFd);
@@ -76,5 +81,13 @@ function makeOwnedDir(dirFd: number, name: string, uid: number, gid: number): vo
 }
 
 export function removeBuildDir(dir: BuildDir): void {
+  closeBuildDir(dir);
   removeTree(dir.path);
+}
+
+/** Lets go of the directory's fd, leaving the directory (a kept failed build). */
+export function closeBuildDir(dir: BuildDir): void {
+  if (dir.fd < 0) return;
+  close(dir.fd);
+  dir.fd = -1;
 }

@@ -90,6 +90,38 @@ if (!IS_ROOT) {
     t.same(ownLeftovers(sb), []);
   });
 
+  t.test('an output that exists already, even as a dangling symlink, is refused before the builder runs', async (t) => {
+    const sb = makePolicy('guix-default');
+    t.teardown(() => removeSandbox(sb));
+    const dir = join(sb.dir, 'there');
+    mkdirSync(dir);
+    const link = join(sb.dir, 'dangling');
+    symlinkSync(join(sb.dir, 'nowhere'), link);
+    for (const out of [dir, link]) {
+      const r = run(sb, 'echo the builder ran', outputArgs(sb, out));
+      t.equal(r.status, 125, `${out}: refused at set-up`);
+      t.equal(r.stdout, '', `${out}: the builder never ran`);
+      t.match(r.stderr, `output ${out} already exists`);
+    }
+    t.notOk(existsSync(join(sb.dir, 'nowhere')), 'nothing made through the dangling link');
+    t.same(ownLeftovers(sb), []);
+  });
+
+  t.test('an outputs.under root that does not exist is not made: the build is refused, naming it', async (t) => {
+    const sb = makePolicy('guix-default');
+    t.teardown(() => removeSandbox(sb));
+    const missing = join(sb.dir, 'missing-root');
+    const policy = readFileSync(sb.policy, 'utf8');
+    writeFileSync(sb.policy, policy.replace(`outputs: { under: !append [${sb.dir}] }`, `outputs: { under: !append [${sb.dir}, ${missing}] }`));
+    const out = join(missing, 'out');
+    const r = run(sb, 'echo the builder ran', outputArgs(sb, out));
+    t.equal(r.status, 125, 'refused at set-up');
+    t.equal(r.stdout, '', 'the builder never ran');
+    t.match(r.stderr, `output ${out}: its outputs.under root ${missing} cannot be opened`);
+    t.notOk(existsSync(missing), 'the root is not made');
+    t.same(ownLeftovers(sb), []);
+  });
+
   t.test('a refusal of one output installs none and removes the directories made for the others', async (t) => {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));

@@ -532,7 +532,7 @@ interface Parent {
   fd: number;
   /** Directories this hand-over created, outermost first: removed again if it fails. */
   made: { dirFd: number; name: string }[];
-  /** Every fd opened on the way, the parent's included. */
+  /** The fds it holds: the parent's, and those of the directories `made` was made in. */
   fds: number[];
 }
 
@@ -547,8 +547,13 @@ function openParent(dest: Destination, rootFd: number, journal: HandOverJournal 
     parent.fds.push(openBeneath(rootFd, '', OPEN_FLAGS.O_DIRECTORY));
     for (const [i, name] of dest.parents.entries()) {
       const dirFd = parent.fds[parent.fds.length - 1];
+      // Only a directory something was made in is needed again (to remove it): the others are let go.
+      const letGo = () => {
+        if (parent.made[parent.made.length - 1]?.dirFd !== dirFd) close(parent.fds.pop()!);
+      };
       const found = openOnTheWay(dirFd, dest, i);
       if (found !== undefined) {
+        letGo();
         parent.fds.push(found);
         continue;
       }
@@ -564,6 +569,7 @@ function openParent(dest: Destination, rootFd: number, journal: HandOverJournal 
       if (made) parent.made.push({ dirFd, name });
       const fd = openOnTheWay(dirFd, dest, i);
       if (fd === undefined) throw new OutputRefused(`output ${dest.output}: directory ${dest.parents.slice(0, i + 1).join('/')} beneath ${dest.root} vanished as it was made`);
+      letGo();
       parent.fds.push(fd);
       if (made) {
         fchown(fd, 0, 0);

@@ -2,7 +2,7 @@
 // journal hears of every host change before it is made.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../../src/plan/defaults.js';
@@ -79,6 +79,36 @@ if (!IS_ROOT) {
     t.same([trailing.size, bytesAt(join(out, 'trailing-hole'), 0, 5)], [3 * GiB, 'start'], 'a file ending in a hole keeps its size');
     t.ok(trailing.blocks * 512 <= 1 << 20, `trailing hole: ${trailing.blocks} blocks`);
     t.same(ownLeftovers(sb), []);
+  });
+
+  t.test('from another kind of filesystem (tmpfs, where copy_file_range cannot reach), files are copied whole and holes stay holes', async (t) => {
+    if (!existsSync('/dev/shm') || statSync('/dev/shm').dev === statSync(tmpdir()).dev) {
+      t.skip('needs /dev/shm on a filesystem other than the temporary directory');
+      return;
+    }
+    const { root } = workDir(t);
+    const shm = mkdtempSync('/dev/shm/stk-copy-handover-');
+    const shmFd = openRoot(shm);
+    t.teardown(() => {
+      close(shmFd);
+      rmSync(shm, { recursive: true, force: true });
+    });
+    const content = randomBytes(3 << 20);
+    privateOutput(shm, 'a', { whole: content, sparse: '' });
+    const sparse = join(shm, 'a', 'sparse');
+    truncateSync(sparse, 256 << 20);
+    const fd = openSync(sparse, 'r+');
+    try {
+      writeSync(fd, 'far', 200 << 20);
+    } finally {
+      closeSync(fd);
+    }
+    const report = await handOver([join(root, 'a')], { dirFd: shmFd, beneath: ['a'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root] });
+    t.equal(report.outputs[0].bytes, content.length + (256 << 20), 'apparent bytes reported');
+    t.ok(readFileSync(join(root, 'a', 'whole')).equals(content), 'a file of data is copied whole');
+    const st = statSync(join(root, 'a', 'sparse'));
+    t.same([st.size, bytesAt(join(root, 'a', 'sparse'), 200 << 20, 3)], [256 << 20, 'far'], 'the sparse file keeps its size and data');
+    t.ok(st.blocks * 512 <= 1 << 20, `${st.blocks} blocks of 512 bytes allocated for 256 MiB`);
   });
 
   t.test('outputs over maxBytes fail the hand-over, naming the limit; nothing is installed', async (t) => {

@@ -55,6 +55,7 @@ const CREATE_FLAGS = OPEN_FLAGS.O_WRONLY | OPEN_FLAGS.O_CREAT | OPEN_FLAGS.O_EXC
 
 /** What the hand-over did, for RunResult. */
 export interface HandOverReport {
+  /** Per output; `bytes` is the apparent size of its regular files (holes included). */
   outputs: { path: string; files: number; directories: number; symlinks: number; bytes: number }[];
   /** Entries whose setuid, setgid or sticky bit was dropped. */
   stripped: number;

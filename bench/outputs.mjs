@@ -21,6 +21,8 @@ if (process.getuid() !== 0) {
 const dist = new URL('../dist/', import.meta.url).href;
 const { handOver } = await import(dist + 'runtime/outputs.js');
 const { DEFAULTS } = await import(dist + 'plan/defaults.js');
+const { openRoot } = await import(dist + 'ffi/resolve.js');
+const { close } = await import(dist + 'ffi/libc.js');
 
 const BUILD_UID = 2_100_000_077; // no account: the tree only needs an owner that is not root
 const work = mkdtempSync(join(tmpdir(), 'stk-bench-outputs-'));
@@ -45,7 +47,13 @@ try {
   const timeHandOver = async (i) => {
     const dest = join(work, `handed-${i}`);
     const start = process.hrtime.bigint();
-    const report = await handOver([dest], [source], BUILD_UID, DEFAULTS.outputs);
+    const workFd = openRoot(work);
+    let report;
+    try {
+      report = await handOver([dest], { dirFd: workFd, beneath: ['source'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [work] });
+    } finally {
+      close(workFd);
+    }
     const took = ms(start);
     if (report.outputs[0].files !== files) throw new Error(`handed over ${report.outputs[0].files} files, expected ${files}`);
     rmSync(dest, { recursive: true });

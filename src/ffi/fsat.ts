@@ -302,9 +302,39 @@ export function renameat2(olddirfd: number, oldname: string, newdirfd: number, n
     `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
 }
 
-/** sendfile(2) from the current offsets: copies up to `count` bytes, returns how many (0 at the end). */
-export function sendfile(outFd: number, inFd: number, count: number): number {
-  return check(libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)')(outFd, inFd, null, count) as number, 'sendfile', () => `${outFd}, ${inFd}, NULL, ${count}`);
+export const SEEK_SET = 0;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+const WHENCE = ['SEEK_SET', 'SEEK_CUR', 'SEEK_END', 'SEEK_DATA', 'SEEK_HOLE'];
+
+/** lseek(2); returns the new offset. SEEK_DATA beyond the last data fails with ENXIO. */
+export function lseek(fd: number, offset: number, whence: number): number {
+  return check(libcFn('int64_t lseek(int fd, int64_t offset, int whence)')(fd, offset, whence) as number, 'lseek', () => `${fd}, ${offset}, ${WHENCE[whence] ?? whence}`);
+}
+
+export function ftruncate(fd: number, length: number): void {
+  check(libcFn('int ftruncate(int fd, int64_t length)')(fd, length), 'ftruncate', () => `${fd}, ${length}`);
+}
+
+/** A loff_t the kernel reads and advances. */
+function offsetCell(offset: number): Buffer {
+  const cell = Buffer.alloc(8);
+  cell.writeBigInt64LE(BigInt(offset));
+  return cell;
+}
+
+/**
+ * copy_file_range(2) from `inOffset` of `inFd` to the same offset of `outFd`, neither file
+ * offset moved: copies up to `count` bytes, returns how many (0 at the end of `inFd`).
+ */
+export function copyFileRange(inFd: number, outFd: number, offset: number, count: number): number {
+  return check(libcFn('long copy_file_range(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)')(inFd, offsetCell(offset), outFd, offsetCell(offset), count, 0) as number,
+    'copy_file_range', () => `${inFd}, [${offset}], ${outFd}, [${offset}], ${count}, 0`);
+}
+
+/** sendfile(2) from `inOffset` of `inFd` (its file offset not moved) to the current offset of `outFd`; returns how many bytes (0 at the end). */
+export function sendfile(outFd: number, inFd: number, inOffset: number, count: number): number {
+  return check(libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)')(outFd, inFd, offsetCell(inOffset), count) as number, 'sendfile', () => `${outFd}, ${inFd}, [${inOffset}], ${count}`);
 }
 
 /** Names of the extended attributes of an open file (ACLs are system.posix_acl_*). */

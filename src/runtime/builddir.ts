@@ -3,7 +3,8 @@
 // which alone is bound into the sandbox. No other local user can reach into a running build,
 // and the builder cannot open its directory to others (it cannot chmod the parent).
 // Outputs are written there too (`outputs/N`, owned by the build user), and handed over
-// only once the build is over (outputs.ts).
+// only once the build is over (outputs.ts), through an fd of the directory held from its
+// creation: nothing of it is looked up by host path again.
 //
 // With limits.build_dir_bytes, `top` is a tmpfs of that size instead, mounted in the host's
 // mount namespace (the sandbox's copy of it is what init binds), inside the root-owned
@@ -28,6 +29,10 @@ export interface BuildDir {
   outputs: string[];
   /** Size of the tmpfs mounted on `top` (limits.build_dir_bytes); absent: `top` is on the host's disk. */
   topBytes?: number;
+  /** The directory itself, open since it was made (closed by removeBuildDir or closeBuildDir). */
+  fd: number;
+  /** The same outputs as `outputs`, relative to `fd` (`outputs/N`). */
+  outputsBeneath: string[];
 }
 
 const MAX_TRIES = 10000;
@@ -67,13 +72,15 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
         }
         throw err;
       }
-      close(dirFd);
       const path = join(parent, name);
+      const outputsBeneath = Array.from({ length: outputCount }, (_, i) => `outputs/${i}`);
       return {
         path,
         top: join(path, 'top'),
         chroot: join(path, 'chroot'),
-        outputs: Array.from({ length: outputCount }, (_, i) => join(path, 'outputs', String(i))),
+        outputs: outputsBeneath.map((o) => join(path, o)),
+        fd: dirFd,
+        outputsBeneath,
         ...(topBytes !== null ? { topBytes } : {}),
       };
     }
@@ -153,26 +160,29 @@ export function topFull(dir: BuildDir): boolean {
  */
 export async function keepTop(dir: BuildDir, buildUid: number, canon: OutputsPlan): Promise<void> {
   if (dir.topBytes === undefined) return;
-  const dirFd = openDirAt(AT_FDCWD, dir.path);
+  // The build may have opened its directory to all (hand-over refuses that); no one could
+  // enter it through the root-owned parent, and the copy is made safe anyway.
+  const topFd = openDirAt(dir.fd, 'top');
   try {
-    // The build may have opened its directory to all (hand-over refuses that); no one could
-    // enter it through the root-owned parent, and the copy is made safe anyway.
-    const topFd = openDirAt(dirFd, 'top');
-    try {
-      fchmod(topFd, 0o700);
-    } finally {
-      close(topFd);
-    }
-    await handOver([`${dir.top}.kept`], [dir.top], buildUid, canon);
-    unmountTop(dir.path);
-    unlinkat(dirFd, 'top', AT_REMOVEDIR);
-    renameat2(dirFd, 'top.kept', dirFd, 'top', RENAME_NOREPLACE);
+    fchmod(topFd, 0o700);
   } finally {
-    close(dirFd);
+    close(topFd);
   }
+  await handOver([`${dir.top}.kept`], { dirFd: dir.fd, beneath: ['top'] }, buildUid, canon, { outputsUnder: [dir.path] });
+  unmountTop(dir.path);
+  unlinkat(dir.fd, 'top', AT_REMOVEDIR);
+  renameat2(dir.fd, 'top.kept', dir.fd, 'top', RENAME_NOREPLACE);
 }
 
 export function removeBuildDir(dir: BuildDir): void {
+  closeBuildDir(dir);
   unmountTop(dir.path);
   removeTree(dir.path);
+}
+
+/** Lets go of the directory's fd, leaving the directory (a kept failed build). */
+export function closeBuildDir(dir: BuildDir): void {
+  if (dir.fd < 0) return;
+  close(dir.fd);
+  dir.fd = -1;
 }

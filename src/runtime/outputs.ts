@@ -7,9 +7,20 @@
 // canonical owner, mode and mtime and loses its xattrs; then the outputs are renamed into place,
 // all or none. A kept failed build tree is made safe in place the same way.
 //
+// Where an output goes is never looked up by host path: its destination is resolved beneath an
+// fd of its outputs.under root, one component at a time through the fd of its parent, and any
+// symlink on the way refuses it, whenever it appeared (another build's output can hold one).
+// Missing directories are made through those fds; the build's private directories are opened
+// beneath the build directory's fd. The same walk checks the destinations when a build starts.
+// A journal, if given, is told of each directory and rename before it is made, so a crash can
+// be undone.
+//
 // Permissions, as guix-daemon's registerOutputs and canonicalisePathMetaData do it: an output
 // whose top directory is group- or world-writable is rejected (someone else could have written
 // into it); entries below it are normalised (0444/0555), whatever their mode was.
+//
+// Files are copied extent by extent (SEEK_DATA/SEEK_HOLE), so holes stay holes; the outputs'
+// apparent bytes can be capped, checked before each file is copied.
 //
 // Walks are iterative and hold a bounded number of fds (DirChain), whatever the depth. Every
 // path of an output must fit in PATH_MAX, so it can be opened by name; a deeper output is refused.
@@ -17,14 +28,14 @@
 // in one process); the fds it holds stay the same across turns, nothing is resolved by path again.
 import { readdirSync, type Dirent } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname } from 'node:path';
-import { AT_FDCWD, ERRNO, FILE_TYPE, OPEN_FLAGS } from '../ffi/arch.js';
+import { ERRNO, FILE_TYPE, OPEN_FLAGS } from '../ffi/arch.js';
 import {
-  AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, DirChain, RENAME_NOREPLACE, fchmod, fchown, fchownat, flistxattr, fremovexattr, fstat, futimens, mkdirat,
-  openDirAt, openat, readlinkat, removeTreeAt, renameat2, sendfile, statx, symlinkat, unlinkat, utimensat, type Stat,
+  AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, DirChain, RENAME_NOREPLACE, SEEK_DATA, SEEK_HOLE, SEEK_SET, copyFileRange, fchmod, fchown, fchownat, flistxattr, fremovexattr,
+  fstat, ftruncate, futimens, lseek, mkdirat, openDirAt, openat, readlinkat, removeTreeAt, renameat2, sendfile, statx, symlinkat, unlinkat, utimensat, type Stat,
 } from '../ffi/fsat.js';
-import { SyscallError } from '../ffi/errors.js';
+import { SyscallError, quote } from '../ffi/errors.js';
 import { close } from '../ffi/libc.js';
+import { PathRefused, componentsOf, isMissing, openBeneath, openRoot, splitUnderRoot } from '../ffi/resolve.js';
 import type { OutputsPlan } from '../plan/types.js';
 
 const S_IFMT = 0o170000;
@@ -44,6 +55,7 @@ const CREATE_FLAGS = OPEN_FLAGS.O_WRONLY | OPEN_FLAGS.O_CREAT | OPEN_FLAGS.O_EXC
 
 /** What the hand-over did, for RunResult. */
 export interface HandOverReport {
+  /** Per output; `bytes` is the apparent size of its regular files (holes included). */
   outputs: { path: string; files: number; directories: number; symlinks: number; bytes: number }[];
   /** Entries whose setuid, setgid or sticky bit was dropped. */
   stripped: number;
@@ -113,19 +125,117 @@ function stripXattrs(fd: number): boolean {
   return names.length > 0;
 }
 
-/** No output may already exist: each is created by its hand-over alone. */
-export function checkOutputsFree(outputs: string[]): void {
-  for (const output of outputs) {
-    if (lexists(output)) throw new Error(`output ${output} already exists`);
+/** Where an output goes: beneath which outputs.under root, and the path under it. */
+interface Destination {
+  output: string;
+  root: string;
+  /** The output relative to `root`. */
+  relative: string;
+  /** The directories from `root` down to the one the output goes in. */
+  parents: string[];
+  /** The output's own name in that directory. */
+  name: string;
+}
+
+function destinationOf(output: string, outputsUnder: readonly string[]): Destination {
+  const split = splitUnderRoot(output, outputsUnder);
+  if (!split) throw new OutputRefused(`output ${output}: not under filesystem.outputs.under (${outputsUnder.join(', ') || 'nothing allowed'})`);
+  let parts: string[];
+  try {
+    parts = componentsOf(split.relative);
+  } catch (err) {
+    throw new OutputRefused(`output ${output}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!parts.length) throw new OutputRefused(`output ${output}: is its outputs.under root itself; an output lies beneath one`);
+  return { output, root: split.root, relative: parts.join('/'), parents: parts.slice(0, -1), name: parts[parts.length - 1] };
+}
+
+/** The outputs.under roots a hand-over or check uses, each opened once (O_PATH, as the admin set it). */
+class Roots {
+  private readonly fds = new Map<string, number>();
+
+  fd(dest: Destination): number {
+    let fd = this.fds.get(dest.root);
+    if (fd === undefined) {
+      try {
+        fd = openRoot(dest.root);
+      } catch (err) {
+        throw new Error(`output ${dest.output}: its outputs.under root ${dest.root} cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.fds.set(dest.root, fd);
+    }
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) close(fd);
+    this.fds.clear();
   }
 }
 
-function lexists(path: string): boolean {
+/**
+ * Opens directory `parents[i]` of `dest` in `dirFd` (the fd of the one before it), following
+ * no symlink; undefined when it is missing. A symlink or a non-directory refuses the output.
+ */
+function openOnTheWay(dirFd: number, dest: Destination, i: number): number | undefined {
+  const shown = () => `${dest.root === '/' ? '' : dest.root}/${dest.parents.slice(0, i + 1).join('/')}`;
   try {
-    statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
+    return openBeneath(dirFd, dest.parents[i], OPEN_FLAGS.O_DIRECTORY);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    if (err instanceof PathRefused) {
+      let target = '?';
+      try {
+        target = readlinkat(dirFd, dest.parents[i]);
+      } catch {
+        // Gone meanwhile: the component is still named.
+      }
+      throw new OutputRefused(`output ${dest.output}: component ${shown()} is a symlink (to ${quote(target)}); no symlink is followed on the way to an output`);
+    }
+    if (err instanceof SyscallError && err.errno === ERRNO.ENOTDIR) throw new OutputRefused(`output ${dest.output}: component ${shown()} is not a directory`);
+    throw err;
+  }
+}
+
+/**
+ * At the start of a build: each output lies beneath an outputs.under root with no symlink on
+ * the way (resolved as the hand-over will), and does not exist yet (each is created by its
+ * hand-over alone). Missing directories on the way are fine; the hand-over makes them.
+ */
+export function checkOutputsFree(outputs: readonly string[], outputsUnder: readonly string[]): void {
+  const roots = new Roots();
+  try {
+    for (const output of outputs) {
+      const dest = destinationOf(output, outputsUnder);
+      let dirFd = roots.fd(dest);
+      const rootFd = dirFd;
+      try {
+        let missing = false;
+        for (let i = 0; i < dest.parents.length && !missing; i++) {
+          const next = openOnTheWay(dirFd, dest, i);
+          if (next === undefined) missing = true;
+          else {
+            if (dirFd !== rootFd) close(dirFd);
+            dirFd = next;
+          }
+        }
+        if (!missing && exists(dirFd, dest.name)) throw new Error(`output ${output} already exists`);
+      } finally {
+        if (dirFd !== rootFd) close(dirFd);
+      }
+    }
+  } finally {
+    roots.close();
+  }
+}
+
+/** Whether `name` is in the directory `dirFd`, as anything (a symlink included). */
+function exists(dirFd: number, name: string): boolean {
+  try {
+    statx(dirFd, name, AT_SYMLINK_NOFOLLOW);
     return true;
   } catch (err) {
-    if (err instanceof SyscallError && err.errno === ERRNO.ENOENT) return false;
+    if (isMissing(err)) return false;
     throw err;
   }
 }
@@ -162,6 +272,32 @@ function shorten(path: string): string {
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** copy_file_range errors that mean "not between these two files": sendfile is used instead. */
+const COPY_RANGE_UNSUPPORTED = new Set<number>([ERRNO.EXDEV, ERRNO.EINVAL, ERRNO.ENOSYS, ERRNO.EOPNOTSUPP]);
+
+/** lseek for SEEK_DATA/SEEK_HOLE; undefined past the end (ENXIO). */
+function seek(fd: number, offset: number, whence: number): number | undefined {
+  try {
+    return lseek(fd, offset, whence);
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === ERRNO.ENXIO) return undefined;
+    throw err;
+  }
+}
+
+/** The apparent bytes every output of one hand-over may hold together (null: any). */
+class ByteBudget {
+  private used = 0;
+
+  constructor(private readonly max: number | null) {}
+
+  /** Counts a file of `bytes` in, before it is copied; refuses the outputs once they exceed the cap. */
+  take(bytes: number): void {
+    this.used += bytes;
+    if (this.max !== null && this.used > this.max) throw new OutputRefused(`outputs exceed limits.output_bytes (${this.max} bytes)`);
+  }
+}
+
 /** A directory being copied: the entries it had when it was listed, and how far the copy is. */
 interface Frame {
   place: Place | undefined;
@@ -180,7 +316,7 @@ class OutputCopy {
   private readonly rootBytes: number;
   private sinceTurn = { entries: 0, bytes: 0 };
 
-  constructor(private readonly output: string, private readonly buildUid: number, private readonly canon: OutputsPlan) {
+  constructor(private readonly output: string, private readonly buildUid: number, private readonly canon: OutputsPlan, private readonly budget: ByteBudget) {
     this.rootBytes = Buffer.byteLength(output);
   }
 
@@ -257,6 +393,44 @@ class OutputCopy {
     }
   }
 
+  /**
+   * Copies the first `size` bytes of `inFd` to the same offsets of `outFd`, data extents only:
+   * a hole stays a hole. In slices, so a large file does not hold the event loop either; the
+   * fds stay the same.
+   */
+  private async copyData(inFd: number, outFd: number, size: number): Promise<void> {
+    let viaCopyRange = true;
+    for (let at = 0; at < size; ) {
+      const data = seek(inFd, at, SEEK_DATA);
+      if (data === undefined || data >= size) return;
+      const hole = seek(inFd, data, SEEK_HOLE);
+      if (hole === undefined) return;
+      const end = Math.min(hole, size);
+      for (at = data; at < end; ) {
+        const count = Math.min(end - at, YIELD_BYTES);
+        let n: number;
+        if (viaCopyRange) {
+          try {
+            n = copyFileRange(inFd, outFd, at, count);
+          } catch (err) {
+            // Across filesystems of different types, say: sendfile copies it.
+            if (!(err instanceof SyscallError && COPY_RANGE_UNSUPPORTED.has(err.errno))) throw err;
+            viaCopyRange = false;
+            continue;
+          }
+        } else {
+          lseek(outFd, at, SEEK_SET);
+          n = sendfile(outFd, inFd, at, count);
+        }
+        // Shorter than it was admitted (truncated through a kept fd): the rest stays a hole.
+        if (n === 0) return;
+        at += n;
+        await this.pace(0, n);
+      }
+      await this.pace(1, 0);
+    }
+  }
+
   /** Copies one entry of the directory the chains are in; a directory is entered and returned, to be copied next. */
   private async copyEntry(entry: Dirent<Buffer>, parent: Place | undefined, src: DirChain, dst: DirChain): Promise<Frame | undefined> {
     const srcDir = src.fd();
@@ -283,14 +457,14 @@ class OutputCopy {
       try {
         const st = fstat(fileFd);
         this.admit(place, kind, st);
+        this.budget.take(st.size);
         if (flistxattr(fileFd).length) this.xattrsDropped++;
         const newFd = openat(dstDir, name, CREATE_FLAGS, 0o600);
         try {
-          // In slices, so a large file does not hold the event loop either; the fds stay the same.
-          for (let n; (n = sendfile(newFd, fileFd, YIELD_BYTES)) > 0; ) {
-            this.counts.bytes += n;
-            await this.pace(0, n);
-          }
+          await this.copyData(fileFd, newFd, st.size);
+          // The size it had when it was admitted: a trailing hole is made here, and nothing it grew by since is taken.
+          ftruncate(newFd, st.size);
+          this.counts.bytes += st.size;
           this.finish(newFd, st.mode & S_IXUSR ? this.canon.executableMode : this.canon.fileMode);
         } finally {
           close(newFd);
@@ -327,35 +501,64 @@ function allOf(steps: (() => void)[]): void {
   if (failure !== undefined) throw failure;
 }
 
+/** Told of every host change a hand-over makes, before it makes it, so a crash can be undone. */
+export interface HandOverJournal {
+  /** Before creating directory `relative` beneath `root` (an outputs.under root): a staging dir (`.stockade-handover-*`) or a directory on the way to an output. */
+  creating(entry: { root: string; relative: string; kind: 'staging' | 'directory' }): void;
+  /** Before renaming a staged output into place at `relative` beneath `root`. */
+  installing(entry: { root: string; relative: string }): void;
+  /** Once every output is in place (nothing to undo from then on). */
+  complete(): void;
+}
+
+/** The build's private output directories: where a hand-over copies from. */
+export interface HandOverSources {
+  /** The build directory (root-owned, out of the build's reach), open. */
+  dirFd: number;
+  /** Each output's private directory relative to `dirFd` (`outputs/N`), in the order of the outputs. */
+  beneath: readonly string[];
+}
+
+export interface HandOverOptions {
+  /** The policy's outputs.under roots (plan.build.outputsUnder): each output is put beneath one, through its fd. */
+  outputsUnder: readonly string[];
+  /** The most apparent bytes all regular files of the outputs may hold together; null or absent: no cap. */
+  maxBytes?: number | null;
+  /** Told of each directory made and each output installed, before it is. */
+  journal?: HandOverJournal;
+}
+
 /** The directory an output goes in, open, and the directories the hand-over made on the way. */
 interface Parent {
   fd: number;
   /** Directories this hand-over created, outermost first: removed again if it fails. */
   made: { dirFd: number; name: string }[];
-  /** Every fd opened on the way, the parent's included. */
+  /** The fds it holds: the parent's, and those of the directories `made` was made in. */
   fds: number[];
 }
 
 /**
- * Opens the directory `dir`, making what is missing of it one directory at a time through fds
- * (root-owned 0755, as the store's are); what it made is remembered to be removed on failure.
+ * Opens the directory `dest` goes in beneath its root's fd, making what is missing one
+ * directory at a time through the fd of its parent (root-owned 0755, as the store's are); what
+ * it made is remembered to be removed on failure. No symlink on the way is followed.
  */
-function openParent(dir: string): Parent {
-  const parts = dir.split('/').filter(Boolean);
+function openParent(dest: Destination, rootFd: number, journal: HandOverJournal | undefined): Parent {
   const parent: Parent = { fd: -1, made: [], fds: [] };
   try {
-    let existing = parts.length;
-    for (;;) {
-      try {
-        parent.fds.push(openDirAt(AT_FDCWD, `/${parts.slice(0, existing).join('/')}`));
-        break;
-      } catch (err) {
-        if (!(err instanceof SyscallError && err.errno === ERRNO.ENOENT && existing > 0)) throw err;
-        existing--;
-      }
-    }
-    for (const name of parts.slice(existing)) {
+    parent.fds.push(openBeneath(rootFd, '', OPEN_FLAGS.O_DIRECTORY));
+    for (const [i, name] of dest.parents.entries()) {
       const dirFd = parent.fds[parent.fds.length - 1];
+      // Only a directory something was made in is needed again (to remove it): the others are let go.
+      const letGo = () => {
+        if (parent.made[parent.made.length - 1]?.dirFd !== dirFd) close(parent.fds.pop()!);
+      };
+      const found = openOnTheWay(dirFd, dest, i);
+      if (found !== undefined) {
+        letGo();
+        parent.fds.push(found);
+        continue;
+      }
+      journal?.creating({ root: dest.root, relative: dest.parents.slice(0, i + 1).join('/'), kind: 'directory' });
       let made = true;
       try {
         mkdirat(dirFd, name, 0o755);
@@ -365,7 +568,9 @@ function openParent(dir: string): Parent {
         made = false;
       }
       if (made) parent.made.push({ dirFd, name });
-      const fd = openDirAt(dirFd, name);
+      const fd = openOnTheWay(dirFd, dest, i);
+      if (fd === undefined) throw new OutputRefused(`output ${dest.output}: directory ${dest.parents.slice(0, i + 1).join('/')} beneath ${dest.root} vanished as it was made`);
+      letGo();
       parent.fds.push(fd);
       if (made) {
         fchown(fd, 0, 0);
@@ -397,17 +602,23 @@ function removeMade(parent: Parent): void {
 }
 
 interface Staged {
-  output: string;
+  dest: Destination;
   parent: Parent;
   stagingName: string;
 }
 
-/** A root-owned 0700 directory next to the output's destination, without inherited ACLs. */
-function createStaging(output: string): Staged {
-  const parent = openParent(dirname(output));
-  const stagingName = `.stockade-handover-${basename(output)}-${randomBytes(6).toString('hex')}`;
+/**
+ * A root-owned 0700 directory next to the output's destination, without inherited ACLs. Its
+ * name holds no part of the output's, so it fits in NAME_MAX whatever the output is called.
+ */
+function createStaging(dest: Destination, rootFd: number, journal: HandOverJournal | undefined): Staged {
+  const parent = openParent(dest, rootFd, journal);
+  const stagingName = `.stockade-handover-${randomBytes(8).toString('hex')}`;
+  let made = false;
   try {
+    journal?.creating({ root: dest.root, relative: [...dest.parents, stagingName].join('/'), kind: 'staging' });
     mkdirat(parent.fd, stagingName, 0o700);
+    made = true;
     withFd(openDirAt(parent.fd, stagingName), (fd) => {
       fchown(fd, 0, 0);
       fchmod(fd, 0o700);
@@ -416,28 +627,34 @@ function createStaging(output: string): Staged {
       mkdirat(fd, 'out', 0o700);
     });
   } catch (err) {
-    allOf([() => removeTreeAt(parent.fd, stagingName), () => removeMade(parent)]);
+    allOf([...(made ? [() => removeTreeAt(parent.fd, stagingName)] : []), () => removeMade(parent)]);
     throw err;
   }
-  return { output, parent, stagingName };
+  return { dest, parent, stagingName };
 }
 
 /**
- * Hands every output over (sources: the build's private output directories, in the order of
- * `outputs`). Call only once no process of the build is left. All or nothing: on any refusal
- * or error nothing is installed, no directory it made is left, and the error is thrown.
+ * Hands every output over, from the build's private directories (`sources`, in the order of
+ * `outputs`), each to its destination beneath its outputs.under root. Call only once no process
+ * of the build is left. All or nothing: on any refusal or error nothing is installed, no
+ * directory it made is left, and the error is thrown.
  */
-export async function handOver(outputs: string[], sources: string[], buildUid: number, canon: OutputsPlan): Promise<HandOverReport> {
+export async function handOver(outputs: readonly string[], sources: HandOverSources, buildUid: number, canon: OutputsPlan, options: HandOverOptions): Promise<HandOverReport> {
+  const { journal } = options;
   const report: HandOverReport = { outputs: [], stripped: 0, xattrsDropped: 0 };
+  const budget = new ByteBudget(options.maxBytes ?? null);
+  const roots = new Roots();
   const staged: Staged[] = [];
   const installed: Staged[] = [];
   let complete = false;
   try {
-    for (const [i, output] of outputs.entries()) {
-      const stage = createStaging(output);
+    if (sources.beneath.length !== outputs.length) throw new Error(`${outputs.length} outputs but ${sources.beneath.length} private output directories`);
+    const destinations = outputs.map((output) => destinationOf(output, options.outputsUnder));
+    for (const [i, dest] of destinations.entries()) {
+      const stage = createStaging(dest, roots.fd(dest), journal);
       staged.push(stage);
-      const copy = new OutputCopy(output, buildUid, canon);
-      const srcFd = openDirAt(AT_FDCWD, sources[i]);
+      const copy = new OutputCopy(dest.output, buildUid, canon, budget);
+      const srcFd = openBeneath(sources.dirFd, sources.beneath[i], OPEN_FLAGS.O_DIRECTORY, { label: `the private directory of output ${dest.output}` });
       try {
         const dstFd = withFd(openDirAt(stage.parent.fd, stage.stagingName), (stagingFd) => openDirAt(stagingFd, 'out'));
         try {
@@ -448,35 +665,39 @@ export async function handOver(outputs: string[], sources: string[], buildUid: n
       } finally {
         close(srcFd);
       }
-      report.outputs.push({ path: output, ...copy.counts });
+      report.outputs.push({ path: dest.output, ...copy.counts });
       report.stripped += copy.stripped;
       report.xattrsDropped += copy.xattrsDropped;
     }
     for (const stage of staged) {
-      withFd(openDirAt(stage.parent.fd, stage.stagingName), (stagingFd) => renameat2(stagingFd, 'out', stage.parent.fd, basename(stage.output), RENAME_NOREPLACE));
+      journal?.installing({ root: stage.dest.root, relative: stage.dest.relative });
+      withFd(openDirAt(stage.parent.fd, stage.stagingName), (stagingFd) => renameat2(stagingFd, 'out', stage.parent.fd, stage.dest.name, RENAME_NOREPLACE));
       installed.push(stage);
     }
+    journal?.complete();
     complete = true;
     return report;
   } finally {
     allOf([
-      ...(complete ? [] : installed.map((stage) => () => removeTreeAt(stage.parent.fd, basename(stage.output)))),
+      ...(complete ? [] : installed.map((stage) => () => removeTreeAt(stage.parent.fd, stage.dest.name))),
       ...staged.map((stage) => () => removeTreeAt(stage.parent.fd, stage.stagingName)),
       // Innermost first: a later output's parents may lie inside an earlier one's.
       ...[...staged].reverse().map((stage) => () => (complete ? allOf(stage.parent.fds.map((fd) => () => close(fd))) : removeMade(stage.parent))),
+      () => roots.close(),
     ]);
   }
 }
 
 /**
- * A failed build's tree kept for inspection (--keep-failed), made safe in place: every entry
+ * A failed build's tree kept for inspection (--keep-failed), open as `dirFd` (`path` is for
+ * messages), made safe in place: every entry
  * owned by `owner`, no setuid/setgid/sticky bit, nothing group- or world-writable, no xattrs
  * (ACLs), and FIFOs, sockets and devices removed. Call only once no process of the build is
  * left. Throws, leaving the tree unsafe, if it holds a path longer than PATH_MAX: the caller
  * must then remove it.
  */
-export function secureKeptTree(path: string, owner: OutputsPlan['owner']): void {
-  withFd(openDirAt(AT_FDCWD, path), (rootFd) => {
+export function secureKeptTree(dirFd: number, path: string, owner: OutputsPlan['owner']): void {
+  withFd(openBeneath(dirFd, '', OPEN_FLAGS.O_DIRECTORY), (rootFd) => {
     const chain = new DirChain(rootFd);
     const rootBytes = Buffer.byteLength(path);
     try {

@@ -11,7 +11,7 @@ import { setns, unshare } from '../ffi/libc.js';
 import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
-import { createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
+import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
 import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
@@ -102,7 +102,8 @@ function resolvePath(path: string): string {
 
 /**
  * The spec's paths were checked as written; a symlink on the way (a store path pointing at
- * /etc, say) must not carry an input or an output outside what the policy allows.
+ * /etc, say) must not carry an input or an output outside what the policy allows. Outputs are
+ * resolved beneath their root as the hand-over will: any symlink on the way refuses them.
  */
 export function checkResolvedPaths(plan: Plan): void {
   const inputRoots = plan.build.inputsUnder.map(resolvePath);
@@ -112,13 +113,7 @@ export function checkResolvedPaths(plan: Plan): void {
       throw new Error(`input ${input} resolves to ${resolved}, outside filesystem.inputs.under (${plan.build.inputsUnder.join(', ')})`);
     }
   }
-  const outputRoots = plan.build.outputsUnder.map(resolvePath);
-  for (const output of plan.build.outputs) {
-    const resolved = resolvePath(output);
-    if (!outputRoots.some((root) => isUnder(resolved, root))) {
-      throw new Error(`output ${output} resolves to ${resolved}, outside filesystem.outputs.under (${plan.build.outputsUnder.join(', ')})`);
-    }
-  }
+  checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
 }
 
 function lexists(path: string): boolean {
@@ -285,7 +280,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       await reapUid(held.uid);
       held.release();
     });
-    checkOutputsFree(plan.build.outputs);
+    // Again: waiting for a build user can take long.
+    checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
     dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length, plan.limits.buildDirBytes);
     const buildDir = dir;
     cleanups.push(async () => {
@@ -293,7 +289,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
         await reapUid(held.uid);
         try {
           await keepTop(buildDir, held.uid, plan.outputs);
-          secureKeptTree(buildDir.path, plan.outputs.owner);
+          secureKeptTree(buildDir.fd, buildDir.path, plan.outputs.owner);
+          closeBuildDir(buildDir);
         } catch (err) {
           // A tree that cannot be made safe is not kept.
           removeBuildDir(buildDir);
@@ -327,7 +324,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
       await reapUid(lease.uid);
       try {
-        result.handOver = await handOver(plan.build.outputs, buildDir.outputs, lease.uid, plan.outputs);
+        result.handOver = await handOver(plan.build.outputs, { dirFd: buildDir.fd, beneath: buildDir.outputsBeneath }, lease.uid, plan.outputs, { outputsUnder: plan.build.outputsUnder, maxBytes: plan.limits.outputBytes });
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         Object.assign(result, { outcome: 'failed', exitCode: 1, message: `output hand-over ${err instanceof OutputRefused ? 'refused' : 'failed'}: ${why}` });

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../../src/plan/defaults.js';
 import { handOver } from '../../src/runtime/outputs.js';
+import { openRoot } from '../../src/ffi/resolve.js';
+import { close } from '../../src/ffi/libc.js';
 import { IS_ROOT, NOT_ROOT_REASON } from '../runtime/helpers.js';
 
 /** No account needed: the tree only needs an owner that is not root. */
@@ -38,6 +40,9 @@ if (!IS_ROOT) {
   t.test('other work runs while many files are handed over, and while one large file is', async (t) => {
     const work = mkdtempSync(join(tmpdir(), 'stk-async-handover-'));
     t.teardown(() => rmSync(work, { recursive: true, force: true }));
+    const workFd = openRoot(work);
+    t.teardown(() => close(workFd));
+    const within = { outputsUnder: [work] };
 
     const many = join(work, 'many');
     mkdirSync(many);
@@ -51,7 +56,7 @@ if (!IS_ROOT) {
         owned(join(dir, `f${f}`));
       }
     }
-    const tree = await turnsDuring(() => handOver([join(work, 'many-out')], [many], BUILD_UID, DEFAULTS.outputs));
+    const tree = await turnsDuring(() => handOver([join(work, 'many-out')], { dirFd: workFd, beneath: ['many'] }, BUILD_UID, DEFAULTS.outputs, within));
     t.equal(tree.value.outputs[0].files, 2_000, 'every file handed over');
     t.equal(readFileSync(join(work, 'many-out', 'd19', 'f99'), 'utf8'), '19/99\n');
     t.ok(tree.turns >= 7, `other work got ${tree.turns} turns during 2,020 entries (one per 256 at least)`);
@@ -62,7 +67,7 @@ if (!IS_ROOT) {
     const content = randomBytes(40 << 20);
     writeFileSync(join(large, 'blob'), content);
     owned(join(large, 'blob'));
-    const file = await turnsDuring(() => handOver([join(work, 'large-out')], [large], BUILD_UID, DEFAULTS.outputs));
+    const file = await turnsDuring(() => handOver([join(work, 'large-out')], { dirFd: workFd, beneath: ['large'] }, BUILD_UID, DEFAULTS.outputs, within));
     t.ok(readFileSync(join(work, 'large-out', 'blob')).equals(content), 'the large file is copied whole');
     t.ok(file.turns >= 2, `other work got ${file.turns} turns during one 40 MiB file (one per 16 MiB at least)`);
   });

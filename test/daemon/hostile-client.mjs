@@ -4,7 +4,11 @@
 import { connect } from 'node:net';
 
 const [mode, socketPath, ...args] = process.argv.slice(2);
-const report = (value) => process.stdout.write(JSON.stringify(value) + '\n');
+let reported = false;
+const report = (value) => {
+  if (!reported) process.stdout.write(JSON.stringify(value) + '\n');
+  reported = true;
+};
 const open = () => new Promise((resolve, reject) => {
   const socket = connect(socketPath, () => resolve(socket));
   socket.once('error', reject);
@@ -67,9 +71,10 @@ switch (mode) {
     let accepted = 0;
     let answered = 0;
     let finished = 0;
+    let [shortestMs, longestMs] = [Infinity, 0];
     const check = () => {
       if (answered === count && finished === accepted) {
-        report({ accepted, refused, outcomes });
+        report({ accepted, refused, outcomes, shortestMs, longestMs });
         socket.destroy();
       }
     };
@@ -81,6 +86,7 @@ switch (mode) {
       }
       if (event.type === 'finished') {
         outcomes[event.outcome] = (outcomes[event.outcome] ?? 0) + 1;
+        [shortestMs, longestMs] = [Math.min(shortestMs, event.duration_ms), Math.max(longestMs, event.duration_ms)];
         finished++;
       }
       check();

@@ -206,7 +206,7 @@ export class Daemon {
       from = nl + 1;
       this.armIdle(client);
       if (line.trim()) this.handle(client, line);
-      if (client.socket.destroyed) return;
+      if (client.socket.destroyed || !client.socket.writable) return;
     }
     const rest = text.slice(from);
     if (rest) {

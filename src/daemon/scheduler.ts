@@ -1,15 +1,19 @@
 // At most maxJobs builds run at once, and at most maxRunningPerOwner of one user's. Each user's
 // builds wait in their own queue, in arrival order; users take turns (round-robin, the user
 // served longest ago first, one who has not been served yet before anyone), so one user's flood
-// does not delay another's build beyond the next free slot. A waiting build
-// hears its place among its own user's builds whenever that changes: a start or a withdrawal
-// costs events only for the builds of the user it concerns, never for everyone queued.
+// does not delay another's build beyond the next free slot. A waiting build hears its place
+// among its own user's builds when queued, and again at each change once it is among that
+// user's next POSITION_UPDATES: a start or a withdrawal costs at most that many events, whatever
+// the length of the queue.
+
+/** Waiting builds of a user, from the front, that hear each change of their place. */
+export const POSITION_UPDATES = 10;
 
 export interface Job {
   id: string;
   /** Whose build it is (a uid): the unit of fairness and of the per-user bounds. */
   owner: number;
-  /** Told 1 when it is the next of its owner's builds to start; called again as those ahead leave. */
+  /** Told 1 when it is the next of its owner's builds to start; called when queued, and as those ahead leave once it is among the first POSITION_UPDATES. */
   onPosition(position: number): void;
   run(): Promise<void>;
 }
@@ -140,5 +144,5 @@ export class Scheduler {
 }
 
 function announce(queue: Job[], from: number): void {
-  for (let i = from; i < queue.length; i++) queue[i].onPosition(i + 1);
+  for (let i = from; i < Math.min(queue.length, POSITION_UPDATES); i++) queue[i].onPosition(i + 1);
 }

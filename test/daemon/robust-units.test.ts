@@ -2,7 +2,7 @@
 // containment of failing jobs, per-user round-robin and bounded position events.
 import t from 'tap';
 import { parseRequest, ProtocolError } from '../../src/daemon/protocol.js';
-import { Scheduler, type Job } from '../../src/daemon/scheduler.js';
+import { POSITION_UPDATES, Scheduler, type Job } from '../../src/daemon/scheduler.js';
 
 t.test('a deeply nested request is a bad request, not a crash', async (t) => {
   const depth = 200_000;
@@ -107,12 +107,31 @@ t.test('a change in the queue costs position events only for the builds of the u
   p.finish.get('first')!();
   await tick();
   t.same(p.started, ['first', 'u0-0']);
-  t.equal(count() - afterSubmit, each - 1, 'one start: events to the rest of that user\'s builds only');
+  t.equal(count() - afterSubmit, POSITION_UPDATES, 'one start: events to the next builds of that user only');
   t.same(p.positions.get('u0-1'), [2, 1]);
+  t.same(p.positions.get('u0-10'), [11, 10], 'its place once among the next POSITION_UPDATES');
+  t.same(p.positions.get('u0-11'), [12], 'further back: its place when queued');
   t.same(p.positions.get('u1-1'), [2], 'another user\'s build heard nothing');
   t.ok(s.withdraw('u5-0', 105));
-  t.equal(count() - afterSubmit, 2 * (each - 1));
+  t.equal(count() - afterSubmit, 2 * POSITION_UPDATES);
   t.same(s.drain().length, users * each - 2);
   p.finish.get('u0-0')!();
   await s.idle();
+});
+
+t.test('1,000 builds of one user: events grow linearly, not with the square of the queue', async (t) => {
+  const p = probe();
+  const s = new Scheduler({ maxJobs: 1, onError: () => {} });
+  const builds = 1000;
+  for (let n = 0; n < builds; n++) s.submit(job(p, `b${n}`, 1));
+  await tick();
+  for (let n = 0; n < builds; n++) {
+    p.finish.get(`b${n}`)!();
+    await tick();
+  }
+  await s.idle();
+  t.equal(p.started.length, builds);
+  const events = [...p.positions.values()].reduce((sum, list) => sum + list.length, 0);
+  t.ok(events <= builds * (1 + POSITION_UPDATES), `${events} position events for ${builds} builds (at most ${1 + POSITION_UPDATES} each)`);
+  t.same(p.positions.get('b999')!.slice(-3), [3, 2, 1], 'the last still heard its way to the front');
 });

@@ -44,7 +44,7 @@ export type Event =
 
 export class ProtocolError extends Error {}
 
-/** The deepest nesting of objects and arrays in a JSON text, stopping once past `limit`; one pass, no recursion. */
+/** Whether objects and arrays in a JSON text nest deeper than `limit`: one pass, no recursion, stopping there. */
 export function jsonDepthExceeds(text: string, limit: number): boolean {
   let depth = 0;
   let inString = false;

@@ -13,7 +13,22 @@ policy, and what they may put in a spec) comes from the config file; without one
 may build. Policies are re-read when their files change and on SIGHUP; SIGTERM lets running
 builds finish within the grace period, then cancels them. On start it cleans what a crashed
 predecessor left (build directories, cgroups, processes of build users, stale lock records)
-and logs each removal. Logs go to stderr. Needs root.
+and logs each removal. Logs go to stderr; each build's whole log is also kept in
+STATE_DIR/logs (bounded by max_log_size and logs_kept). Needs root.
+
+Every client is treated as hostile. A request nested deeper than 64 levels or longer than
+1 MiB is a bad-request; a failure on one build's path ends that build and is logged with its
+id. When a client does not read, its builds' output is no longer read either (the builder
+blocks on write; timeouts, max_silent included, still apply) once 1 MiB waits for it. The
+config bounds what one user may hold, and serves users in turn:
+  max_running_per_user      builds of one uid running at once (default: max_jobs)
+  max_queued_per_user       builds of one uid waiting; more are refused (default 16)
+  max_connections           connections open at once (default 256)
+  max_connections_per_user  connections of one uid (default 16)
+  idle_timeout              seconds a connection without a build of its own may go without
+                            a complete request line (default 30)
+  max_log_size, logs_kept   bytes kept of each build's log file (default 64 MiB), files kept
+                            (default 1000)
 
 options:
   --socket PATH       socket to listen on (default /run/stockade/daemon.sock)
@@ -44,7 +59,8 @@ guix-daemon's options, as daemon-wide bounds that a policy or a request may tigh
                       request whose plan has such a mount fails); nodev, nosuid, and still subject
                       to the policy's Landlock rules
 
-exit status: 0 after a clean shutdown; 1 invalid config or cannot start; 2 usage error`;
+exit status: 0 after a clean shutdown; 1 invalid config, cannot start, or the shutdown failed;
+2 usage error`;
 
 export async function main(argv: string[]): Promise<number> {
   return command(HELP, async () => {
@@ -90,26 +106,53 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { Daemon } = await import('../daemon/server.js');
     const log = (message: string) => process.stderr.write(`stockade daemon: ${message}\n`);
+    containUnhandled(log);
     const daemon = new Daemon(config, log);
     try {
       await daemon.start();
     } catch (err) {
       log(`cannot start: ${(err as Error).message}`);
-      await daemon.shutdown();
+      await daemon.shutdown().catch((e: unknown) => log(`shutdown failed: ${(e as Error)?.message ?? String(e)}`));
       return 1;
     }
-    const reload = () => daemon.reload();
-    process.on('SIGHUP', reload);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
-        log(`${signal} received`);
-        daemon.shutdown().then(resolve);
-      };
-      process.once('SIGTERM', stop).once('SIGINT', stop);
-    });
-    process.off('SIGHUP', reload);
-    return 0;
+    return serveUntilStopped(daemon, log);
   });
+}
+
+/**
+ * A rejection nobody handled is a daemon bug, not a reason to orphan every running build:
+ * logged, and the daemon goes on serving.
+ */
+export function containUnhandled(log: (message: string) => void): void {
+  process.on('unhandledRejection', (reason) => log(`internal error (unhandled rejection), still serving: ${(reason as Error)?.stack ?? String(reason)}`));
+}
+
+/** Serves until SIGTERM or SIGINT, then shuts down; 1 when the shutdown failed. */
+export async function serveUntilStopped(daemon: { reload(): void; shutdown(): Promise<void> }, log: (message: string) => void): Promise<number> {
+  const reload = () => {
+    try {
+      daemon.reload();
+    } catch (err) {
+      log(`reload failed: ${(err as Error).message}`);
+    }
+  };
+  process.on('SIGHUP', reload);
+  const status = await new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', stop).off('SIGINT', stop);
+      log(`${signal} received`);
+      daemon.shutdown().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log(`shutdown failed: ${(err as Error)?.stack ?? String(err)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop).on('SIGINT', stop);
+  });
+  process.off('SIGHUP', reload);
+  return status;
 }
 
 interface DefaultsValues {

@@ -80,7 +80,7 @@ function talk(path: string, request: Request): Promise<number> {
           process.stderr.write(`stockade: build ${event.id} accepted (policy ${event.policy})\n`);
           break;
         case 'queued':
-          process.stderr.write(`stockade: build ${event.id} queued, position ${event.position}\n`);
+          process.stderr.write(`stockade: build ${event.id} queued, position ${event.position} among your waiting builds\n`);
           break;
         case 'started':
           break;

@@ -33,6 +33,18 @@ export interface DaemonConfig {
   shutdownGraceSeconds: number;
   poolTimeoutSeconds: number;
   access: AccessRule[];
+  /** A user's builds running at once (undefined: maxJobs). */
+  maxRunningPerUser?: number;
+  /** A user's builds waiting for a slot; one more is refused. */
+  maxQueuedPerUser: number;
+  /** Client connections at once, all users together, and of one user. */
+  maxConnections: number;
+  maxConnectionsPerUser: number;
+  /** Seconds a connection with no build of its own may go without a complete request line. */
+  idleTimeoutSeconds: number;
+  /** Bytes kept of each build's log file (0: no log files), and how many files are kept. */
+  maxLogSize: number;
+  logsKept: number;
   /** Inits kept started ahead (undefined: as many as maxJobs). */
   warmWorkers?: number;
   /** guix-daemon's build options (command line only). */
@@ -50,6 +62,12 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   shutdownGraceSeconds: 30,
   poolTimeoutSeconds: 3600,
   access: [{ policies: ['*'], uids: [0], gids: [], where: 'built-in default (root only)' }],
+  maxQueuedPerUser: 16,
+  maxConnections: 256,
+  maxConnectionsPerUser: 16,
+  idleTimeoutSeconds: 30,
+  maxLogSize: 64 << 20,
+  logsKept: 1000,
   defaults: NO_DEFAULTS,
 };
 
@@ -94,6 +112,13 @@ interface RawConfig {
   cancel_on_disconnect?: boolean;
   shutdown_grace?: number;
   pool_timeout?: number;
+  max_running_per_user?: number;
+  max_queued_per_user?: number;
+  max_connections?: number;
+  max_connections_per_user?: number;
+  idle_timeout?: number;
+  max_log_size?: number;
+  logs_kept?: number;
   access?: RawRule[];
 }
 
@@ -142,6 +167,13 @@ export function loadDaemonConfig(file: string): DaemonConfig {
     shutdownGraceSeconds: raw.shutdown_grace ?? d.shutdownGraceSeconds,
     poolTimeoutSeconds: raw.pool_timeout ?? d.poolTimeoutSeconds,
     access: raw.access ? access : d.access,
+    maxRunningPerUser: raw.max_running_per_user,
+    maxQueuedPerUser: raw.max_queued_per_user ?? d.maxQueuedPerUser,
+    maxConnections: raw.max_connections ?? d.maxConnections,
+    maxConnectionsPerUser: raw.max_connections_per_user ?? d.maxConnectionsPerUser,
+    idleTimeoutSeconds: raw.idle_timeout ?? d.idleTimeoutSeconds,
+    maxLogSize: raw.max_log_size ?? d.maxLogSize,
+    logsKept: raw.logs_kept ?? d.logsKept,
     defaults: d.defaults,
   };
 }

@@ -8,6 +8,11 @@ import type { Outcome } from '../runtime/supervisor.js';
 export const PROTOCOL_VERSION = 1 as const;
 /** A longer line is refused: a spec is small, and the daemon must not buffer without bound. */
 export const MAX_LINE_BYTES = 1 << 20;
+/**
+ * Deeper nesting is refused before JSON.parse: the schema check and the messages built from a
+ * parsed value recurse, and a 400 KB line of brackets exhausts the stack. A request is 4 deep.
+ */
+export const MAX_DEPTH = 64;
 
 export interface BuildRequest {
   version: typeof PROTOCOL_VERSION;
@@ -24,7 +29,7 @@ export interface CancelRequest {
 
 export type Request = BuildRequest | CancelRequest;
 
-export type ErrorCode = 'bad-request' | 'unknown-policy' | 'denied' | 'refused-spec' | 'unknown-build' | 'shutting-down';
+export type ErrorCode = 'bad-request' | 'unknown-policy' | 'denied' | 'refused-spec' | 'unknown-build' | 'shutting-down' | 'limit-reached' | 'idle-timeout';
 
 export type Event =
   | { type: 'accepted'; id: string; policy: string }
@@ -39,12 +44,31 @@ export type Event =
 
 export class ProtocolError extends Error {}
 
+/** Whether objects and arrays in a JSON text nest deeper than `limit`: one pass, no recursion, stopping there. */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 type Validator = { (value: unknown): boolean; errors?: unknown };
 const checkRequest = validateDaemonRequest as unknown as Validator;
 const checkEvent = validateDaemonEvent as unknown as Validator;
 
 /** Parses one request line; throws ProtocolError saying what is wrong with it. */
 export function parseRequest(line: string): Request {
+  if (Buffer.byteLength(line) > MAX_LINE_BYTES) throw new ProtocolError(`request longer than ${MAX_LINE_BYTES} bytes`);
+  if (jsonDepthExceeds(line, MAX_DEPTH)) throw new ProtocolError(`request nested deeper than ${MAX_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -52,7 +76,8 @@ export function parseRequest(line: string): Request {
     throw new ProtocolError(`request is not JSON: ${(err as Error).message}`);
   }
   if (typeof value === 'object' && value !== null && 'version' in value && value.version !== PROTOCOL_VERSION) {
-    throw new ProtocolError(`protocol version ${JSON.stringify(value.version)} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
+    const shown = JSON.stringify(value.version) ?? String(value.version);
+    throw new ProtocolError(`protocol version ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
   }
   if (!checkRequest(value)) throw new ProtocolError(`invalid request: ${describeErrors(checkRequest.errors)}`);
   return value as Request;

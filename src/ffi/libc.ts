@@ -293,6 +293,12 @@ export function clearCloexec(fd: number): void {
   if (flags & FCNTL.FD_CLOEXEC) fcntl(fd, FCNTL.F_SETFD, flags & ~FCNTL.FD_CLOEXEC);
 }
 
+/** Makes `fd` blocking again (Node may leave its stdio pipes O_NONBLOCK, which a builder inheriting them does not expect). */
+export function clearNonblock(fd: number): void {
+  const flags = fcntl(fd, FCNTL.F_GETFL);
+  if (flags & OPEN_FLAGS.O_NONBLOCK) fcntl(fd, FCNTL.F_SETFL, flags & ~OPEN_FLAGS.O_NONBLOCK);
+}
+
 export function getCloexec(fd: number): boolean {
   return (fcntl(fd, FCNTL.F_GETFD) & FCNTL.FD_CLOEXEC) !== 0;
 }

@@ -5,7 +5,7 @@
 // Every call here is synchronous: libuv's threads stay in the host's namespaces and root.
 import { readFileSync, writeSync } from 'node:fs';
 import { CLONE_FLAGS, CLOSE_RANGE_FLAGS } from '../ffi/arch.js';
-import { chdir, clearCloexec, closeRange, execve, setsid, unshare } from '../ffi/libc.js';
+import { chdir, clearCloexec, clearNonblock, closeRange, execve, setsid, unshare } from '../ffi/libc.js';
 import { applyLandlock } from '../ffi/landlock.js';
 import { compileSeccomp, loadSeccomp, type CompiledSeccomp } from '../seccomp/compile.js';
 import type { Plan } from '../plan/types.js';
@@ -63,7 +63,11 @@ function setUp(request: InitRequest): never {
   }
   if (seccomp) loadSeccomp(seccomp);
 
-  for (const fd of [0, 1, 2]) clearCloexec(fd);
+  for (const fd of [0, 1, 2]) {
+    clearCloexec(fd);
+    // A builder writing faster than its log is read must block, not fail with EAGAIN.
+    clearNonblock(fd);
+  }
   // Everything else closes at execve; STATUS_FD stays open until then to report an execve failure.
   closeRange(3, undefined, CLOSE_RANGE_FLAGS.CLOSE_RANGE_CLOEXEC);
   return execve(plan.build.builder, [plan.build.builder, ...plan.build.args], plan.environment);

@@ -33,8 +33,12 @@ export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 's
 export interface RunOptions {
   /** Keep the build directory when the build fails (guix's --keep-failed). */
   keepFailed?: boolean;
-  /** Receives the builder's output as it comes. */
-  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /**
+   * Receives the builder's output as it comes. A promise returned stops reading the build's
+   * output until it settles (a daemon client that does not read): the builder then blocks on
+   * write, and the timeouts (max_silent included) still apply.
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void | Promise<void>;
   /** Receives Stockade's own notices (waiting for a build user, warnings). */
   onNotice?: (message: string) => void;
   /** How long to wait for a free build user. */
@@ -216,16 +220,43 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     // A build killed mid-write resets its output pipes; its exit status says what happened, so
     // a reset must not crash the supervisor (or a daemon running many builds).
     for (const stream of [child.stdout, child.stderr]) stream?.on('error', () => {});
+    // Paused while any promise of onOutput is pending; never once init has exited, so the
+    // pipes are read to their end and 'close' comes.
+    let holds = 0;
+    let exited = false;
+    const flow = (resume: boolean) => {
+      for (const stream of [child.stdout!, child.stderr!]) {
+        if (resume) stream.resume();
+        else stream.pause();
+      }
+    };
+    child.once('exit', () => {
+      exited = true;
+      flow(true);
+    });
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]!.on('data', (chunk: Buffer) => {
         armSilent();
-        options.onOutput?.(stream, chunk);
+        const hold = options.onOutput?.(stream, chunk);
+        if (!hold || exited) return;
+        if (holds++ === 0) flow(false);
+        const release = () => {
+          if (--holds === 0 && !exited) flow(true);
+        };
+        hold.then(release, release);
       });
     }
     const status = new LineSplitter((line) => {
-      const message = JSON.parse(line) as { error?: string; warning?: string };
-      if (message.error) setupError = message.error;
-      if (message.warning) options.onNotice?.(message.warning);
+      let message: { error?: unknown; warning?: unknown };
+      try {
+        message = JSON.parse(line) as typeof message;
+      } catch {
+        // Fails closed: a status init did not write cannot be trusted to say the set-up went well.
+        setupError ??= `unreadable status line from init: ${JSON.stringify(line.slice(0, 100))}`;
+        return;
+      }
+      if (message?.error) setupError = String(message.error);
+      if (message?.warning) options.onNotice?.(String(message.warning));
     });
     const statusStream = child.stdio[4] as NodeJS.ReadableStream;
     statusStream.setEncoding('utf8');

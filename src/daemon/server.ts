@@ -11,7 +11,8 @@ import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { supervisorMakesNetns } from '../runtime/net.js';
 import { LineSplitter } from '../runtime/lines.js';
-import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
+import { admit, type BuildRecord } from '../runtime/records.js';
+import { runBuild, resolvePath, EXIT, type RunResult } from '../runtime/supervisor.js';
 import { decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
 import { applyDefaults, boundSpec } from './defaults.js';
@@ -35,6 +36,8 @@ interface Build {
   policy: string;
   state: 'queued' | 'running' | 'done';
   controller: AbortController;
+  /** Its claim on its outputs, from admission on; runBuild releases it once the build has run. */
+  record: BuildRecord;
 }
 
 export type Log = (message: string) => void;
@@ -66,7 +69,7 @@ export class Daemon {
     this.state.lock();
     const removed = await this.state.recover();
     for (const line of removed) this.log(`recovery: removed ${line}`);
-    this.log(`recovery: ${removed.length ? `${removed.length} leftovers of a crashed daemon removed` : 'nothing left by a previous daemon'}`);
+    this.log(`recovery: ${removed.length ? `${removed.length} leftovers of dead builds removed` : 'nothing left by dead builds'}`);
     const count = this.policies.reload();
     this.policies.watch();
     this.log(`policies: serving ${count} from ${this.config.policies}: ${this.policies.names().join(', ') || 'none'}`);
@@ -182,11 +185,11 @@ export class Daemon {
       this.send(client, { type: 'error', code: 'bad-request', message: err.message });
       return;
     }
-    if (request.type === 'build') this.submit(client, request);
+    if (request.type === 'build') void this.submit(client, request);
     else this.cancelRequest(client, request);
   }
 
-  private submit(client: Client, request: BuildRequest): void {
+  private async submit(client: Client, request: BuildRequest): Promise<void> {
     const { peer } = client;
     const refuse = (code: 'unknown-policy' | 'denied' | 'refused-spec' | 'shutting-down', message: string) => {
       this.log(`refused ${peer.name} (uid ${peer.uid}, pid ${peer.pid}), policy '${request.policy}': ${message}`);
@@ -206,7 +209,19 @@ export class Daemon {
       return refuse('refused-spec', (err as Error).message);
     }
     const id = randomBytes(8).toString('hex');
-    const build: Build = { id, owner: client, listeners: new Set([client]), plan, policy: request.policy, state: 'queued', controller: new AbortController() };
+    let record: BuildRecord;
+    try {
+      // Queued builds claim their outputs too: admission (as `stockade run`'s) refuses an overlap with any live build.
+      record = await admit(plan, plan.build.outputs.map(resolvePath), { id, onRemoved: (line) => this.log(`recovery: removed ${line}`) });
+    } catch (err) {
+      return refuse('refused-spec', (err as Error).message);
+    }
+    if (this.stopping || (client.socket.destroyed && this.config.cancelOnDisconnect)) {
+      record.release();
+      if (this.stopping) refuse('shutting-down', 'the daemon is shutting down');
+      return;
+    }
+    const build: Build = { id, owner: client, listeners: new Set([client]), plan, policy: request.policy, state: 'queued', controller: new AbortController(), record };
     this.builds.set(id, build);
     this.log(`build ${id}: ${plan.build.name} under '${request.policy}' for ${peer.name} (uid ${peer.uid}, pid ${peer.pid})`);
     this.emit(build, { type: 'accepted', id, policy: request.policy });
@@ -227,11 +242,11 @@ export class Daemon {
     };
     let result: RunResult;
     try {
-      this.state.record(build.plan, id);
       // slirp4netns needs the network namespace the supervisor makes with init: those start cold.
       const init = supervisorMakesNetns(build.plan) ? undefined : this.warm.take();
       result = await runBuild(build.plan, {
         init,
+        record: build.record,
         onStart: ({ uid, initPid, warm }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})`),
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
@@ -241,9 +256,9 @@ export class Daemon {
       });
       log('stdout', decoders.stdout.end());
       log('stderr', decoders.stderr.end());
-      this.state.forget(id);
     } catch (err) {
-      // runBuild reports its own failures; this is the journal failing, before or after it.
+      // runBuild reports its own failures; this is taking a warm worker failing, before it.
+      build.record.release();
       result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: (err as Error).message, durationMs: 0 };
     }
     build.state = 'done';
@@ -279,6 +294,7 @@ export class Daemon {
 
   private finishUnstarted(build: Build, message: string): void {
     build.state = 'done';
+    build.record.release();
     this.emit(build, { type: 'finished', id: build.id, outcome: 'cancelled', exit_code: EXIT.signalBase + 15, status: null, signal: null, message, duration_ms: 0 });
     this.builds.delete(build.id);
   }

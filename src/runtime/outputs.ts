@@ -51,6 +51,16 @@ export interface HandOverReport {
   xattrsDropped: number;
 }
 
+/** Told of every host change a hand-over makes, before it makes it, so a crash can be undone. */
+export interface HandOverJournal {
+  /** Before creating directory `relative` beneath `root` (an outputs.under root): a staging dir (`.stockade-handover-*`) or a directory on the way to an output. */
+  creating(entry: { root: string; relative: string; kind: 'staging' | 'directory' }): void;
+  /** Before renaming a staged output into place at `relative` beneath `root`. */
+  installing(entry: { root: string; relative: string }): void;
+  /** Once every output is in place (nothing to undo from then on). */
+  complete(): void;
+}
+
 /** An output the build left that may not be handed over; the message names the path. */
 export class OutputRefused extends Error {
   constructor(message: string) {
@@ -427,7 +437,7 @@ function createStaging(output: string): Staged {
  * `outputs`). Call only once no process of the build is left. All or nothing: on any refusal
  * or error nothing is installed, no directory it made is left, and the error is thrown.
  */
-export async function handOver(outputs: string[], sources: string[], buildUid: number, canon: OutputsPlan): Promise<HandOverReport> {
+export async function handOver(outputs: string[], sources: string[], buildUid: number, canon: OutputsPlan, _journal?: HandOverJournal): Promise<HandOverReport> {
   const report: HandOverReport = { outputs: [], stripped: 0, xattrsDropped: 0 };
   const staged: Staged[] = [];
   const installed: Staged[] = [];

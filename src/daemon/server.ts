@@ -67,9 +67,10 @@ export class Daemon {
   /** Locks the state directory, cleans after a crashed predecessor, loads policies, listens. */
   async start(): Promise<void> {
     this.state.lock();
-    const removed = await this.state.recover();
-    for (const line of removed) this.log(`recovery: removed ${line}`);
-    this.log(`recovery: ${removed.length ? `${removed.length} leftovers of dead builds removed` : 'nothing left by dead builds'}`);
+    const removed = await this.state.recover(); // what was removed, and what was left and why
+    for (const line of removed) this.log(`recovery: ${line}`);
+    const leftovers = removed.filter((line) => line.startsWith('removed ')).length;
+    this.log(`recovery: ${leftovers ? `${leftovers} leftovers of dead builds removed` : 'nothing left by dead builds'}`);
     const count = this.policies.reload();
     this.policies.watch();
     this.log(`policies: serving ${count} from ${this.config.policies}: ${this.policies.names().join(', ') || 'none'}`);
@@ -212,7 +213,7 @@ export class Daemon {
     let record: BuildRecord;
     try {
       // Queued builds claim their outputs too: admission (as `stockade run`'s) refuses an overlap with any live build.
-      record = await admit(plan, plan.build.outputs.map(resolvePath), { id, onRemoved: (line) => this.log(`recovery: removed ${line}`) });
+      record = await admit(plan, plan.build.outputs.map(resolvePath), { id, onRemoved: (line) => this.log(`recovery: ${line}`) });
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }

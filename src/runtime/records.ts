@@ -26,11 +26,11 @@ import { ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { SyscallError } from '../ffi/errors.js';
 import { AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, fstat, openat, removeTreeAt, statx, unlinkat, type Stat } from '../ffi/fsat.js';
 import { close, flock, LOCK_EX, LOCK_NB } from '../ffi/libc.js';
-import { componentsOf, isMissing, openBeneath, openRoot } from '../ffi/resolve.js';
+import { componentsOf, isMissing, openBeneath, openRoot, PathRefused } from '../ffi/resolve.js';
 import { reapUid } from '../pool/index.js';
 import { tryLock, unlock } from '../pool/lock.js';
 import type { Plan } from '../plan/types.js';
-import { isUnder } from '../policy/semantics.js';
+import { isUnder, normalise } from '../policy/semantics.js';
 import { cgroupDirsOf, destroyCgroup } from './cgroup.js';
 import type { HandOverJournal } from './outputs.js';
 
@@ -159,7 +159,7 @@ export interface AdmitOptions {
   /** The build's id (the daemon's); random by default. */
   id?: string;
   registry?: string;
-  /** Told of each leftover of a dead build removed, and of each that could not be. */
+  /** Told of each leftover of a dead build: removed, left as it is (and why), or not cleaned. */
   onRemoved?: (line: string) => void;
 }
 
@@ -195,7 +195,7 @@ export async function admit(plan: Plan, claims: string[], options: AdmitOptions 
   }
 }
 
-/** Cleans after every dead build of the registry (the daemon's start-up recovery); returns what was removed, one line each. */
+/** Cleans after every dead build of the registry (the daemon's start-up recovery); returns what it did, one line each. */
 export async function recoverStale(registry = registryPath()): Promise<string[]> {
   const removed: string[] = [];
   const registryFd = openRegistry(registry);
@@ -297,7 +297,7 @@ async function cleanStale(registryFd: number, report: (line: string) => void): P
         read = readRecord(fd);
       } catch (err) {
         if (!dead) throw new Error(`build record ${name} of a live build: ${(err as Error).message}`);
-        report(`unreadable build record ${name} (${(err as Error).message}); what it named is left`);
+        report(`removed unreadable build record ${name} (${(err as Error).message}); what it named is left`);
         unlinkat(registryFd, name, 0);
         continue;
       }
@@ -308,7 +308,7 @@ async function cleanStale(registryFd: number, report: (line: string) => void): P
       try {
         await cleanAfter(read, report);
       } catch (err) {
-        report(`nothing more of build ${read.header.id} (${read.header.name}), pid ${read.header.pid}: its clean-up failed, retried at the next admission: ${(err as Error).message}`);
+        report(`could not clean after build ${read.header.id} (${read.header.name}), pid ${read.header.pid}; its record stays, retried at the next admission: ${(err as Error).message}`);
         live.push(read.header);
         continue;
       }
@@ -391,14 +391,14 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
       if (!dirs.length) return;
       const processes = new Set(dirs.flatMap((dir) => readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean))).size;
       await destroyCgroup({ placements: [], dirs });
-      for (const dir of dirs) report(`cgroup ${dir}${processes ? ` and its ${processes} processes` : ''}, ${of}`);
+      for (const dir of dirs) report(`removed cgroup ${dir}${processes ? ` and its ${processes} processes` : ''}, ${of}`);
     });
   }
   for (const init of kinds('init')) {
     await step(`init pid ${init.pid}`, () => {
       if (header.boot !== bootId() || startTimeOf(init.pid) !== init.start) return; // gone: its pid may be someone else's now
       process.kill(init.pid, 'SIGKILL');
-      report(`init (pid ${init.pid}) and its PID namespace, ${of}`);
+      report(`removed init (pid ${init.pid}) and its PID namespace, ${of}`);
     });
   }
   for (const { stateDir, uid } of kinds('uid')) {
@@ -409,55 +409,50 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
       try {
         const holder = readFileSync(fd, 'utf8');
         const { killed } = await reapUid(uid);
-        if (killed) report(`${killed} processes of build uid ${uid}, ${of}`);
-        if (holder.includes(`"pid":${header.pid},`)) report(`stale lock record ${stateDir}/${uid} (build ${header.name}), ${of}`);
+        if (killed) report(`removed ${killed} processes of build uid ${uid}, ${of}`);
+        if (holder.includes(`"pid":${header.pid},`)) report(`removed stale lock record ${stateDir}/${uid} (build ${header.name}), ${of}`);
       } finally {
         unlock(fd); // empties the record naming the dead holder
       }
     });
   }
 
+  /** Removes what an entry names if it is still what the build made; anything else is left, and said. */
+  const remove = (label: string, entry: { root: string; relative: string }, ours: (st: Stat) => string | undefined, what: 'tree' | 'empty', allowed?: string) =>
+    step(`${label} ${join(entry)}`, () => {
+      const outcome = allowed ?? removeBeneath(entry, ours, what);
+      if (outcome === 'removed') report(`removed ${label} ${join(entry)}, ${of}`);
+      else if (outcome !== 'absent') report(`left ${label} ${join(entry)} as it is (${outcome}), ${of}`);
+    });
+  const isDir = (st: Stat) => (st.mode & S_IFMT) === S_IFDIR;
+  const under = header.under.map(normalise);
   const complete = kinds('complete').length > 0;
   const creating = kinds('creating');
   // An interrupted hand-over is undone: what it installed, its staging, the directories it made.
+  // An entry is taken only for what the build could have made: under its outputs' roots, at or next to its outputs.
   if (!complete) {
     for (const entry of kinds('installing').reverse()) {
-      await step(`installed output ${join(entry)}`, () => {
-        if (!header.outputs.includes(join(entry))) throw new Error('not an output of the build');
-        if (removeBeneath(entry, (st) => ((st.mode & S_IFMT) === S_IFDIR && st.uid === header.owner ? undefined : 'not the directory the hand-over installed'), 'tree')) {
-          report(`output ${join(entry)} installed by an unfinished hand-over, ${of}`);
-        }
-      });
+      const allowed = under.includes(entry.root) && header.outputs.includes(join(entry)) ? undefined : 'not an output of the build';
+      await remove('output installed by an unfinished hand-over', entry, (st) => (isDir(st) && st.uid === header.owner ? undefined : 'not the directory the hand-over installed'), 'tree', allowed);
     }
   }
-  // Staging goes even after a complete hand-over: a crash may have come before its removal.
+  // Staging goes even after a complete hand-over: the crash may have come before its removal.
   for (const entry of creating.filter((e) => e.kind === 'staging')) {
-    await step(`hand-over staging ${join(entry)}`, () => {
-      const path = join(entry);
-      if (!basename(path).startsWith(STAGING_PREFIX) || !header.outputs.some((o) => dirname(o) === dirname(path))) throw new Error('not a staging directory of the build');
-      if (removeBeneath(entry, (st) => ((st.mode & S_IFMT) === S_IFDIR && st.uid === 0 && (st.mode & 0o7777) === 0o700 ? undefined : 'not a root-owned 0700 directory'), 'tree')) {
-        report(`hand-over staging ${path}, ${of}`);
-      }
-    });
+    const path = join(entry);
+    const allowed = under.includes(entry.root) && basename(path).startsWith(STAGING_PREFIX) && header.outputs.some((o) => dirname(o) === dirname(path)) ? undefined : 'not a staging directory of the build';
+    await remove('hand-over staging', entry, (st) => (isDir(st) && st.uid === 0 && (st.mode & 0o7777) === 0o700 ? undefined : 'not a root-owned 0700 directory'), 'tree', allowed);
   }
   if (!complete) {
     for (const entry of creating.filter((e) => e.kind === 'directory').reverse()) {
-      await step(`directory ${join(entry)}`, () => {
-        const path = join(entry);
-        if (!header.outputs.some((o) => o !== path && isUnder(o, path))) throw new Error('not a directory on the way to an output of the build');
-        if (removeBeneath(entry, (st) => ((st.mode & S_IFMT) === S_IFDIR && st.uid === 0 ? undefined : 'not a root-owned directory'), 'empty')) {
-          report(`directory ${path} made by the hand-over, ${of}`);
-        }
-      });
+      const path = join(entry);
+      const allowed = under.includes(entry.root) && header.outputs.some((o) => o !== path && isUnder(o, path)) ? undefined : 'not a directory on the way to an output of the build';
+      await remove('directory made by the hand-over', entry, (st) => (isDir(st) && st.uid === 0 ? undefined : 'not a root-owned directory'), 'empty', allowed);
     }
   }
-
   if (!kinds('kept').length) {
     for (const dir of kinds('dir')) {
-      await step(`build directory ${dir.parent}/${dir.name}`, () => {
-        const made = (st: Stat) => (st.dev === dir.dev && String(st.ino) === dir.ino && st.uid === 0 ? undefined : 'not the directory the build made');
-        if (removeBeneath({ root: dir.parent, relative: dir.name }, made, 'tree')) report(`build directory ${dir.parent}/${dir.name}, ${of}`);
-      });
+      const ours = (st: Stat) => (isDir(st) && st.dev === dir.dev && String(st.ino) === dir.ino && st.uid === 0 ? undefined : 'not the directory the build made');
+      await remove('build directory', { root: dir.parent, relative: dir.name }, ours, 'tree');
     }
   }
   if (failures.length) throw new Error(failures.join('; '));
@@ -468,26 +463,27 @@ function join(entry: { root: string; relative: string }): string {
 }
 
 /**
- * Removes `relative` beneath the root `root` (a whole tree, or an empty directory) if `refuse`
- * finds nothing wrong with it; the root is the admin's, what lies beneath it is not trusted.
+ * Removes `relative` beneath the root `root` (a whole tree, or an empty directory) if `ours`
+ * finds it is what the build made; the root is the admin's, what lies beneath it is not trusted.
+ * Returns 'removed', 'absent', or why it was left.
  */
-function removeBeneath(
-  entry: { root: string; relative: string },
-  refuse: (st: Stat) => string | undefined,
-  what: 'tree' | 'empty',
-): boolean {
-  const path = join(entry);
-  if (!entry.root.startsWith('/')) throw new Error('root is not absolute');
-  const parts = componentsOf(entry.relative);
-  if (!parts.length) throw new Error('names its root itself');
-  const name = parts.pop()!;
+function removeBeneath(entry: { root: string; relative: string }, ours: (st: Stat) => string | undefined, what: 'tree' | 'empty'): string {
+  let parts: string[];
+  try {
+    parts = componentsOf(entry.relative);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const name = parts.pop();
+  if (name === undefined) return 'names its root itself';
   const rootFd = openRoot(entry.root);
   try {
     let parentFd: number;
     try {
-      parentFd = openBeneath(rootFd, parts.join('/'), OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY, { label: path });
+      parentFd = openBeneath(rootFd, parts.join('/'), OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY, { label: join(entry) });
     } catch (err) {
-      if (isMissing(err)) return false;
+      if (isMissing(err)) return 'absent';
+      if (err instanceof PathRefused) return err.message;
       throw err;
     }
     try {
@@ -495,25 +491,26 @@ function removeBeneath(
       try {
         st = statx(parentFd, name, AT_SYMLINK_NOFOLLOW);
       } catch (err) {
-        if (isMissing(err)) return false;
+        if (isMissing(err)) return 'absent';
         throw err;
       }
-      const wrong = refuse(st);
-      if (wrong) throw new Error(`left as it is: ${wrong}`);
-      // Between the check and the removal by name, only root (or the sticky dir's owner) can swap the entry.
+      const wrong = ours(st);
+      if (wrong) return wrong;
+      // Between the check and the removal by name, only root (or a sticky directory's owner) can swap the entry.
       const parent = fstat(parentFd);
-      if ((parent.mode & 0o022) !== 0 && (parent.mode & S_ISVTX) === 0) throw new Error('left as it is: its directory is writable by others');
+      if ((parent.mode & 0o022) !== 0 && (parent.mode & S_ISVTX) === 0) return 'its directory is writable by others';
       if (what === 'tree') {
         removeTreeAt(parentFd, name);
-        return true;
+        return 'removed';
       }
       try {
         unlinkat(parentFd, name, AT_REMOVEDIR);
-        return true;
+        return 'removed';
       } catch (err) {
         // Something was put in it since: no longer the build's alone.
-        if (!(err instanceof SyscallError && (err.errno === ERRNO.ENOTEMPTY || err.errno === ERRNO.ENOENT))) throw err;
-        return false;
+        if (err instanceof SyscallError && err.errno === ERRNO.ENOTEMPTY) return 'not empty';
+        if (isMissing(err)) return 'absent';
+        throw err;
       }
     } finally {
       close(parentFd);

@@ -288,7 +288,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     checkResolvedPaths(plan);
     checkBuilder(plan);
-    record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: (line) => options.onNotice?.(`removed ${line}`) });
+    record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
     const journal = record;
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
     const held = lease;

@@ -28,7 +28,7 @@ import { AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, fstat, openat, removeTreeAt, statx, 
 import { close, flock, LOCK_EX, LOCK_NB } from '../ffi/libc.js';
 import { componentsOf, isMissing, openBeneath, openRoot, PathRefused } from '../ffi/resolve.js';
 import { reapUid } from '../pool/index.js';
-import { tryLock, unlock } from '../pool/lock.js';
+import { ensureStateDir, tryLock, unlock } from '../pool/lock.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
 import { cgroupDirsOf, destroyCgroup } from './cgroup.js';
@@ -174,12 +174,12 @@ export async function admit(plan: Plan, claims: string[], options: AdmitOptions 
     const record = await underRegistryLock(registryFd, async () => {
       const live = await cleanStale(registryFd, options.onRemoved ?? (() => {}));
       for (const [i, claim] of claims.entries()) {
-        for (const other of live) {
+        for (const { header: other, failed } of live) {
           for (const [j, theirs] of other.claims.entries()) {
             const relation = claim === theirs ? 'is also' : isUnder(claim, theirs) ? 'lies under' : isUnder(theirs, claim) ? 'is a prefix of' : undefined;
             if (!relation) continue;
             const shown = (written: string, resolved: string) => (written === resolved ? written : `${written} (${resolved})`);
-            throw new Error(`output ${shown(plan.build.outputs[i], claim)} ${relation} output ${shown(other.outputs[j], theirs)} of build ${other.name} (${other.id}, pid ${other.pid}), which is queued or running: concurrent builds may not share outputs`);
+            throw new Error(`output ${shown(plan.build.outputs[i], claim)} ${relation} output ${shown(other.outputs[j], theirs)} of build ${other.name} (${other.id}, pid ${other.pid}), ${failed ? `dead, whose leftovers could not all be removed (${failed})` : 'which is queued or running'}: concurrent builds may not share outputs`);
           }
         }
       }
@@ -251,6 +251,13 @@ function tryFlock(fd: number): boolean {
 
 function createRecord(registryFd: number, header: Header): BuildRecord {
   if (!/^[0-9a-f]{16}$/.test(header.id)) throw new Error(`build id ${JSON.stringify(header.id)} is not 16 hex digits`);
+  // Checked as it will be read back: a live build's record must always be readable by others.
+  try {
+    checkEntry(header, 1);
+  } catch {
+    throw new Error(`build ${header.name}: its outputs cannot be recorded (at most 1024, each at most 4096 bytes)`);
+  }
+  if (Buffer.byteLength(JSON.stringify(header)) > MAX_RECORD_BYTES / 2) throw new Error(`build ${header.name}: its outputs take more than ${MAX_RECORD_BYTES / 2} bytes to record`);
   const file = header.id + RECORD_SUFFIX;
   const fd = openat(registryFd, file, RECORD_FLAGS | OPEN_FLAGS.O_CREAT | OPEN_FLAGS.O_EXCL, 0o600);
   try {
@@ -276,10 +283,10 @@ interface Read {
  * Cleans after every record whose build is dead; returns the headers of live builds (and of
  * dead ones whose clean-up failed: they still hold their claims, and are retried next time).
  */
-async function cleanStale(registryFd: number, report: (line: string) => void): Promise<Header[]> {
+async function cleanStale(registryFd: number, report: (line: string) => void): Promise<{ header: Header; failed?: string }[]> {
   const names = readdirSync(`/proc/self/fd/${registryFd}`).filter((n) => n.endsWith(RECORD_SUFFIX));
   if (names.length > MAX_RECORDS) throw new Error(`build registry holds ${names.length} records, more than ${MAX_RECORDS}: clean it by hand`);
-  const live: Header[] = [];
+  const live: { header: Header; failed?: string }[] = [];
   for (const name of names) {
     let fd: number;
     try {
@@ -302,14 +309,14 @@ async function cleanStale(registryFd: number, report: (line: string) => void): P
         continue;
       }
       if (!dead) {
-        live.push(read.header);
+        live.push({ header: read.header });
         continue;
       }
       try {
         await cleanAfter(read, report);
       } catch (err) {
         report(`could not clean after build ${read.header.id} (${read.header.name}), pid ${read.header.pid}; its record stays, retried at the next admission: ${(err as Error).message}`);
-        live.push(read.header);
+        live.push({ header: read.header, failed: (err as Error).message });
         continue;
       }
       unlinkat(registryFd, name, 0);
@@ -404,6 +411,8 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
   for (const { stateDir, uid } of kinds('uid')) {
     await step(`build uid ${uid}`, async () => {
       // Held by someone: its holder reaped it before use, and its processes are that build's now.
+      // As acquire does: the lock excludes any build taking the uid while its processes are killed.
+      ensureStateDir(stateDir);
       const fd = tryLock(stateDir, uid);
       if (fd === null) return;
       try {
@@ -476,7 +485,13 @@ function removeBeneath(entry: { root: string; relative: string }, ours: (st: Sta
   }
   const name = parts.pop();
   if (name === undefined) return 'names its root itself';
-  const rootFd = openRoot(entry.root);
+  let rootFd: number;
+  try {
+    rootFd = openRoot(entry.root);
+  } catch (err) {
+    if (isMissing(err)) return 'absent';
+    throw err;
+  }
   try {
     let parentFd: number;
     try {

@@ -224,6 +224,22 @@ if (!IS_ROOT) {
     t.same(records(registry), []);
   });
 
+  t.test("a dead build whose leftovers cannot be removed keeps its claim and its record, until they can be", async (t) => {
+    const { dir, registry, store } = fresh();
+    const notADir = join(dir, 'pool-state');
+    writeFileSync(notADir, '');
+    deadRecord(registry, [`${store}/o`], [store], [{ t: 'uid', stateDir: notADir, uid: 4_100_000_000 }]);
+    const lines: string[] = [];
+    await t.rejects(admit(planOf([`${store}/o/x`], [store]), [`${store}/o/x`], { registry, onRemoved: (line) => lines.push(line) }), {
+      message: new RegExp(`^output ${store}/o/x lies under output ${store}/o of build dead \\([0-9a-f]{16}, pid 1\\), dead, whose leftovers could not all be removed \\(build uid 4100000000: .*pool-state`),
+    });
+    t.match(lines, [/^could not clean after build [0-9a-f]{16} \(dead\), pid 1; its record stays, retried at the next admission: build uid 4100000000: /]);
+    t.equal(records(registry).length, 1);
+    rmSync(notADir);
+    (await admit(planOf([`${store}/o/x`], [store]), [`${store}/o/x`], { registry })).release();
+    t.same(records(registry), [], 'cleaned once it could be');
+  });
+
   t.test('a registry open to others is refused', async (t) => {
     const { registry, store } = fresh();
     mkdirSync(registry, { mode: 0o700 });

@@ -67,9 +67,9 @@ export class Daemon {
   /** Locks the state directory, cleans after a crashed predecessor, loads policies, listens. */
   async start(): Promise<void> {
     this.state.lock();
-    const removed = await this.state.recover(); // what was removed, and what was left and why
-    for (const line of removed) this.log(`recovery: ${line}`);
-    const leftovers = removed.filter((line) => line.startsWith('removed ')).length;
+    const lines = await this.state.recover();
+    for (const line of lines) this.log(`recovery: ${line}`);
+    const leftovers = lines.filter((line) => line.startsWith('removed ')).length;
     this.log(`recovery: ${leftovers ? `${leftovers} leftovers of dead builds removed` : 'nothing left by dead builds'}`);
     const count = this.policies.reload();
     this.policies.watch();

@@ -171,7 +171,7 @@ export interface AdmitOptions {
 export async function admit(plan: Plan, claims: string[], options: AdmitOptions = {}): Promise<BuildRecord> {
   const registryFd = openRegistry(options.registry ?? registryPath());
   try {
-    const record = await underRegistryLock(registryFd, async () => {
+    return await underRegistryLock(registryFd, async () => {
       const live = await cleanStale(registryFd, options.onRemoved ?? (() => {}));
       for (const [i, claim] of claims.entries()) {
         for (const { header: other, failed } of live) {
@@ -188,7 +188,6 @@ export async function admit(plan: Plan, claims: string[], options: AdmitOptions 
         outputs: plan.build.outputs, claims, under: plan.build.outputsUnder, owner: plan.outputs.owner.uid,
       });
     });
-    return record;
   } catch (err) {
     close(registryFd);
     throw err;

@@ -92,8 +92,9 @@ if (!IS_ROOT) {
     // 300 MB of real data: the copy lasts long enough to be caught in the act.
     c.build('test', { ...shSpec('big', `yes | head -c 314572800 > ${out}/big`), outputs: [out] });
     await c.waitFor('started');
-    for (;;) {
-      if (readdirSync(parent).some((n) => n.startsWith('.stockade-handover-'))) break;
+    while (!readdirSync(parent).some((n) => n.startsWith('.stockade-handover-'))) {
+      const finished = c.events.find((e) => e.type === 'finished');
+      if (finished) throw new Error(`the build ended before its hand-over was caught: ${JSON.stringify(finished)}`);
       await new Promise((r) => setTimeout(r, 2));
     }
     const crashed = d.child!.pid!;

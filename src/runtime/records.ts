@@ -2,7 +2,8 @@
 // record file per build in a root-only directory, locked by its build for the build's whole life,
 // so a build whose holder died (kill -9, a crash, a reboot) is known by its lock being free. A
 // record names what its build claims (its outputs) and each thing it makes on the host (build
-// directory, cgroup, init, every hand-over step), appended and fsynced before the thing is made.
+// directory, cgroup, init, every hand-over step), appended and fsynced before the thing is made
+// (the build directory as soon as it is, with its identity: its name is only known then).
 //
 // Admission, for `stockade run` and the daemon alike, takes the registry lock, cleans after every
 // dead build, refuses outputs overlapping a live (queued or running) build's, and writes its own
@@ -254,7 +255,7 @@ function createRecord(registryFd: number, header: Header): BuildRecord {
   try {
     checkEntry(header, 1);
   } catch {
-    throw new Error(`build ${header.name}: its outputs cannot be recorded (at most 1024, each at most 4096 bytes)`);
+    throw new Error(`build ${header.name}: it cannot be recorded (at most 1024 outputs; names and paths at most 4096 bytes)`);
   }
   if (Buffer.byteLength(JSON.stringify(header)) > MAX_RECORD_BYTES / 2) throw new Error(`build ${header.name}: its outputs take more than ${MAX_RECORD_BYTES / 2} bytes to record`);
   const file = header.id + RECORD_SUFFIX;

@@ -97,6 +97,7 @@ if (!IS_ROOT) {
     t.match(await refused(`${store}/a/out`), `output ${store}/a/out is also output ${store}/a/out of build held (`);
     t.equal(await refused(`${store}/a/outer`), 'admitted', 'a sibling whose name only starts the same is not under it');
     t.equal(await refused(`${store}/b`), 'admitted');
+    t.equal(records(registry).length, 1, "the live build's record is left alone by every admission");
 
     const mine = await admit(planOf([`${store}/c`], [store]), [`${store}/c`], { registry });
     t.match(await refused(`${store}/c/d`), `output ${store}/c/d lies under output ${store}/c of build rec-test (${mine.id}, pid ${process.pid})`, 'a claim of this process counts too');

@@ -34,7 +34,9 @@ options:
   --socket PATH       socket to listen on (default /run/stockade/daemon.sock)
   --config FILE       daemon config (YAML, schemas/daemon-config.schema.json)
   --policies DIR      directory of the served policies, NAME.yaml each (default /etc/stockade/policies)
-  --state-dir DIR     where running builds are journaled (default /var/lib/stockade/daemon)
+  --state-dir DIR     holds the daemon's lock, one daemon per directory (default /var/lib/stockade/daemon);
+                      builds are recorded, as stockade run's are, in /var/lib/stockade/builds
+                      (STOCKADE_BUILDS_DIR), and what dead ones left is removed at start
   --grace SEC         seconds running builds get after SIGTERM (default 30)
   --warm N            inits kept started ahead, each PID 1 of its own PID namespace and used for
                       one build only, so a build does not wait for Node to start; 0 for none

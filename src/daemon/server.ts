@@ -13,7 +13,8 @@ import { getPeerCred } from '../ffi/libc.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { supervisorMakesNetns } from '../runtime/net.js';
-import { runBuild, EXIT, type RunResult } from '../runtime/supervisor.js';
+import { admit, type BuildRecord } from '../runtime/records.js';
+import { runBuild, resolvePath, EXIT, type RunResult } from '../runtime/supervisor.js';
 import { confine, decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
 import { applyDefaults, boundSpec } from './defaults.js';
@@ -44,6 +45,8 @@ interface Build {
   policy: string;
   state: 'queued' | 'running' | 'done';
   controller: AbortController;
+  /** Its claim on its outputs, from admission on; runBuild releases it once the build has run. */
+  record: BuildRecord;
 }
 
 export type Log = (message: string) => void;
@@ -61,6 +64,8 @@ const CLIENT_BUFFER_MAX_BYTES = 16 << 20;
 export class Daemon {
   private server: Server | undefined;
   private readonly builds = new Map<string, Build>();
+  /** Builds between their checks and the scheduler (admission awaits the registry), by uid: they count as queued. */
+  private readonly admitting = new Map<number, number>();
   private readonly clients = new Set<Client>();
   private readonly connectionsPerUid = new Map<number, number>();
   private readonly buildLogs: BuildLogs;
@@ -88,9 +93,10 @@ export class Daemon {
   /** Locks the state directory, cleans after a crashed predecessor, loads policies, listens. */
   async start(): Promise<void> {
     this.state.lock();
-    const removed = await this.state.recover();
-    for (const line of removed) this.log(`recovery: removed ${line}`);
-    this.log(`recovery: ${removed.length ? `${removed.length} leftovers of a crashed daemon removed` : 'nothing left by a previous daemon'}`);
+    const lines = await this.state.recover();
+    for (const line of lines) this.log(`recovery: ${line}`);
+    const leftovers = lines.filter((line) => line.startsWith('removed ')).length;
+    this.log(`recovery: ${leftovers ? `${leftovers} leftovers of dead builds removed` : 'nothing left by dead builds'}`);
     this.buildLogs.open();
     const count = this.policies.reload();
     this.policies.watch();
@@ -270,16 +276,19 @@ export class Daemon {
       this.send(client, { type: 'error', code: 'bad-request', message });
       return;
     }
-    try {
-      if (request.type === 'build') this.submit(client, request);
-      else this.cancelRequest(client, request);
-    } catch (err) {
+    const failed = (err: unknown) => {
       this.log(`${request.type} request of ${describe(client.peer)}: ${(err as Error).stack ?? String(err)}`);
       this.send(client, { type: 'error', code: 'bad-request', message: `the daemon failed to handle this ${request.type} request (logged)` });
+    };
+    try {
+      if (request.type === 'build') this.submit(client, request).catch(failed);
+      else this.cancelRequest(client, request);
+    } catch (err) {
+      failed(err);
     }
   }
 
-  private submit(client: Client, request: BuildRequest): void {
+  private async submit(client: Client, request: BuildRequest): Promise<void> {
     const { peer } = client;
     const refuse = (code: 'unknown-policy' | 'denied' | 'refused-spec' | 'shutting-down' | 'limit-reached', message: string) => {
       this.log(`refused ${peer.name} (uid ${peer.uid}, pid ${peer.pid}), policy '${request.policy}': ${message}`);
@@ -290,8 +299,8 @@ export class Daemon {
     if (!entry) return refuse('unknown-policy', `no policy '${request.policy}' is served by this daemon`);
     const decision = decide(this.config.access, peer, request.policy, request.spec);
     if (!decision.allowed) return refuse(decision.code, decision.message);
-    const queued = this.scheduler.queuedOf(peer.uid);
-    if (queued >= this.config.maxQueuedPerUser && this.scheduler.wouldWait(peer.uid)) {
+    const queued = this.scheduler.queuedOf(peer.uid) + (this.admitting.get(peer.uid) ?? 0);
+    if (queued >= this.config.maxQueuedPerUser && (this.admitting.has(peer.uid) || this.scheduler.wouldWait(peer.uid))) {
       return refuse('limit-reached', `uid ${peer.uid} has ${queued} builds waiting (max_queued_per_user ${this.config.maxQueuedPerUser})`);
     }
     let plan: Plan;
@@ -303,7 +312,24 @@ export class Daemon {
       return refuse('refused-spec', (err as Error).message);
     }
     const id = randomBytes(8).toString('hex');
-    const build: Build = { id, owner: client, listeners: new Set([client]), plan, policy: request.policy, state: 'queued', controller: new AbortController() };
+    let record: BuildRecord;
+    this.admitting.set(peer.uid, (this.admitting.get(peer.uid) ?? 0) + 1);
+    try {
+      // Queued builds claim their outputs too: admission (as `stockade run`'s) refuses an overlap with any live build.
+      record = await admit(plan, plan.build.outputs.map(resolvePath), { id, onRemoved: (line) => this.log(`recovery: ${line}`) });
+    } catch (err) {
+      return refuse('refused-spec', (err as Error).message);
+    } finally {
+      const left = this.admitting.get(peer.uid)! - 1;
+      if (left) this.admitting.set(peer.uid, left);
+      else this.admitting.delete(peer.uid);
+    }
+    if (this.stopping || (client.socket.destroyed && this.config.cancelOnDisconnect)) {
+      record.release();
+      if (this.stopping) refuse('shutting-down', 'the daemon is shutting down');
+      return;
+    }
+    const build: Build = { id, owner: client, listeners: new Set([client]), plan, policy: request.policy, state: 'queued', controller: new AbortController(), record };
     this.builds.set(id, build);
     client.owned++;
     this.armIdle(client);
@@ -332,11 +358,11 @@ export class Daemon {
     };
     let result: RunResult;
     try {
-      this.state.record(build.plan, id);
       // slirp4netns needs the network namespace the supervisor makes with init: those start cold.
       const init = supervisorMakesNetns(build.plan) ? undefined : this.warm.take();
       result = await runBuild(build.plan, {
         init,
+        record: build.record,
         onStart: ({ uid, initPid, warm }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})${file.path ? `, log ${file.path}` : ''}`),
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
@@ -350,9 +376,9 @@ export class Daemon {
       });
       log('stdout', decoders.stdout.end());
       log('stderr', decoders.stderr.end());
-      this.state.forget(id);
     } catch (err) {
-      // runBuild reports its own failures; this is the journal failing, before or after it.
+      // runBuild reports its own failures; this is taking a warm worker failing, before it.
+      build.record.release();
       result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: (err as Error).message, durationMs: 0 };
     } finally {
       file.close();
@@ -420,6 +446,7 @@ export class Daemon {
   }
 
   private finishUnstarted(build: Build, message: string): void {
+    build.record.release();
     this.finish(build, { outcome: 'cancelled', exitCode: EXIT.signalBase + 15, status: null, termSignal: null, message, durationMs: 0 });
   }
 

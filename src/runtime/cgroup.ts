@@ -97,6 +97,11 @@ export function createCgroup(id: string, limits: Limits): BuildCgroup | null {
   return cgroup;
 }
 
+/** The existing `stockade/<id>` directories of a build's cgroup, under every hierarchy mounted. */
+export function cgroupDirsOf(id: string): string[] {
+  return [...new Set(hierarchies().map((h) => join(h.mountPoint, 'stockade', id)))].filter((dir) => existsSync(dir));
+}
+
 export function addProcess(cgroup: BuildCgroup, pid: number): void {
   for (const dir of cgroup.dirs) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
 }

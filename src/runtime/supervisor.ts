@@ -13,6 +13,7 @@ import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
 import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
 import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
+import { admit, type BuildRecord } from './records.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
 import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
@@ -52,6 +53,11 @@ export interface RunOptions {
   init?: WarmInit;
   /** Told once the build has its user and init, just before init gets its request. */
   onStart?: (started: { uid: number; initPid: number; warm: boolean }) => void;
+  /**
+   * The build's record, admitted by the caller when it queued the build (the daemon); runBuild
+   * owns it from here and releases it. Without one, runBuild admits the build itself.
+   */
+  record?: BuildRecord;
 }
 
 /** init as PID 1 of a fresh PID namespace, blocked reading its request on fd 3; nothing else set up yet. */
@@ -96,7 +102,7 @@ export function checkBuilder(plan: Plan): void {
 }
 
 /** `path` with every symlink of its existing part resolved; the missing rest kept as written. */
-function resolvePath(path: string): string {
+export function resolvePath(path: string): string {
   let existing = path;
   // lstat: a dangling symlink counts as existing, so realpath refuses it rather than skipping it.
   while (!lexists(existing)) existing = dirname(existing);
@@ -301,16 +307,22 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   const warm = options.init;
   // Ours from the start: a build that fails before using it must not leave it waiting.
   if (warm) cleanups.push(() => killTree(warm.child));
+  // Every host change below is noted in the record before (or, for the build directory, as soon
+  // as) it is made, so the next admission can undo it if this process dies.
+  let record = options.record;
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     checkResolvedPaths(plan);
     checkBuilder(plan);
+    record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
+    const journal = record;
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
     const held = lease;
     cleanups.push(async () => {
       await reapUid(held.uid);
       held.release();
     });
+    journal.noteUid(plan.identity.stateDir, lease.uid);
     // Again: waiting for a build user can take long.
     checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
     dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length, plan.limits.buildDirBytes);
@@ -327,17 +339,22 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
           removeBuildDir(buildDir);
           throw new Error(`build directory not kept, it could not be made safe: ${err instanceof Error ? err.message : String(err)}`);
         }
+        journal.noteKept();
         result.keptBuildDir = buildDir.path;
       } else removeBuildDir(buildDir);
     });
+    journal.noteBuildDir(buildDir.path);
     // Named by the build user too, so whoever shares the machine can tell its own builds' cgroups.
-    const cgroup: BuildCgroup | null = createCgroup(`${plan.build.name}-${process.pid}-${started}-uid${lease.uid}`, plan.limits);
+    const cgroupId = `${plan.build.name}-${process.pid}-${started}-uid${lease.uid}`;
+    journal.noteCgroup(cgroupId);
+    const cgroup: BuildCgroup | null = createCgroup(cgroupId, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
     if (warm && (warm.child.exitCode !== null || warm.child.signalCode !== null)) throw new Error(`the warm init (pid ${warm.child.pid}) has exited`);
     const { child, netns } = warm ? { child: warm.child, netns: undefined } : spawnInit(supervisorMakesNetns(plan));
     cleanups.push(() => killTree(child));
     if (netns !== undefined) cleanups.push(() => closeSync(netns));
+    journal.noteInit(child.pid!);
     // Before the request: init does nothing for the build until it has read it.
     if (cgroup) addProcess(cgroup, child.pid!);
     options.onStart?.({ uid: lease.uid, initPid: child.pid!, warm: warm !== undefined });
@@ -355,7 +372,9 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
       await reapUid(lease.uid);
       try {
-        result.handOver = await handOver(plan.build.outputs, { dirFd: buildDir.fd, beneath: buildDir.outputsBeneath }, lease.uid, plan.outputs, { outputsUnder: plan.build.outputsUnder, maxBytes: plan.limits.outputBytes });
+        result.handOver = await handOver(plan.build.outputs, { dirFd: buildDir.fd, beneath: buildDir.outputsBeneath }, lease.uid, plan.outputs, {
+          outputsUnder: plan.build.outputsUnder, maxBytes: plan.limits.outputBytes, journal,
+        });
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         Object.assign(result, { outcome: 'failed', exitCode: 1, message: `output hand-over ${err instanceof OutputRefused ? 'refused' : 'failed'}: ${why}` });
@@ -371,6 +390,12 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       } catch (err) {
         failures.push(err instanceof Error ? err.message : String(err));
       }
+    }
+    try {
+      // A clean-up that failed leaves the record, its lock freed: the next admission retries it.
+      record?.release(failures.length > 0);
+    } catch (err) {
+      failures.push(err instanceof Error ? err.message : String(err));
     }
     if (failures.length && result) {
       result.message = [result.message, `clean-up failed: ${failures.join('; ')}`].filter(Boolean).join('; ');

@@ -115,7 +115,7 @@ if (!IS_ROOT) {
     t.match(finished('quick begins'), { outcome: 'succeeded', exit_code: 0 }, 'a build finishing within the grace period succeeds');
     t.match(finished('long begins'), { outcome: 'cancelled', exit_code: 143 }, 'a build outlasting it is cancelled');
     t.match(d.log, /grace period over, cancelling/);
-    t.same(readdirSync(join(d.stateDir, 'builds')), [], 'the journal is empty');
+    t.same(readdirSync(d.sb.registry).filter((n) => n !== '.lock'), [], 'no build record is left');
     t.same(d.leftovers(), []);
   });
 
@@ -138,13 +138,13 @@ if (!IS_ROOT) {
     t.equal(held.length, 1, 'a lock record names the crashed daemon');
 
     await d.start();
-    t.match(d.log, new RegExp(`recovery: removed cgroup .*crashed-${crashed}-\\d+-uid\\d+ and its \\d+ processes, of build [0-9a-f]{16} \\(crashed\\) of daemon pid ${crashed}`));
+    t.match(d.log, new RegExp(`recovery: removed cgroup .*crashed-${crashed}-\\d+-uid\\d+ and its \\d+ processes, of build [0-9a-f]{16} \\(crashed\\), pid ${crashed}`));
     t.match(d.log, new RegExp(`recovery: removed build directory ${d.sb.dir}/guix-build-crashed\\.drv-0, of build`));
     t.match(d.log, new RegExp(`recovery: removed stale lock record ${d.sb.stateDir}/${held[0]} \\(build crashed\\)`));
-    t.match(d.log, /recovery: \d+ leftovers of a crashed daemon removed/);
+    t.match(d.log, /recovery: \d+ leftovers of dead builds removed/);
     t.same(d.leftovers([crashed, d.child!.pid!]), [], 'nothing remains');
     t.equal(lockRecord(d, held[0]), '');
-    t.same(readdirSync(join(d.stateDir, 'builds')), []);
+    t.same(readdirSync(d.sb.registry).filter((n) => n !== '.lock'), [], 'no build record is left');
 
     const again = await d.connect();
     t.teardown(() => again.close());

@@ -24,6 +24,8 @@ export interface Sandbox {
   firstUid: number;
   count: number;
   stateDir: string;
+  /** Its own build registry, so that tests never see each other's builds. */
+  registry: string;
 }
 
 // Random per test process, so concurrent test runs (other checkouts) never share a build UID:
@@ -45,7 +47,7 @@ export function makePolicy(base: string, extra = '', count = 4, filesystemExtra 
       (filesystemExtra || `  build_dir_host: ${dir}\n`) +
       extra,
   );
-  return { dir, policy, firstUid, count, stateDir };
+  return { dir, policy, firstUid, count, stateDir, registry: join(dir, 'builds') };
 }
 
 /** The caller's environment without the test runner's hooks (NODE_OPTIONS would load them into init). */
@@ -62,13 +64,13 @@ export function runArgs(sb: Sandbox, script: string, extra: string[] = []): stri
 }
 
 export function run(sb: Sandbox, script: string, extra: string[] = [], env: NodeJS.ProcessEnv = CLEAN_ENV): RunOutput {
-  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000, env });
+  const r = spawnSync(process.execPath, runArgs(sb, script, extra), { encoding: 'utf8', timeout: 60_000, env: { STOCKADE_BUILDS_DIR: sb.registry, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function runAsync(sb: Sandbox, script: string, extra: string[] = [], env: NodeJS.ProcessEnv = CLEAN_ENV): Promise<RunOutput> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, runArgs(sb, script, extra), { env });
+    const child = spawn(process.execPath, runArgs(sb, script, extra), { env: { STOCKADE_BUILDS_DIR: sb.registry, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -4,9 +4,7 @@
 import t from 'tap';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { StateDir } from '../../src/daemon/recovery.js';
-import { createBuildDir } from '../../src/runtime/builddir.js';
-import { IS_ROOT, NOT_ROOT_REASON, explain, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
+import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
 
 const LIMIT = 1024 * 1024;
 const FILL = `head -c ${2 * LIMIT} /dev/zero > big`;
@@ -62,18 +60,5 @@ if (!IS_ROOT) {
     const r = run(open, FILL, ['--json']);
     t.equal(r.status, 0, r.stderr);
     t.same(leftovers(open), []);
-  });
-
-  t.test("a crashed build's tmpfs is found and removed by the daemon's recovery", async (t) => {
-    const plan = explain(sb);
-    const dir = createBuildDir(plan.build.hostParent, plan.build.hostName, sb.firstUid, sb.firstUid, 0, LIMIT);
-    t.match(readFileSync('/proc/self/mountinfo', 'utf8'), dir.top, 'mounted, as a crash leaves it');
-    const state = new StateDir(join(sb.dir, 'daemon-state'));
-    state.lock();
-    t.teardown(() => state.unlock());
-    state.record(plan, 'crashed');
-    const removed = await state.recover();
-    t.ok(removed.includes(`build directory tmpfs ${dir.top}, of build crashed (${plan.build.name}) of daemon pid ${process.pid}`), removed.join('\n'));
-    t.same(leftovers(sb), []);
   });
 }

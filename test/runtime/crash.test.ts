@@ -3,7 +3,7 @@
 // share outputs.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLEAN_ENV, IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run, runArgs, type Sandbox } from './helpers.js';
 
@@ -49,10 +49,26 @@ if (!IS_ROOT) {
     const second = run(sb, 'echo second');
     t.equal(second.status, 0, second.stderr);
     t.equal(second.stdout, 'second\n');
-    t.match(second.stderr, new RegExp(`removed cgroup .*sh-${dead}-\\d+ and its \\d+ processes, of build [0-9a-f]{16} \\(sh\\), pid ${dead}`));
+    t.match(second.stderr, new RegExp(`removed cgroup .*sh-${dead}-\\d+-uid\\d+ and its \\d+ processes, of build [0-9a-f]{16} \\(sh\\), pid ${dead}`));
     t.match(second.stderr, `removed build directory ${sb.dir}/guix-build-sh.drv-0, of build`);
     t.same(leftoversOf(sb, [dead]), [], 'nothing of either run remains');
     t.same(readdirSync(sb.registry).filter((n) => n.endsWith('.rec')), [], 'no record remains');
+  });
+
+  t.test("after kill -9 of stockade run, the next run unmounts the dead build's tmpfs build dir (limits.build_dir_bytes)", async (t) => {
+    const sb = makePolicy('guix-default', 'limits: { build_dir_bytes: 1M }\n');
+    t.teardown(() => removeSandbox(sb));
+    const first = await started(sb, 'echo started; sleep 100');
+    const dead = first.child.pid!;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const top = `${sb.dir}/guix-build-sh.drv-0/top`;
+    t.match(readFileSync('/proc/self/mountinfo', 'utf8'), top, 'the dead run left its tmpfs mounted');
+    const second = run(sb, 'echo second');
+    t.equal(second.status, 0, second.stderr);
+    t.match(second.stderr, `removed build directory tmpfs ${top}, of build`);
+    t.notMatch(readFileSync('/proc/self/mountinfo', 'utf8'), sb.dir, 'no mount remains');
+    t.same(leftoversOf(sb, [dead]), []);
   });
 
   t.test('after kill -9 of stockade run during its hand-over, the next run leaves nothing', async (t) => {
@@ -82,15 +98,16 @@ if (!IS_ROOT) {
   t.test('a run whose output overlaps a running one is refused, naming both; a later one is not', async (t) => {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
-    const out = join(sb.dir, 'out');
+    const parent = join(sb.dir, 'pkgs');
+    const out = join(parent, 'out');
     const first = await started(sb, 'echo started; sleep 100', ['--output', out]);
     const under = run(sb, 'echo never', ['--output', join(out, 'lib')]);
     t.equal(under.status, 125);
     t.equal(under.stdout, '', 'the builder never ran');
     t.match(under.stderr, new RegExp(`output ${out}/lib lies under output ${out} of build sh \\([0-9a-f]{16}, pid ${first.child.pid}\\), which is queued or running`));
-    const prefix = run(sb, 'echo never', ['--output', sb.dir]);
+    const prefix = run(sb, 'echo never', ['--output', parent]);
     t.equal(prefix.status, 125);
-    t.match(prefix.stderr, `output ${sb.dir} is a prefix of output ${out} of build sh`);
+    t.match(prefix.stderr, `output ${parent} is a prefix of output ${out} of build sh`);
     first.child.kill('SIGTERM');
     t.equal(await first.exited, 143);
     const after = run(sb, `echo built > ${out}/lib`, ['--output', out]);

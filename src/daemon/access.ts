@@ -3,7 +3,6 @@
 import { getgrouplist, getpwnam, getpwuid } from '../ffi/nss.js';
 import { isUnder, normalise } from '../policy/semantics.js';
 import { envAllowed } from '../plan/spec.js';
-import type { Plan } from '../plan/types.js';
 import type { BuildSpec } from '../policy/types.js';
 import { PLACEHOLDER, type AccessRule } from './config.js';
 
@@ -86,21 +85,4 @@ export function decide(rules: AccessRule[], peer: Peer, policy: string, spec: Bu
   under('output', spec.outputs, outputsUnder, rule.outputsUnder);
   if (problems.length) return { allowed: false, code: 'refused-spec', message: problems.map((p) => `refused: ${p}`).join('\n') };
   return { allowed: true, rule, ...(rule.inputsUnder && { inputsUnder: rule.inputsUnder.map(normalise) }), ...(outputsUnder && { outputsUnder }) };
-}
-
-/**
- * The Plan with its inputs and outputs bounds narrowed to the rule's: the runtime checks each
- * path again once symlinks are resolved, and a symlink inside the user's own prefix (in an
- * output it built before) must not lead it into someone else's.
- */
-export function confine(plan: Plan, decision: Extract<Decision, { allowed: true }>): Plan {
-  const narrow = (bounds: string[], rule: string[] | undefined): string[] => {
-    if (!rule) return bounds;
-    const within = [...rule.filter((r) => bounds.some((b) => isUnder(r, b))), ...bounds.filter((b) => rule.some((r) => isUnder(b, r)))];
-    return [...new Set(within)];
-  };
-  return {
-    ...plan,
-    build: { ...plan.build, inputsUnder: narrow(plan.build.inputsUnder, decision.inputsUnder), outputsUnder: narrow(plan.build.outputsUnder, decision.outputsUnder) },
-  };
 }

@@ -15,7 +15,7 @@ import type { Plan } from '../plan/types.js';
 import { supervisorMakesNetns } from '../runtime/net.js';
 import { admit, type BuildRecord } from '../runtime/records.js';
 import { runBuild, resolvePath, EXIT, type RunResult } from '../runtime/supervisor.js';
-import { confine, decide, describePeer, type Peer } from './access.js';
+import { decide, describePeer, type Peer } from './access.js';
 import type { DaemonConfig } from './config.js';
 import { applyDefaults, boundSpec } from './defaults.js';
 import { PolicyCache } from './policies.js';
@@ -307,7 +307,7 @@ export class Daemon {
     try {
       // environment.pass takes from the daemon's environment, as guix's impureEnvVars do: never the client's.
       const { defaults } = this.config;
-      plan = confine(applyDefaults(makePlan(entry.loaded, boundSpec(request.spec, defaults), { callerEnv: process.env, specSource: 'build request' }), defaults), decision);
+      plan = applyDefaults(makePlan(entry.loaded, boundSpec(request.spec, defaults), { callerEnv: process.env, specSource: 'build request' }), defaults);
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }

@@ -16,7 +16,7 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
     const loaded = loadPolicy(sb.policy);
-    const plan = makePlan(loaded.policy, { name: 'status-line', builder: '/bin/true', inputs: TOOL_INPUTS }, { file: sb.policy, chain: loaded.chain });
+    const plan = makePlan(loaded, { name: 'status-line', builder: '/bin/true', inputs: TOOL_INPUTS });
     const script = 'const fs = require("node:fs"); fs.readFileSync(3); fs.writeSync(4, "{not json\\n");';
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {} });
     const result = await runBuild(plan, { init: { child, ready: true } });

@@ -33,6 +33,7 @@ export const SYS = {
   rt_sigprocmask: 14,
   add_key: 248,
   keyctl: 250,
+  socket: 41,
 } as const;
 
 /** Added to an x86_64 syscall number to make the x32 ABI's number for it. */
@@ -220,7 +221,7 @@ export const IFNAMSIZ = 16;
 export const IFREQ_SIZE = 40;
 
 /** keyctl(2) operations and the special keyring IDs. */
-export const KEYCTL = { JOIN_SESSION_KEYRING: 1, CLEAR: 7, SEARCH: 10 } as const;
+export const KEYCTL = { JOIN_SESSION_KEYRING: 1, CLEAR: 7, SEARCH: 10, INVALIDATE: 21 } as const;
 export const KEY_SPEC = { THREAD: -1, PROCESS: -2, SESSION: -3, USER: -4, USER_SESSION: -5 } as const;
 
 /** Signals the kernel numbers 1..64 on x86_64; SIGKILL and SIGSTOP keep their disposition. */

@@ -5,8 +5,9 @@ import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, r
 import { connect, createServer } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
-import { errnoName, IFF_UP, KEY_SPEC, KEYCTL, SYS } from '../ffi/arch.js';
+import { errnoName, IFF_UP, KEY_SPEC, KEYCTL, SOCKET_TYPES, SYS } from '../ffi/arch.js';
 import { interfaceFlags } from '../ffi/net.js';
+import { AF_VSOCK } from '../seccomp/policy-filter.js';
 import { chmod, getresgid, getresuid, injectTtyInput, kill, mknod, rawSyscall, type SyscallArg } from '../ffi/libc.js';
 import { KEYS_MARKER, PEER_MARKER, PROBE_MARKER, type CallResult, type DeviceEntry, type KeysConfig, type KeysReport, type MountEntry, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 
@@ -18,8 +19,6 @@ const NR = { open: 2, creat: 85, mknod: 133, openat: 257, mknodat: 259, openat2:
 const O_WRONLY = 0o1;
 const O_CREAT = 0o100;
 const O_TMPFILE = 0o20200000;
-const AF_VSOCK = 40;
-const SOCK_STREAM = 1;
 
 function attempt(fn: () => unknown): CallResult {
   try {
@@ -97,7 +96,7 @@ function setidCreate(): Observation['setidCreate'] {
 }
 
 function vsock(): CallResult {
-  const { result, errno } = rawSyscall(SYS.socket, AF_VSOCK, SOCK_STREAM, 0);
+  const { result, errno } = rawSyscall(SYS.socket, AF_VSOCK, SOCKET_TYPES.SOCK_STREAM, 0);
   if (result >= 0) closeSync(result);
   return result === -1 ? errnoName(errno) : 'ok';
 }

@@ -225,7 +225,7 @@ export const KEYCTL = { JOIN_SESSION_KEYRING: 1, CLEAR: 7, SEARCH: 10, INVALIDAT
 export const KEY_SPEC = { THREAD: -1, PROCESS: -2, SESSION: -3, USER: -4, USER_SESSION: -5 } as const;
 
 /** Signals the kernel numbers 1..64 on x86_64; SIGKILL and SIGSTOP keep their disposition. */
-export const SIGNALS = { SIGKILL: 9, SIGPIPE: 13, SIGSTOP: 19, SIGXFSZ: 25, LAST: 64 } as const;
+export const SIGNALS = { SIGKILL: 9, SIGSTOP: 19, LAST: 64 } as const;
 export const SIG_SETMASK = 2;
 /** The kernel's sigset_t: 64 bits (rt_sigaction/rt_sigprocmask take its size). */
 export const KERNEL_SIGSET_BYTES = 8;

@@ -208,6 +208,7 @@ export function diffPlans(before: Plan, after: Plan): Change[] {
   if (before.network.allowHostLoopback !== after.network.allowHostLoopback) {
     network(after.network.allowHostLoopback ? 'weakening' : 'strengthening', `host loopback ${after.network.allowHostLoopback ? 'reachable' : 'unreachable'}`);
   }
+  if (before.network.vsock !== after.network.vsock) network(after.network.vsock ? 'weakening' : 'strengthening', `vsock ${after.network.vsock ? 'open' : 'closed'}`);
   if (before.hostname !== after.hostname) network('neutral', `hostname ${before.hostname} → ${after.hostname}`);
   if (before.domainname !== after.domainname) network('neutral', `domainname ${before.domainname} → ${after.domainname}`);
 

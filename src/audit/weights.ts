@@ -26,6 +26,7 @@ export const EXPOSURE_WEIGHTS: Readonly<Record<string, number>> = {
   'STK-NET-002': 1.0,
   'STK-NET-003': 1.5,
   'STK-NET-004': 0,
+  'STK-NET-005': 1.0,
   'STK-SEC-001': 3.0,
   'STK-SEC-002': 0.6,
   'STK-SEC-010': 0.5,

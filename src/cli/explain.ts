@@ -69,6 +69,7 @@ export function renderPlan(plan: Plan): string {
   out.push('  ({uid} and {gid} are the build user taken from the pool)');
   section('network');
   out.push(`  ${plan.network.mode}${plan.network.mode === 'none' ? ': own namespace, only lo up' : plan.network.mode === 'slirp' ? `: own namespace through slirp4netns, host loopback ${plan.network.allowHostLoopback ? 'reachable' : 'unreachable'}` : ": the host's network"}`);
+  out.push(`  vsock ${plan.network.vsock ? 'open: socket(AF_VSOCK) reaches the host\'s vsock port space' : 'closed: socket(AF_VSOCK) fails with EPERM'}`);
   out.push(`  hostname ${plan.hostname}, domainname ${plan.domainname}`);
   section('environment (exactly)');
   out.push(...Object.entries(plan.environment).map(([k, v]) => `  ${k}=${v}`));

@@ -25,6 +25,9 @@ import { check as prv_07 } from './checks/prv-07.js';
 import { check as prv_08 } from './checks/prv-08.js';
 import { check as prv_09 } from './checks/prv-09.js';
 import { check as prv_10 } from './checks/prv-10.js';
+import { check as prv_11 } from './checks/prv-11.js';
+import { check as prv_12 } from './checks/prv-12.js';
+import { check as prv_13 } from './checks/prv-13.js';
 import { check as krn_01 } from './checks/krn-01.js';
 import { check as krn_02 } from './checks/krn-02.js';
 import { check as krn_03 } from './checks/krn-03.js';
@@ -33,6 +36,7 @@ import { check as krn_05 } from './checks/krn-05.js';
 import { check as krn_06 } from './checks/krn-06.js';
 import { check as net_01 } from './checks/net-01.js';
 import { check as net_02 } from './checks/net-02.js';
+import { check as net_03 } from './checks/net-03.js';
 import { check as res_01 } from './checks/res-01.js';
 import { check as res_02 } from './checks/res-02.js';
 import { check as res_03 } from './checks/res-03.js';
@@ -80,6 +84,9 @@ export const CATALOGUE: readonly Check[] = [
   prv_08,
   prv_09,
   prv_10,
+  prv_11,
+  prv_12,
+  prv_13,
   krn_01,
   krn_02,
   krn_03,
@@ -88,6 +95,7 @@ export const CATALOGUE: readonly Check[] = [
   krn_06,
   net_01,
   net_02,
+  net_03,
   res_01,
   res_02,
   res_03,

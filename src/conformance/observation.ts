@@ -43,6 +43,25 @@ export interface PeerReport {
 
 export const PEER_MARKER = 'STOCKADE-PROBE-PEER ';
 
+/**
+ * The probe's third job: look for keys by description in the session, user and user-session
+ * keyrings (keyctl KEYCTL_SEARCH), then plant one in the user and user-session keyrings.
+ */
+export interface KeysConfig {
+  find: string[];
+  plant?: string;
+}
+
+export interface KeysReport {
+  uid: number;
+  /** Per description: the search's answer in each keyring ('ok' = found). */
+  found: Record<string, { session: CallResult; user: CallResult; userSession: CallResult }>;
+  /** add_key's answer for the user and user-session keyrings. */
+  planted?: { user: CallResult; userSession: CallResult };
+}
+
+export const KEYS_MARKER = 'STOCKADE-PROBE-KEYS ';
+
 /** An errno name such as 'EPERM', or 'ok' when the call succeeded. */
 export type CallResult = string;
 
@@ -72,7 +91,14 @@ export interface Observation {
    * Seen by the wrapper shell the probe is exec'd from, before node starts. `fds` is its listing
    * of its own fds, printed before the observation (a redirection would add one).
    */
-  start: { fds: number[]; stdin: string; environ: Record<string, string>; limits: Record<string, { soft: string; hard: string }> };
+  start: {
+    fds: number[];
+    stdin: string;
+    environ: Record<string, string>;
+    limits: Record<string, { soft: string; hard: string }>;
+    /** SigIgn, SigBlk, SigCgt of the wrapper's first command, as the builder handed them on. */
+    signals: { SigIgn: string; SigBlk: string; SigCgt: string };
+  };
   pid: number;
   procPids: number[];
   cwd: string;
@@ -91,6 +117,13 @@ export interface Observation {
   setuidChmod: { result: CallResult; mode: number };
   /** Raw fchmodat2 (452) with S_ISUID on the same file. */
   setuidFchmodat2: CallResult;
+  /**
+   * Each way of making a file with S_ISUID|S_ISGID (06755) in the build directory: the call's
+   * answer and the mode the file got (0 when none was made).
+   */
+  setidCreate: Record<string, { result: CallResult; mode: number }>;
+  /** socket(AF_VSOCK, SOCK_STREAM, 0). */
+  vsock: CallResult;
   /** chmod of the build directory's parent (guix: must fail). */
   chmodParent: CallResult;
   mknod: CallResult;

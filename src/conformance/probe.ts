@@ -1,18 +1,24 @@
 // The conformance probe: runs inside a sandbox as the builder (exec'd by a wrapper shell that
 // recorded fds, stdin, environ and limits first) and prints what it observes as one JSON line.
 // It judges nothing; the checks on the host compare the observation with the Plan.
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
-import { errnoName, IFF_UP } from '../ffi/arch.js';
+import { errnoName, IFF_UP, KEY_SPEC, KEYCTL, SOCKET_TYPES, SYS } from '../ffi/arch.js';
 import { interfaceFlags } from '../ffi/net.js';
+import { AF_VSOCK } from '../seccomp/policy-filter.js';
 import { chmod, getresgid, getresuid, injectTtyInput, kill, mknod, rawSyscall, type SyscallArg } from '../ffi/libc.js';
-import { PEER_MARKER, PROBE_MARKER, type CallResult, type DeviceEntry, type MountEntry, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
+import { KEYS_MARKER, PEER_MARKER, PROBE_MARKER, type CallResult, type DeviceEntry, type KeysConfig, type KeysReport, type MountEntry, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 
 const S_IFCHR = 0o020000;
+const S_IFREG = 0o100000;
 const FCHMODAT2 = 452;
 const AT_FDCWD = -100;
+const NR = { open: 2, creat: 85, mknod: 133, openat: 257, mknodat: 259, openat2: 437 } as const;
+const O_WRONLY = 0o1;
+const O_CREAT = 0o100;
+const O_TMPFILE = 0o20200000;
 
 function attempt(fn: () => unknown): CallResult {
   try {
@@ -58,7 +64,41 @@ function readStart(dir: string): Observation['start'] {
     stdin: read('.probe-stdin').trim(),
     environ,
     limits,
+    signals: (({ SigIgn, SigBlk, SigCgt }) => ({ SigIgn, SigBlk, SigCgt }))(keyValues(read('.probe-status'))),
   };
+}
+
+/** Each way of making a file with mode 06755: its answer, and the mode the file got. */
+function setidCreate(): Observation['setidCreate'] {
+  const SETID = 0o6755;
+  const out: Observation['setidCreate'] = {};
+  const made = (route: string, path: string, call: () => { result: number; errno: number }) => {
+    const { result, errno } = call();
+    if (result >= 0 && route !== 'mknod' && route !== 'mknodat') closeSync(result);
+    const exists = attempt(() => lstatSync(path)) === 'ok';
+    out[route] = { result: result === -1 ? errnoName(errno) : 'ok', mode: exists ? lstatSync(path).mode & 0o7777 : 0 };
+    if (exists) unlinkSync(path);
+  };
+  made('open', '.probe-setid-open', () => rawSyscall(NR.open, '.probe-setid-open', O_CREAT | O_WRONLY, SETID));
+  made('openat', '.probe-setid-openat', () => rawSyscall(NR.openat, AT_FDCWD, '.probe-setid-openat', O_CREAT | O_WRONLY, SETID));
+  made('creat', '.probe-setid-creat', () => rawSyscall(NR.creat, '.probe-setid-creat', SETID));
+  made('mknod', '.probe-setid-mknod', () => rawSyscall(NR.mknod, '.probe-setid-mknod', S_IFREG | SETID, 0));
+  made('mknodat', '.probe-setid-mknodat', () => rawSyscall(NR.mknodat, AT_FDCWD, '.probe-setid-mknodat', S_IFREG | SETID, 0));
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(O_CREAT | O_WRONLY), 0);
+  how.writeBigUInt64LE(BigInt(SETID), 8);
+  made('openat2', '.probe-setid-openat2', () => rawSyscall(NR.openat2, AT_FDCWD, '.probe-setid-openat2', how, how.length));
+  // O_TMPFILE: an unnamed file with the mode, which linkat could give a name later.
+  const tmp = rawSyscall(NR.openat, AT_FDCWD, '.', O_TMPFILE | O_WRONLY, SETID);
+  out.tmpfile = tmp.result === -1 ? { result: errnoName(tmp.errno), mode: 0 } : { result: 'ok', mode: fstatSync(tmp.result).mode & 0o7777 };
+  if (tmp.result >= 0) closeSync(tmp.result);
+  return out;
+}
+
+function vsock(): CallResult {
+  const { result, errno } = rawSyscall(SYS.socket, AF_VSOCK, SOCKET_TYPES.SOCK_STREAM, 0);
+  if (result >= 0) closeSync(result);
+  return result === -1 ? errnoName(errno) : 'ok';
 }
 
 function unescapeMount(field: string): string {
@@ -177,6 +217,8 @@ async function observe(config: ProbeConfig): Promise<Observation> {
     writeOpen: Object.fromEntries(config.writeOpen.map((path) => [path, attempt(() => closeSync(openSync(path, 'r+')))])),
     setuidChmod: { result: setuidResult, mode: setuidMode },
     setuidFchmodat2,
+    setidCreate: setidCreate(),
+    vsock: vsock(),
     chmodParent: attempt(() => chmod(dirname(cwd), 0o777)),
     mknod: attempt(() => mknod(join(cwd, '.probe-null'), S_IFCHR | 0o666, 1, 3)),
     syscalls,
@@ -220,6 +262,14 @@ async function peer(config: PeerConfig): Promise<PeerReport> {
   return { dial };
 }
 
-const request = JSON.parse(process.argv[2]) as ProbeConfig | { peer: PeerConfig };
+function keys(config: KeysConfig): KeysReport {
+  const search = (keyring: number, description: string) => raw(SYS.keyctl, [KEYCTL.SEARCH, keyring, 'user', description, 0]);
+  const found = Object.fromEntries(config.find.map((d) => [d, { session: search(KEY_SPEC.SESSION, d), user: search(KEY_SPEC.USER, d), userSession: search(KEY_SPEC.USER_SESSION, d) }]));
+  const plant = (keyring: number) => raw(SYS.add_key, ['user', config.plant!, Buffer.from('planted by a build'), 18, keyring]);
+  return { uid: getresuid().real, found, ...(config.plant ? { planted: { user: plant(KEY_SPEC.USER), userSession: plant(KEY_SPEC.USER_SESSION) } } : {}) };
+}
+
+const request = JSON.parse(process.argv[2]) as ProbeConfig | { peer: PeerConfig } | { keys: KeysConfig };
 if ('peer' in request) process.stdout.write(PEER_MARKER + JSON.stringify(await peer(request.peer)) + '\n');
+else if ('keys' in request) process.stdout.write(KEYS_MARKER + JSON.stringify(keys(request.keys)) + '\n');
 else process.stdout.write(PROBE_MARKER + JSON.stringify(await observe(request)) + '\n');

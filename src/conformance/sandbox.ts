@@ -1,19 +1,22 @@
 // Host side of a conformance run: turns a policy into the Plan of a probe build (node and the
 // probe bound in read-only, the host toolchain as inputs), runs real builds with the runtime,
 // and keeps the host fixtures the probe looks for (a /tmp marker, an abstract socket).
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readlinkSync, readdirSync, realpathSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { errnoName, SOCKET_TYPES, SYS } from '../ffi/arch.js';
+import { rawSyscall } from '../ffi/libc.js';
+import { AF_VSOCK } from '../seccomp/policy-filter.js';
 import { loadPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';
 import { plan as planBuild } from '../plan/plan.js';
 import type { Mount, Plan, PoolRef } from '../plan/types.js';
 import { runBuild, type RunResult } from '../runtime/supervisor.js';
-import { PEER_MARKER, PROBE_MARKER, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
+import { KEYS_MARKER, PEER_MARKER, PROBE_MARKER, type KeysConfig, type KeysReport, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 import { syscallProbes } from './syscalls.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,6 +37,8 @@ export interface HostFacts {
   tmpMarker: string;
   abstractSocket: string;
   pid: number;
+  /** socket(AF_VSOCK) on the host: what a build whose policy opens vsock gets. */
+  vsock: string;
 }
 
 /** One policy under test: the Plan of its probe build, and what was changed for the run. */
@@ -69,8 +74,16 @@ function wrapper(): string {
     '/bin/cat /proc/$$/environ > .probe-environ',
     '/bin/cat /proc/$$/limits > .probe-limits',
     '/bin/readlink /proc/$$/fd/0 > .probe-stdin',
+    // cat's own status: the dispositions and mask the builder had, which fork and exec pass on.
+    '/bin/cat /proc/self/status > .probe-status',
     `exec ${process.execPath} ${PROBE_DIR}/dist/conformance/probe.js "$0"`,
   ].join(' && ');
+}
+
+function hostVsock(): string {
+  const { result, errno } = rawSyscall(SYS.socket, AF_VSOCK, SOCKET_TYPES.SOCK_STREAM, 0);
+  if (result >= 0) closeSync(result);
+  return result === -1 ? errnoName(errno) : 'ok';
 }
 
 function hostNamespaces(): Record<string, string> {
@@ -104,7 +117,7 @@ export async function prepareSubject(file: string, options: SubjectOptions = {})
   const notes: string[] = [];
   const cleanups: (() => void | Promise<void>)[] = [];
   const token = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const host: HostFacts = { namespaces: hostNamespaces(), tmpMarker: `/tmp/stockade-conformance-marker-${token}`, abstractSocket: `stockade-conformance-${token}`, pid: process.pid };
+  const host: HostFacts = { namespaces: hostNamespaces(), tmpMarker: `/tmp/stockade-conformance-marker-${token}`, abstractSocket: `stockade-conformance-${token}`, pid: process.pid, vsock: hostVsock() };
   const dispose = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
@@ -128,7 +141,8 @@ export async function prepareSubject(file: string, options: SubjectOptions = {})
   plan.mounts.push(
     probeMount(join(ROOT, 'dist'), `${PROBE_DIR}/dist`, 'dir'),
     probeMount(join(ROOT, 'package.json'), `${PROBE_DIR}/package.json`, 'file'),
-    ...koffiDirs().map((dir) => probeMount(dir, `${PROBE_DIR}/node_modules/${relative(join(ROOT, 'node_modules'), dir)}`, 'dir')),
+    // Resolved paths: node_modules may be a symlink (a git worktree sharing another checkout's).
+    ...koffiDirs().map((dir) => probeMount(dir, `${PROBE_DIR}/node_modules/${relative(realpathSync(join(ROOT, 'node_modules')), dir)}`, 'dir')),
   );
   notes.push(`node (${process.execPath}) runs from the host toolchain bound read-only as inputs (${inputs.join(', ')}); Stockade's dist/ and koffi are bound read-only at ${PROBE_DIR}`);
   if (options.poolRange) {
@@ -197,6 +211,18 @@ export async function observe(subject: Subject, signal?: AbortSignal): Promise<O
 /** A copy of the subject's probe Plan that runs the probe as one end of a socket between builds. */
 export function peerPlan(subject: Subject, peer: PeerConfig): Plan {
   return scriptPlan(subject, wrapper(), (plan) => plan.build.args.push(JSON.stringify({ peer })));
+}
+
+/** A copy of the subject's probe Plan that runs the probe's keyring search (and plant). */
+export function keysPlan(subject: Subject, keys: KeysConfig): Plan {
+  return scriptPlan(subject, wrapper(), (plan) => plan.build.args.push(JSON.stringify({ keys })));
+}
+
+/** The keys report a keys build printed. */
+export function keysReport(run: BuildRun): KeysReport {
+  const line = run.stdout.split('\n').find((l) => l.startsWith(KEYS_MARKER));
+  if (!line) throw new Error(`the keyring probe reported nothing (build ${run.result.outcome}, exit ${run.result.exitCode})\n${run.stderr.trim()}`);
+  return JSON.parse(line.slice(KEYS_MARKER.length)) as KeysReport;
 }
 
 /** The peer report a peer build printed. */

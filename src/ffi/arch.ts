@@ -29,6 +29,11 @@ export const SYS = {
   fchmod: 91,
   fchmodat: 268,
   setxattr: 188,
+  rt_sigaction: 13,
+  rt_sigprocmask: 14,
+  add_key: 248,
+  keyctl: 250,
+  socket: 41,
 } as const;
 
 /** Added to an x86_64 syscall number to make the x32 ABI's number for it. */
@@ -48,6 +53,7 @@ export const ERRNO: Record<string, number> = {
   EINPROGRESS: 115, EDQUOT: 122, ECANCELED: 125, EOWNERDEAD: 130,
   ENOTSOCK: 88, EDESTADDRREQ: 89, EMSGSIZE: 90, EPROTOTYPE: 91, ENOPROTOOPT: 92,
   EPROTONOSUPPORT: 93, ESOCKTNOSUPPORT: 94, EPFNOSUPPORT: 96, EAFNOSUPPORT: 97,
+  ENOKEY: 126, EKEYEXPIRED: 127, EKEYREVOKED: 128, EKEYREJECTED: 129,
 };
 
 const ERRNO_NAMES: Map<number, string> = new Map();
@@ -213,3 +219,13 @@ export const IFF_UP = 0x1;
 export const IFNAMSIZ = 16;
 /** sizeof(struct ifreq) on x86_64: a 16-byte name and a 24-byte union. */
 export const IFREQ_SIZE = 40;
+
+/** keyctl(2) operations and the special keyring IDs. */
+export const KEYCTL = { JOIN_SESSION_KEYRING: 1, CLEAR: 7, SEARCH: 10, INVALIDATE: 21 } as const;
+export const KEY_SPEC = { THREAD: -1, PROCESS: -2, SESSION: -3, USER: -4, USER_SESSION: -5 } as const;
+
+/** Signals the kernel numbers 1..64 on x86_64; SIGKILL and SIGSTOP keep their disposition. */
+export const SIGNALS = { SIGKILL: 9, SIGSTOP: 19, LAST: 64 } as const;
+export const SIG_SETMASK = 2;
+/** The kernel's sigset_t: 64 bits (rt_sigaction/rt_sigprocmask take its size). */
+export const KERNEL_SIGSET_BYTES = 8;

@@ -1,7 +1,7 @@
 // Thin, typed libc wrappers. Each one throws a SyscallError naming the call and its arguments;
 // none returns -1. Namespace calls act on the calling thread only (docs/architecture.md).
 import { readdirSync } from 'node:fs';
-import { check, lastErrno, loadLibc, koffi } from './lib.js';
+import { check, fail, lastErrno, loadLibc, koffi } from './lib.js';
 import { quote, renderEnum, renderFlags, renderMode } from './errors.js';
 import {
   CLONE_FLAGS,
@@ -9,6 +9,9 @@ import {
   ERRNO,
   FCNTL,
   FILE_TYPE,
+  KERNEL_SIGSET_BYTES,
+  KEYCTL,
+  KEY_SPEC,
   IOCTL,
   MOUNT_FLAGS,
   OPEN_FLAGS,
@@ -23,6 +26,7 @@ import {
   SOCKET_TYPE_FLAGS,
   SOL_SOCKET,
   SO_PEERCRED,
+  SIG_SETMASK,
   SYS,
   UMOUNT_FLAGS,
 } from './arch.js';
@@ -385,6 +389,41 @@ export function setControllingTty(fd: number, steal = false): void {
 export function injectTtyInput(fd: number, byte: string): void {
   const data = Buffer.from(byte.slice(0, 1));
   ioctlPointer(fd, IOCTL.TIOCSTI, data, () => quote(byte.slice(0, 1)));
+}
+
+// ---- keyrings ----
+
+function keyctl(operation: number, describe: () => string, ...args: SyscallArg[]): number {
+  const { result, errno } = rawSyscall(SYS.keyctl, operation, ...args);
+  if (result === -1) fail('keyctl', describe(), errno);
+  return result;
+}
+
+/** Puts the calling thread in a new anonymous session keyring (KEYCTL_JOIN_SESSION_KEYRING, NULL); returns its serial. */
+export function joinNewSessionKeyring(): number {
+  return keyctl(KEYCTL.JOIN_SESSION_KEYRING, () => 'KEYCTL_JOIN_SESSION_KEYRING, NULL', null);
+}
+
+/** Unlinks every key from a keyring (KEYCTL_CLEAR); `keyring` is a serial or a KEY_SPEC value. */
+export function clearKeyring(keyring: number): void {
+  const name = Object.entries(KEY_SPEC).find(([, v]) => v === keyring)?.[0];
+  keyctl(KEYCTL.CLEAR, () => `KEYCTL_CLEAR, ${name ? `KEY_SPEC_${name}_KEYRING` : keyring}`, keyring);
+}
+
+// ---- signals ----
+
+/** Sets `signal`'s disposition to SIG_DFL (the kernel's struct sigaction: handler 0, no flags, empty mask). */
+export function setDefaultSignalAction(signal: number): void {
+  const { result, errno } = rawSyscall(SYS.rt_sigaction, signal, Buffer.alloc(32), null, KERNEL_SIGSET_BYTES);
+  if (result === -1) fail('rt_sigaction', `${signal}, SIG_DFL`, errno);
+}
+
+/** Replaces the calling thread's signal mask (bit n-1 = signal n). */
+export function setSignalMask(mask: bigint): void {
+  const set = Buffer.alloc(KERNEL_SIGSET_BYTES);
+  set.writeBigUInt64LE(mask);
+  const { result, errno } = rawSyscall(SYS.rt_sigprocmask, SIG_SETMASK, set, null, KERNEL_SIGSET_BYTES);
+  if (result === -1) fail('rt_sigprocmask', `SIG_SETMASK, 0x${mask.toString(16)}`, errno);
 }
 
 // ---- raw syscalls ----

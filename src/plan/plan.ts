@@ -228,7 +228,11 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
     mounts,
     devices: dev.devices,
     etc,
-    network: { mode, allowHostLoopback: typeof policy.network === 'object' ? policy.network.allow_host_loopback ?? false : false },
+    network: {
+      mode,
+      allowHostLoopback: typeof policy.network === 'object' ? policy.network.allow_host_loopback ?? false : false,
+      vsock: typeof policy.network === 'object' ? policy.network.vsock ?? false : false,
+    },
     hostname: policy.hostname ?? DEFAULTS.hostname,
     domainname: policy.domainname ?? DEFAULTS.domainname,
     environment: buildEnvironment(policy, spec, buildDir, cores, context.callerEnv ?? {}),

@@ -132,6 +132,11 @@ export interface NetworkPlan {
   mode: 'none' | 'slirp' | 'host';
   /** slirp only: whether the build may reach the host's loopback through 10.0.2.2. */
   allowHostLoopback: boolean;
+  /**
+   * Whether socket(AF_VSOCK) works (a network namespace does not isolate vsock). When false the
+   * runtime loads a seccomp filter of its own refusing it, whatever the policy's seccomp section.
+   */
+  vsock: boolean;
 }
 
 export interface BuildPlan {

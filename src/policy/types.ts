@@ -38,7 +38,7 @@ export interface Policy {
   };
   devices?: (DeviceName | { name: DeviceName; optional?: boolean })[];
   proc?: { mount?: boolean };
-  network?: NetworkMode | { mode: NetworkMode; allow_host_loopback?: boolean };
+  network?: NetworkMode | { mode: NetworkMode; allow_host_loopback?: boolean; vsock?: boolean };
   hostname?: string;
   domainname?: string;
   environment?: {

@@ -1,13 +1,14 @@
 // init: PID 1 of the build's fresh PID namespace. Reads the request from the supervisor,
 // builds the sandbox step by step (anything that needs privilege before the identity drop,
-// seccomp last), then execve's the builder, which becomes PID 1. Any failure is reported on
-// STATUS_FD and ends init with SETUP_FAILED before the builder runs (fail closed).
+// seccomp last), then execve's the builder, which becomes PID 1, with every signal at its default.
+// Any failure is reported on STATUS_FD and ends init with SETUP_FAILED before the builder runs (fail closed).
 // Every call here is synchronous: libuv's threads stay in the host's namespaces and root.
 import { readFileSync, writeSync } from 'node:fs';
 import { CLONE_FLAGS, CLOSE_RANGE_FLAGS } from '../ffi/arch.js';
 import { chdir, clearCloexec, clearNonblock, closeRange, execve, setsid, unshare } from '../ffi/libc.js';
 import { applyLandlock } from '../ffi/landlock.js';
-import { compileSeccomp, loadSeccomp, type CompiledSeccomp } from '../seccomp/compile.js';
+import { compileSeccomp, loadSeccomp, loadSeccompPrivileged, type CompiledSeccomp } from '../seccomp/compile.js';
+import { vsockFilter } from '../seccomp/policy-filter.js';
 import type { Plan } from '../plan/types.js';
 import { applyMount, makeMountsPrivate, mountRoot, pivot } from './mount.js';
 import { createDeviceLinks } from './dev.js';
@@ -16,6 +17,8 @@ import { applyUts } from './uts.js';
 import { applyNetwork, supervisorMakesNetns } from './net.js';
 import { applyLimits } from './limits.js';
 import { dropPrivileges } from './ids.js';
+import { isolateKeyrings } from './keyring.js';
+import { armParentDeath, resetSignals } from './signals.js';
 import { READY_LINE, REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
 
 function report(message: object): void {
@@ -41,6 +44,8 @@ function setUp(request: InitRequest): never {
   if (process.pid !== 1) throw new Error(`init is pid ${process.pid}, not PID 1 of a fresh PID namespace`);
   // Compiled while the host's libseccomp is still reachable; loaded last.
   const seccomp: CompiledSeccomp | null = plan.seccomp ? compileSeccomp(plan.seccomp) : null;
+  const vsockPlan = vsockFilter(plan.network);
+  const vsock = vsockPlan ? compileSeccomp(vsockPlan, { otherArchitectures: 'allow' }) : null;
   if (seccomp?.skipped.length) report({ warning: `seccomp: optional rules skipped, unknown to this libseccomp: ${seccomp.skipped.join(', ')}` });
 
   unshare(namespaceFlags(plan));
@@ -56,11 +61,18 @@ function setUp(request: InitRequest): never {
   applyLimits(plan);
   setsid();
   chdir(plan.build.dir);
+  // Loaded while init may still load a filter without no_new_privs, which the policy may not want.
+  if (vsock) loadSeccompPrivileged(vsock);
   dropPrivileges(plan, uid, gid, groups);
+  // Both after the identity drop: the keyrings must be the build user's, and a change of
+  // credentials clears the parent-death signal.
+  isolateKeyrings();
+  armParentDeath(STATUS_FD);
   if (plan.landlock) {
     const { dropped } = applyLandlock(plan.landlock);
     if (dropped.length) report({ warning: `landlock (best-effort): not enforced by this kernel: ${dropped.join(', ')}` });
   }
+  resetSignals();
   if (seccomp) loadSeccomp(seccomp);
 
   for (const fd of [0, 1, 2]) {

@@ -86,8 +86,13 @@ function renderRule(rule: SeccompRule): string {
   return `${rule.syscall}${conditions.length ? ` [${conditions.join(', ')}]` : ''} -> ${rule.action.kind}`;
 }
 
+export interface CompileOptions {
+  /** What a syscall of an architecture the plan does not list gets: killed (a policy's filter) or left to other filters. */
+  otherArchitectures?: 'kill' | 'allow';
+}
+
 /** Builds (but does not load) the filter a SeccompPlan describes. */
-export function compileSeccomp(plan: SeccompPlan): CompiledSeccomp {
+export function compileSeccomp(plan: SeccompPlan, options: CompileOptions = {}): CompiledSeccomp {
   const lib = libseccomp();
   if (plan.architectures.length === 0) throw new Error('seccomp: the plan lists no architecture');
   const tokens = new Map(plan.architectures.map((name) => [archToken(name), name]));
@@ -123,7 +128,7 @@ export function compileSeccomp(plan: SeccompPlan): CompiledSeccomp {
       checkRc(lib.attrSet(ctx, SCMP_FLTATR[name], value), 'seccomp_attr_set', () => `SCMP_FLTATR_${name}, ${value}`);
     attr('API_SYSRAWRC', 1);
     // A syscall made through an ABI the filter does not cover must never run.
-    attr('ACT_BADARCH', SCMP_ACT.KILL_PROCESS);
+    attr('ACT_BADARCH', options.otherArchitectures === 'allow' ? SCMP_ACT.ALLOW : SCMP_ACT.KILL_PROCESS);
     // Only the calling thread (the one that will execve the builder) gets the filter.
     attr('CTL_TSYNC', 0);
     // A binary tree of syscalls: long allow lists (Docker's profile) cost O(log n) per call.
@@ -166,6 +171,19 @@ export function nativeArchName(): string {
 export function loadSeccomp(compiled: CompiledSeccomp): void {
   try {
     setNoNewPrivs();
+    checkRc(libseccomp().load(compiled.ctx), 'seccomp_load', () => 'ctx');
+  } finally {
+    compiled.release();
+  }
+}
+
+/**
+ * Loads the filter without setting NO_NEW_PRIVS, which only a process with CAP_SYS_ADMIN may do:
+ * for a filter the runtime adds whatever the policy's no_new_privs says. Releases the context.
+ */
+export function loadSeccompPrivileged(compiled: CompiledSeccomp): void {
+  try {
+    checkRc(libseccomp().attrSet(compiled.ctx, SCMP_FLTATR.CTL_NNP, 0), 'seccomp_attr_set', () => 'SCMP_FLTATR_CTL_NNP, 0');
     checkRc(libseccomp().load(compiled.ctx), 'seccomp_load', () => 'ctx');
   } finally {
     compiled.release();

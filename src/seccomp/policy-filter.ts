@@ -17,7 +17,7 @@
 //   default refuses, one filter cannot say "refuse these calls, allow the rest" (libseccomp keeps
 //   the unconditional rule, or orders overlapping ones as it likes): that combination is refused.
 import type { Policy, SeccompActionName } from '../policy/types.js';
-import type { SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
+import type { NetworkPlan, SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
 import { ERRNO } from '../ffi/arch.js';
 import { DEFAULTS } from '../plan/defaults.js';
 
@@ -182,5 +182,24 @@ export function planSeccompSection(s: SeccompSection, profile: ImportedProfile |
       profile: { path: profile.path, defaultFrom: defaultFromPolicy ? 'policy' : 'profile', architecturesFrom: ownArchitectures ? 'policy' : 'profile' },
     },
     conflicts,
+  };
+}
+
+/** The socket family a network namespace does not isolate. */
+export const AF_VSOCK = 40;
+
+/**
+ * The filter the runtime stacks on the policy's own while the Plan keeps vsock closed (the
+ * kernel applies the stricter answer of the two): socket(AF_VSOCK) fails with EPERM on the
+ * x86_64 and x32 ABIs (the family is an int: the kernel ignores the upper 32 bits), and everything else passes on to the policy's filter, other ABIs too.
+ * i386 is left out: its socket(2) goes through socketcall(2), whose arguments are in memory,
+ * and libseccomp would refuse every socketcall(SYS_SOCKET) instead.
+ */
+export function vsockFilter(network: NetworkPlan): SeccompPlan | null {
+  if (network.vsock) return null;
+  return {
+    defaultAction: { kind: 'allow' },
+    architectures: ['x86_64', 'x32'],
+    rules: [{ syscall: 'socket', action: seccompAction('errno', 'EPERM'), args: [{ index: 0, op: 'masked_eq', mask: 0xffffffff, value: AF_VSOCK }], optional: false }],
   };
 }

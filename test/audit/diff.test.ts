@@ -28,6 +28,7 @@ const CASES: [string, string, (p: Plan) => void, 'weakening' | 'strengthening' |
   ['etc', 'generated content', (p) => { p.etc[0].content = 'x'; }, 'neutral', /content changed/],
   ['network', 'mode', (p) => { p.network.mode = 'slirp'; }, 'weakening', /none → slirp/],
   ['network', 'host loopback', (p) => { p.network.allowHostLoopback = true; }, 'weakening', /reachable/],
+  ['network', 'vsock', (p) => { p.network.vsock = true; }, 'weakening', /vsock open/],
   ['network', 'hostname', (p) => { p.hostname = 'box'; }, 'neutral', /localhost → box/],
   ['environment', 'secret added', (p) => { p.environment.GITHUB_TOKEN = 'x'; }, 'weakening', /GITHUB_TOKEN added/],
   ['environment', 'value changed', (p) => { p.environment.PATH = '/bin'; }, 'neutral', /PATH: \/path-not-set → \/bin/],

@@ -41,6 +41,7 @@ const CASES: Case[] = [
   { rule: 'STK-NET-002', parent: FIXED_OUTPUT, body: 'network: { mode: slirp, allow_host_loopback: true }\n', needle: 'true' },
   { rule: 'STK-NET-003', parent: GUIX_DEFAULT, body: 'fixed_output: true\nnetwork: slirp\n', needle: 'slirp' },
   { rule: 'STK-NET-004', parent: STRICT, body: 'hostname: builder\n', needle: 'builder' },
+  { rule: 'STK-NET-005', parent: STRICT, body: 'network: { mode: none, vsock: true }\n', needle: 'true', message: /AF_VSOCK/ },
   { rule: 'STK-SEC-002', parent: STRICT, body: 'seccomp:\n  architectures: [native, x86]\n', needle: '[native', message: /x32/ },
   { rule: 'STK-SEC-030', parent: STRICT, body: 'seccomp:\n  rules:\n    - { syscall: [openat, mkdir], action: errno, args: [{ index: 0, op: eq, value: 5 }] }\n', needle: '{ syscall', message: /openat/ },
   { rule: 'STK-LL-002', parent: STRICT, body: 'landlock: { compat: best-effort }\n', needle: 'best-effort' },

@@ -51,7 +51,10 @@ const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'PRV-08': (plan) => void plan.seccomp!.rules.filter((r) => r.syscall === 'ioctl').forEach((r) => (r.action = EACCES)),
   'PRV-09': (_plan, obs) => void obs.start.fds.push(3),
   'PRV-10': (plan) => void (plan.namespaces = plan.namespaces.filter((n) => n !== 'net')),
-  'KRN-01': (plan) => void (plan.seccomp = null),
+  'PRV-11': (plan) => void (plan.seccomp!.rules = plan.seccomp!.rules.filter((r) => r.syscall !== 'openat')),
+  // A builder started as Node starts it: SIGPIPE and SIGXFSZ ignored.
+  'PRV-12': (_plan, obs) => void (obs.start.signals.SigIgn = '0000000001001000'),
+  'KRN-01': (plan) => void Object.assign(plan, { seccomp: null, network: { ...plan.network, vsock: true } }),
   'KRN-02': (plan) => void (plan.seccomp!.rules.find((r) => r.syscall === 'unshare')!.action = EACCES),
   'KRN-03': (plan) => void (plan.seccomp!.rules.find((r) => r.syscall === 'keyctl')!.action = EACCES),
   'KRN-04': (_plan, obs) => void (obs.syscalls['x86_64:read'] = 'EPERM'),
@@ -59,6 +62,7 @@ const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'KRN-06': (plan) => void (plan.network.mode = 'host'),
   'NET-01': (_plan, obs) => void obs.interfaces.push({ name: 'eth0', up: true, addresses: [] }),
   'NET-02': (plan) => void (plan.hostname = 'elsewhere'),
+  'NET-03': (plan) => void (plan.network.vsock = true),
   'RES-01': (plan) => void (plan.limits.rlimits.nofile = { soft: 1024, hard: 8192 }),
   'RES-06': (plan) => void (plan.mounts.find((m) => m.target === '/tmp')!.options = 'mode=1777,size=1g'),
   'ENV-01': (plan) => void (plan.environment.EXTRA = 'not given to the build'),
@@ -92,6 +96,13 @@ const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<Buil
     return fakeRun({ outcome: 'failed', exitCode: 1 });
   },
   'GUIX-KILLUSER': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // Keyrings passed on as they are: every build finds every key it looks for.
+  'PRV-13': (plan) => {
+    const { keys } = JSON.parse(plan.build.args[2]);
+    const found = Object.fromEntries(keys.find.map((d: string) => [d, { session: 'ok', user: 'ok', userSession: 'ok' }]));
+    const uid = plan.identity.pool.kind === 'range' ? plan.identity.pool.first : 0;
+    return fakeRun({}, `STOCKADE-PROBE-KEYS ${JSON.stringify({ uid, found, ...(keys.plant ? { planted: { user: 'ok', userSession: 'ok' } } : {}) })}\n`);
+  },
   // A hand-over that installs nothing.
   'OUT-01': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
   // A hand-over that leaves a setuid file where others can see it, next to the output.

@@ -79,7 +79,7 @@ t.test('guix-default is guix-daemon\'s environment', async (t) => {
   t.strictSame(plan.timeouts, { totalSeconds: 86400, maxSilentSeconds: 3600 });
   t.equal(plan.hostname, 'localhost');
   t.equal(plan.domainname, '(none)');
-  t.strictSame(plan.network, { mode: 'none', allowHostLoopback: false });
+  t.strictSame(plan.network, { mode: 'none', allowHostLoopback: false, vsock: false });
   t.ok(plan.namespaces.includes('net'), 'own network namespace');
   t.equal(plan.seccomp, null, 'guix loads no seccomp filter for the builder');
   t.strictSame(plan.identity.pool, { kind: 'group', group: 'guixbuild' });
@@ -89,7 +89,7 @@ t.test('guix-default is guix-daemon\'s environment', async (t) => {
 t.test('fixed-output adds slirp, its /etc files and the caller\'s proxy', async (t) => {
   const plan = planOf('fixed-output');
   t.strictSame(plan.policy.chain, ['policies/fixed-output.yaml', 'policies/guix-default.yaml']);
-  t.strictSame(plan.network, { mode: 'slirp', allowHostLoopback: false });
+  t.strictSame(plan.network, { mode: 'slirp', allowHostLoopback: false, vsock: false });
   t.equal(plan.etc.find((f) => f.path === '/etc/resolv.conf')?.content, 'nameserver 10.0.2.3\n');
   t.equal(plan.etc.find((f) => f.path === '/etc/hosts')?.content, '127.0.0.1 localhost\n::1 localhost\n10.0.2.2 host.slirp\nfd00::2 host.slirp\n');
   t.strictSame(
@@ -108,7 +108,7 @@ t.test('fixed-output adds slirp, its /etc files and the caller\'s proxy', async 
 t.test('strict adds seccomp on three ABIs, Landlock and limits', async (t) => {
   const plan = planOf('strict');
   t.strictSame(plan.seccomp?.architectures, ['x86_64', 'x86', 'x32']);
-  t.equal(plan.seccomp?.rules.length, 64);
+  t.equal(plan.seccomp?.rules.length, 79);
   t.strictSame(plan.seccomp?.rules.find((r) => r.syscall === 'clone3')?.action, { kind: 'errno', errno: 38, name: 'ENOSYS' });
   t.strictSame(plan.landlock?.paths, [
     { path: '/', access: ['read', 'execute'] },

@@ -35,6 +35,15 @@ export const networkRules: Rule[] = [
     check: ({ plan }) => (plan.network.mode === 'slirp' ? [{ pointer: '/network', message: 'the build can reach the network through slirp4netns' }] : []),
   },
   {
+    id: 'STK-NET-005',
+    concern: 'network',
+    severity: 'high',
+    title: 'The build can open vsock sockets',
+    why: "A network namespace does not isolate AF_VSOCK: the build shares the host's vsock port space, can reach the hypervisor's services (and, on a VM host, its guests'), and can talk to other builds through it.",
+    fix: 'Remove network.vsock (closed by default).',
+    check: ({ plan }) => (plan.network.vsock ? [{ pointer: '/network/vsock', message: "socket(AF_VSOCK) works in the build: it reaches the host's vsock port space" }] : []),
+  },
+  {
     id: 'STK-NET-004',
     concern: 'network',
     severity: 'info',

@@ -1,6 +1,7 @@
-// The supervisor: takes a pool UID, makes the build directory and cgroup, starts init as
-// PID 1 of a fresh PID namespace, relays the log, enforces timeouts, and cleans up whatever
-// happened, in reverse order of setup.
+// The supervisor: opens every bind source once (an input through a symlink is refused, exit 1),
+// takes a pool UID, makes the build directory and cgroup, starts init as PID 1 of a fresh PID
+// namespace and hands it the opened sources, relays the log, enforces timeouts, and cleans up
+// whatever happened, in reverse order of setup.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -17,6 +18,7 @@ import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup }
 import { supervisorMakesNetns } from './net.js';
 import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
+import { BindSources, InputRefused, openBindSources, openBuildDirSources } from './sources.js';
 import { LineSplitter } from './lines.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
@@ -26,9 +28,10 @@ const INIT_PATH = fileURLToPath(new URL('./init.cjs', import.meta.url));
 const INIT_MODULE_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
 
 /** Exit statuses of `stockade run` besides the builder's own. */
-export const EXIT = { timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
+export const EXIT = { refused: 1, timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
 
-export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 'setup-failed' | 'cancelled';
+/** `refused`: the spec cannot be built as it is (an input through a symlink); nothing was started. */
+export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 'setup-failed' | 'cancelled' | 'refused';
 
 export interface RunOptions {
   /** Keep the build directory when the build fails (guix's --keep-failed). */
@@ -101,17 +104,11 @@ function resolvePath(path: string): string {
 }
 
 /**
- * The spec's paths were checked as written; a symlink on the way (a store path pointing at
- * /etc, say) must not carry an input or an output outside what the policy allows.
+ * The spec's outputs were checked as written; a symlink on the way (a store path pointing at
+ * /etc, say) must not carry an output outside what the policy allows. (Inputs are opened
+ * beneath their root instead: sources.ts.)
  */
 export function checkResolvedPaths(plan: Plan): void {
-  const inputRoots = plan.build.inputsUnder.map(resolvePath);
-  for (const input of plan.build.inputs) {
-    const resolved = resolvePath(input);
-    if (!inputRoots.some((root) => isUnder(resolved, root))) {
-      throw new Error(`input ${input} resolves to ${resolved}, outside filesystem.inputs.under (${plan.build.inputsUnder.join(', ')})`);
-    }
-  }
   const outputRoots = plan.build.outputsUnder.map(resolvePath);
   for (const output of plan.build.outputs) {
     const resolved = resolvePath(output);
@@ -197,7 +194,8 @@ interface Exit {
   ended?: 'timeout' | 'silent-timeout' | 'cancelled';
 }
 
-function supervise(child: ChildProcess, request: InitRequest, options: RunOptions): Promise<Exit> {
+/** `initDone` is called once init has exec'd the builder or exited (its status pipe closed). */
+function supervise(child: ChildProcess, request: InitRequest, options: RunOptions, initDone: () => void): Promise<Exit> {
   const { plan } = request;
   return new Promise((resolve) => {
     let ended: Exit['ended'];
@@ -248,6 +246,8 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     statusStream.on('error', () => {
       // Only if init died: its exit status tells the outcome.
     });
+    // init's copy closes at execve (or its exit): from then on it has cloned every source.
+    statusStream.once('close', initDone);
     requestStream.end(JSON.stringify(request));
   });
 }
@@ -272,11 +272,21 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let lease: Lease | undefined;
   let result: RunResult | undefined;
   let dir: BuildDir | undefined;
+  let sources: BindSources | undefined;
   const warm = options.init;
   // Ours from the start: a build that fails before using it must not leave it waiting.
   if (warm) cleanups.push(() => killTree(warm.child));
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
+    try {
+      sources = openBindSources(plan);
+    } catch (err) {
+      if (!(err instanceof InputRefused)) throw err;
+      result = { outcome: 'refused', exitCode: EXIT.refused, status: null, termSignal: null, message: `refused: ${err.message}`, durationMs: Date.now() - started };
+      return result;
+    }
+    const opened = sources;
+    cleanups.push(() => opened.close());
     checkResolvedPaths(plan);
     checkBuilder(plan);
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
@@ -314,9 +324,9 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
     const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
     if (slirp) cleanups.push(() => slirp.stop());
-    const outputHosts = Object.fromEntries(plan.build.outputs.map((output, i) => [output, buildDir.outputs[i]]));
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot, outputHosts };
-    const exit = await supervise(child, request, options);
+    openBuildDirSources(sources, plan, buildDir);
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
+    const exit = await supervise(child, request, options, () => opened.close());
     result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
     if (result.outcome === 'succeeded' && plan.build.outputs.length) {
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.

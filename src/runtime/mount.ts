@@ -25,9 +25,9 @@ function attrsOf(m: Mount): number {
     (m.nodev ? MOUNT_ATTR.MOUNT_ATTR_NODEV : 0) | (m.noexec ? MOUNT_ATTR.MOUNT_ATTR_NOEXEC : 0);
 }
 
-/** A target inside the new root, relative to it (the Plan's targets are absolute). */
+/** A target inside the new root, relative to it: the Plan's targets are absolute, `..` taken lexically (never above the root). */
 function relativeTarget(target: string): string {
-  return target.replace(/^\/+/, '').replace(/\/+$/, '');
+  return posix.normalize('/' + target).replace(/^\/+/, '').replace(/\/+$/, '');
 }
 
 /** Keeps every mount of this namespace from propagating to the host. */
@@ -64,14 +64,16 @@ export function mountRoot(plan: Plan, chroot: string): number {
 /**
  * Opens mount targets beneath the new root, creating what is missing, never through a symlink.
  * Parent directories on filesystems init mounted itself (the root tmpfs, /tmp...) are kept open
- * and reused: no other process can reach them before the builder runs, and a kept directory is
- * shallower than the target it was kept for, so no later mount covers it (mounts come parents
- * first, checked in applyMounts). That keeps the cost per target to its own last component,
- * whatever the number of targets. Directories in host binds are looked up afresh each time.
+ * and reused: no other process can reach them before the builder runs. That keeps the cost per
+ * target to its own last component, whatever the number of targets. A mount landing on or
+ * above a kept directory (a Plan not listing parents first) drops them all. Directories in
+ * host binds are looked up afresh each time.
  */
 class Targets {
   private readonly kept = new Map<string, number>();
   private readonly keptFds = new Set<number>();
+  /** Every proper prefix of a kept path: a mount there covers a kept directory. */
+  private readonly aboveKept = new Set<string>();
   private readonly ownDevs = new Set<string>();
 
   constructor(private readonly rootFd: number) {
@@ -110,6 +112,7 @@ class Targets {
         if (i < parts.length - 1 && this.ownDevs.has(fstat(next).dev)) {
           this.kept.set(parts.slice(0, i + 1).join('/'), next);
           this.keptFds.add(next);
+          for (let j = 1; j <= i; j++) this.aboveKept.add(parts.slice(0, j).join('/'));
         }
       }
       const result = dirFd;
@@ -137,10 +140,16 @@ class Targets {
     }
   }
 
+  /** Called before a mount lands at `relative`: kept directories it would cover are dropped. */
+  mounting(relative: string): void {
+    if (this.kept.has(relative) || this.aboveKept.has(relative) || relative === '') this.close();
+  }
+
   close(): void {
     for (const fd of this.keptFds) close(fd);
     this.kept.clear();
     this.keptFds.clear();
+    this.aboveKept.clear();
   }
 }
 
@@ -150,13 +159,10 @@ class Targets {
  */
 export function applyMounts(plan: Plan, trees: (number | null)[], rootFd: number): void {
   const targets = new Targets(rootFd);
-  let depth = 0;
   try {
     for (const [i, m] of plan.mounts.entries()) {
       const relative = relativeTarget(m.target);
-      const thisDepth = relative === '' ? 0 : relative.split('/').length;
-      if (thisDepth < depth) throw new Error(`mount ${m.target} comes after a deeper one: the Plan lists mounts parents first`);
-      depth = thisDepth;
+      targets.mounting(relative);
       try {
         applyMount(m, trees[i], relative, targets);
       } catch (err) {

@@ -1,14 +1,16 @@
 // Inputs are mounted as the supervisor opened and checked them: a symlink swapped into an
 // input's path after the check changes nothing, a symlink in an input path is refused before
 // anything starts, mount targets are never created through a symlink in a host directory
-// already bound in, and set-up time grows linearly with the number of inputs.
+// already bound in, a filesystem.paths source is the object its (admin's) symlink led to when
+// opened, and set-up time grows linearly with the number of inputs.
 //
 // The swaps happen in runBuild's onStart hook, which runs after the supervisor has opened the
 // sources and before init gets its request: the timing is deterministic.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, distUrl, runChild } from '../helpers/child.js';
 import { IS_ROOT, NOT_ROOT_REASON, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, run, type Sandbox } from './helpers.js';
@@ -109,6 +111,22 @@ if (!IS_ROOT) {
     t.equal(r.output, '', 'the builder never ran');
     t.match(r.message, /mount target .*\/A\/x\/out: component "x" is a symlink/, 'the symlinked component is named');
     t.same(ownLeftovers(sb), []);
+  });
+
+  t.test("a filesystem.paths source is the admin's: its symlinks are followed once, when the supervisor opens it", async (t) => {
+    const admin = mkdtempSync(join(tmpdir(), 'stk-admin-'));
+    t.teardown(() => rmSync(admin, { recursive: true, force: true }));
+    for (const [dir, content] of [['real-a', 'A\n'], ['real-b', 'B\n']]) {
+      mkdirSync(join(admin, dir));
+      writeFileSync(join(admin, dir, 'file'), content);
+    }
+    symlinkSync(join(admin, 'real-a'), join(admin, 'link'));
+    const sb = makePolicy('guix-default', '', 4, `  build_dir_host: ${admin}\n  paths: [{ source: ${join(admin, 'link')}, target: /opt/admin }]\n`);
+    t.teardown(() => removeSandbox(sb));
+    const r = buildWithSwap(sb, [], 'cat /opt/admin/file', { path: join(admin, 'link'), to: join(admin, 'real-b') });
+    t.equal(r.outcome, 'succeeded', r.message);
+    t.equal(r.output, 'A\n', 'the directory the symlink led to when it was opened');
+    t.same(readdirSync(admin).sort(), ['link', 'link.away', 'real-a', 'real-b'], 'no build directory left');
   });
 
   t.test('an input through a symlink is refused before anything starts, the component named', async (t) => {

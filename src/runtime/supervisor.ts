@@ -272,12 +272,12 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let lease: Lease | undefined;
   let result: RunResult | undefined;
   let dir: BuildDir | undefined;
-  let sources: BindSources | undefined;
   const warm = options.init;
   // Ours from the start: a build that fails before using it must not leave it waiting.
   if (warm) cleanups.push(() => killTree(warm.child));
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
+    let sources: BindSources;
     try {
       sources = openBindSources(plan);
     } catch (err) {
@@ -285,8 +285,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       result = { outcome: 'refused', exitCode: EXIT.refused, status: null, termSignal: null, message: `refused: ${err.message}`, durationMs: Date.now() - started };
       return result;
     }
-    const opened = sources;
-    cleanups.push(() => opened.close());
+    cleanups.push(() => sources.close());
     checkResolvedPaths(plan);
     checkBuilder(plan);
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
@@ -326,7 +325,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     if (slirp) cleanups.push(() => slirp.stop());
     openBuildDirSources(sources, plan, buildDir);
     const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
-    const exit = await supervise(child, request, options, () => opened.close());
+    const exit = await supervise(child, request, options, () => sources.close());
     result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
     if (result.outcome === 'succeeded' && plan.build.outputs.length) {
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.

@@ -17,6 +17,9 @@ export function assertSupportedArch(): void {
 /** x86_64 syscall numbers used directly through syscall(2). */
 export const SYS = {
   pivot_root: 155,
+  open_tree: 428,
+  move_mount: 429,
+  mount_setattr: 442,
   close_range: 436,
   fchmodat2: 452,
   landlock_create_ruleset: 444,

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { check, fail, lastErrno, loadLibc, koffi } from './lib.js';
 import { quote, renderEnum, renderFlags, renderMode } from './errors.js';
 import {
+  AT_FDCWD,
   CLONE_FLAGS,
   CLOSE_RANGE_FLAGS,
   ERRNO,
@@ -88,6 +89,44 @@ export function umount2(target: string, flags: number): void {
 export function pivotRoot(newRoot: string, putOld: string): void {
   const result = libcFn('long syscall(long number, ...)')(SYS.pivot_root, 'const char *', newRoot, 'const char *', putOld);
   check(result as number, 'pivot_root', () => `${quote(newRoot)}, ${quote(putOld)}`);
+}
+
+/** open_tree(2) flags; OPEN_TREE_CLOEXEC is O_CLOEXEC. */
+export const OPEN_TREE = { OPEN_TREE_CLONE: 1, AT_EMPTY_PATH: 0x1000, AT_RECURSIVE: 0x8000, OPEN_TREE_CLOEXEC: 0o2000000 } as const;
+export const MOVE_MOUNT = { MOVE_MOUNT_F_EMPTY_PATH: 0x4, MOVE_MOUNT_T_EMPTY_PATH: 0x40 } as const;
+export const MOUNT_ATTR = { MOUNT_ATTR_RDONLY: 0x1, MOUNT_ATTR_NOSUID: 0x2, MOUNT_ATTR_NODEV: 0x4, MOUNT_ATTR_NOEXEC: 0x8 } as const;
+
+function dirfdLabel(dirfd: number): string {
+  return dirfd === AT_FDCWD ? 'AT_FDCWD' : String(dirfd);
+}
+
+/** open_tree(2): with OPEN_TREE_CLONE, a detached copy of the mount at `path` (a bind not yet attached anywhere). */
+export function openTree(dirfd: number, path: string, flags: number): number {
+  const fd = Number(libcFn('long syscall(long number, ...)')(SYS.open_tree, 'int', dirfd, 'const char *', path, 'unsigned int', flags));
+  return check(fd, 'open_tree', () => `${dirfdLabel(dirfd)}, ${quote(path)}, ${renderFlags(flags, OPEN_TREE)}`);
+}
+
+/** move_mount(2): attaches the mount `fromPath` (beneath fromDirfd) at `toPath` (beneath toDirfd). */
+export function moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): void {
+  const result = Number(libcFn('long syscall(long number, ...)')(SYS.move_mount, 'int', fromDirfd, 'const char *', fromPath, 'int', toDirfd, 'const char *', toPath, 'unsigned int', flags));
+  check(result, 'move_mount', () => `${dirfdLabel(fromDirfd)}, ${quote(fromPath)}, ${dirfdLabel(toDirfd)}, ${quote(toPath)}, ${renderFlags(flags, MOVE_MOUNT)}`);
+}
+
+/**
+ * mount_setattr(2): sets `set` and clears `clear` (MOUNT_ATTR_*) on the mount at `path` beneath
+ * dirfd, and changes its propagation when `propagation` (MS_PRIVATE, MS_SLAVE...) is not 0.
+ */
+export function mountSetattr(dirfd: number, path: string, flags: number, set: number, clear: number, propagation = 0): void {
+  const attr = Buffer.alloc(32);
+  attr.writeBigUInt64LE(BigInt(set), 0);
+  attr.writeBigUInt64LE(BigInt(clear), 8);
+  attr.writeBigUInt64LE(BigInt(propagation), 16);
+  const result = Number(libcFn('long syscall(long number, ...)')(SYS.mount_setattr, 'int', dirfd, 'const char *', path, 'unsigned int', flags, 'void *', attr, 'size_t', attr.length));
+  check(result, 'mount_setattr', () => `${dirfdLabel(dirfd)}, ${quote(path)}, ${renderFlags(flags, OPEN_TREE)}, {set ${renderFlags(set, MOUNT_ATTR)}, clear ${renderFlags(clear, MOUNT_ATTR)}, propagation ${renderFlags(propagation, MOUNT_FLAGS)}}`);
+}
+
+export function fchdir(fd: number): void {
+  check(libcFn('int fchdir(int fd)')(fd), 'fchdir', () => String(fd));
 }
 
 export function chdir(path: string): void {

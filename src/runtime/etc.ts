@@ -1,16 +1,31 @@
-// The generated /etc files, written into the new root with their exact planned content.
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// The generated /etc files, written into the new root with their exact planned content, through
+// fds beneath the new root's fd (on its fresh tmpfs, before any bind: nothing else is there).
+import { writeSync } from 'node:fs';
+import { posix } from 'node:path';
+import { OPEN_FLAGS } from '../ffi/arch.js';
+import { close } from '../ffi/libc.js';
+import { fchmod } from '../ffi/fsat.js';
+import { makeDirsBeneath, openBeneath } from '../ffi/resolve.js';
 import type { Plan } from '../plan/types.js';
 import { substituteIds } from './request.js';
 
-export function writeEtcFiles(plan: Plan, root: string, uid: number, gid: number): void {
-  mkdirSync(join(root, 'etc'), { recursive: true, mode: 0o755 });
+export function writeEtcFiles(plan: Plan, rootFd: number, uid: number, gid: number): void {
+  close(makeDirsBeneath(rootFd, 'etc', 0o755, undefined, '/etc'));
   for (const file of plan.etc) {
     if (file.content === undefined) continue;
-    const path = join(root, file.path);
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    writeFileSync(path, substituteIds(file.content, uid, gid));
-    chmodSync(path, file.mode);
+    const relative = file.path.replace(/^\/+/, '');
+    const parent = makeDirsBeneath(rootFd, posix.dirname(relative), 0o755, undefined, file.path);
+    try {
+      // O_TRUNC: a path listed twice gets its last content, as the Plan says.
+      const fd = openBeneath(parent, posix.basename(relative), OPEN_FLAGS.O_WRONLY | OPEN_FLAGS.O_CREAT | OPEN_FLAGS.O_TRUNC, { mode: file.mode, label: file.path });
+      try {
+        writeSync(fd, substituteIds(file.content, uid, gid));
+        fchmod(fd, file.mode);
+      } finally {
+        close(fd);
+      }
+    } finally {
+      close(parent);
+    }
   }
 }

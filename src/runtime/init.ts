@@ -1,7 +1,10 @@
 // init: PID 1 of the build's fresh PID namespace. Reads the request from the supervisor,
 // builds the sandbox step by step (anything that needs privilege before the identity drop,
-// seccomp last), then execve's the builder, which becomes PID 1, with every signal at its default.
-// Any failure is reported on STATUS_FD and ends init with SETUP_FAILED before the builder runs (fail closed).
+// seccomp last), then execve's the builder, which becomes PID 1, with every signal at its
+// default. Bind sources are the objects the supervisor opened and checked, cloned from its fds
+// before init leaves the host's mount namespace; the new root is filled through fds beneath its
+// own (mount.ts). Any failure is reported on STATUS_FD and ends init with SETUP_FAILED before
+// the builder runs (fail closed).
 // Every call here is synchronous: libuv's threads stay in the host's namespaces and root.
 import { readFileSync, writeSync } from 'node:fs';
 import { CLONE_FLAGS, CLOSE_RANGE_FLAGS } from '../ffi/arch.js';
@@ -10,7 +13,7 @@ import { applyLandlock } from '../ffi/landlock.js';
 import { compileSeccomp, loadSeccomp, loadSeccompPrivileged, type CompiledSeccomp } from '../seccomp/compile.js';
 import { vsockFilter } from '../seccomp/policy-filter.js';
 import type { Plan } from '../plan/types.js';
-import { applyMount, makeMountsPrivate, mountRoot, pivot } from './mount.js';
+import { applyMounts, cloneSources, makeMountsPrivate, mountRoot, pivot } from './mount.js';
 import { createDeviceLinks } from './dev.js';
 import { writeEtcFiles } from './etc.js';
 import { applyUts } from './uts.js';
@@ -40,21 +43,24 @@ function namespaceFlags(plan: Plan): number {
 }
 
 function setUp(request: InitRequest): never {
-  const { plan, uid, gid, groups, buildTop, chroot } = request;
+  const { plan, uid, gid, groups, chroot } = request;
   if (process.pid !== 1) throw new Error(`init is pid ${process.pid}, not PID 1 of a fresh PID namespace`);
+  if (request.sources.fds.length !== plan.mounts.length) throw new Error(`the request has ${request.sources.fds.length} mount sources for ${plan.mounts.length} mounts`);
   // Compiled while the host's libseccomp is still reachable; loaded last.
   const seccomp: CompiledSeccomp | null = plan.seccomp ? compileSeccomp(plan.seccomp) : null;
   const vsockPlan = vsockFilter(plan.network);
   const vsock = vsockPlan ? compileSeccomp(vsockPlan, { otherArchitectures: 'allow' }) : null;
   if (seccomp?.skipped.length) report({ warning: `seccomp: optional rules skipped, unknown to this libseccomp: ${seccomp.skipped.join(', ')}` });
 
+  // While init still shares the host's mount namespace, the only one whose mounts it can clone.
+  const trees = cloneSources(request.sources);
   unshare(namespaceFlags(plan));
   makeMountsPrivate();
-  mountRoot(plan, chroot);
-  writeEtcFiles(plan, chroot, uid, gid);
-  for (const m of plan.mounts) applyMount(m, chroot, buildTop, request.outputHosts);
-  createDeviceLinks(plan, chroot);
-  pivot(plan, chroot);
+  const rootFd = mountRoot(plan, chroot);
+  writeEtcFiles(plan, rootFd, uid, gid);
+  applyMounts(plan, trees, rootFd);
+  createDeviceLinks(plan, rootFd);
+  pivot(plan, rootFd);
 
   applyUts(plan);
   applyNetwork(plan);

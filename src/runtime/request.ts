@@ -1,17 +1,29 @@
-// What the supervisor sends init: the Plan plus the values only known at run time.
+// What the supervisor sends init: the Plan plus the values only known at run time, among them
+// the fds (in the supervisor) of every bind source it opened and checked.
 import type { Plan } from '../plan/types.js';
+
+/**
+ * The bind sources, opened (O_PATH) and checked by the supervisor, which holds them open until
+ * init has exec'd or exited. init clones each one from `/proc/<pid>/fd/<fd>` while it still
+ * shares the host's mount namespace and /proc: the mount is the object that was opened,
+ * whatever happened to its path since.
+ */
+export interface MountSources {
+  /** The supervisor's pid in the host's PID namespace. */
+  pid: number;
+  /** By index of plan.mounts: the fd of that bind's source, or null (not a bind, or an optional source missing). */
+  fds: (number | null)[];
+}
 
 export interface InitRequest {
   plan: Plan;
   uid: number;
   gid: number;
   groups: number[];
-  /** Host path of the build directory's `top`, bound at plan.build.dir. */
-  buildTop: string;
-  /** Host path, in the private build directory, bound at each output's path (Plan source `{output_host}`). */
-  outputHosts: Record<string, string>;
   /** Host path of the empty directory the new root is mounted on. */
   chroot: string;
+  /** Every bind's source, the build directory's `top` and the outputs' host directories included. */
+  sources: MountSources;
 }
 
 /** Exit status of init when the sandbox could not be set up (the builder never ran). */

@@ -1,6 +1,7 @@
-// The supervisor: takes a pool UID, makes the build directory and cgroup, starts init as
-// PID 1 of a fresh PID namespace, relays the log, enforces timeouts, and cleans up whatever
-// happened, in reverse order of setup.
+// The supervisor: opens every bind source once (an input through a symlink is refused, exit 1),
+// takes a pool UID, makes the build directory and cgroup, starts init as PID 1 of a fresh PID
+// namespace and hands it the opened sources, relays the log, enforces timeouts, and cleans up
+// whatever happened, in reverse order of setup.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -18,6 +19,7 @@ import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup }
 import { supervisorMakesNetns } from './net.js';
 import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
+import { BindSources, InputRefused, openBindSources, openBuildDirSources } from './sources.js';
 import { LineSplitter } from './lines.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
@@ -27,9 +29,10 @@ const INIT_PATH = fileURLToPath(new URL('./init.cjs', import.meta.url));
 const INIT_MODULE_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
 
 /** Exit statuses of `stockade run` besides the builder's own. */
-export const EXIT = { timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
+export const EXIT = { refused: 1, timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
 
-export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 'setup-failed' | 'cancelled';
+/** `refused`: the spec cannot be built as it is (an input through a symlink); nothing was started. */
+export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 'setup-failed' | 'cancelled' | 'refused';
 
 export interface RunOptions {
   /** Keep the build directory when the build fails (guix's --keep-failed). */
@@ -110,21 +113,6 @@ export function resolvePath(path: string): string {
   return rest ? join(realpathSync(existing), rest) : realpathSync(existing);
 }
 
-/**
- * The spec's paths were checked as written; a symlink on the way (a store path pointing at
- * /etc, say) must not carry an input or an output outside what the policy allows. Outputs are
- * resolved beneath their root as the hand-over will: any symlink on the way refuses them.
- */
-export function checkResolvedPaths(plan: Plan): void {
-  const inputRoots = plan.build.inputsUnder.map(resolvePath);
-  for (const input of plan.build.inputs) {
-    const resolved = resolvePath(input);
-    if (!inputRoots.some((root) => isUnder(resolved, root))) {
-      throw new Error(`input ${input} resolves to ${resolved}, outside filesystem.inputs.under (${plan.build.inputsUnder.join(', ')})`);
-    }
-  }
-  checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
-}
 
 function lexists(path: string): boolean {
   try {
@@ -202,7 +190,8 @@ interface Exit {
   ended?: 'timeout' | 'silent-timeout' | 'cancelled';
 }
 
-function supervise(child: ChildProcess, request: InitRequest, options: RunOptions): Promise<Exit> {
+/** `initDone` is called once init has exec'd the builder or exited (its status pipe closed). */
+function supervise(child: ChildProcess, request: InitRequest, options: RunOptions, initDone: () => void): Promise<Exit> {
   const { plan } = request;
   return new Promise((resolve) => {
     let ended: Exit['ended'];
@@ -280,6 +269,8 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     statusStream.on('error', () => {
       // Only if init died: its exit status tells the outcome.
     });
+    // init's copy closes at execve (or its exit): from then on it has cloned every source.
+    statusStream.once('close', initDone);
     requestStream.end(JSON.stringify(request));
   });
 }
@@ -312,7 +303,17 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let record = options.record;
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
-    checkResolvedPaths(plan);
+    let sources: BindSources;
+    try {
+      sources = openBindSources(plan);
+    } catch (err) {
+      if (!(err instanceof InputRefused)) throw err;
+      result = { outcome: 'refused', exitCode: EXIT.refused, status: null, termSignal: null, message: `refused: ${err.message}`, durationMs: Date.now() - started };
+      return result;
+    }
+    cleanups.push(() => sources.close());
+    // Outputs are resolved beneath their root as the hand-over will: any symlink on the way refuses them.
+    checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
     checkBuilder(plan);
     record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
     const journal = record;
@@ -361,9 +362,9 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
     const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
     if (slirp) cleanups.push(() => slirp.stop());
-    const outputHosts = Object.fromEntries(plan.build.outputs.map((output, i) => [output, buildDir.outputs[i]]));
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, buildTop: dir.top, chroot: dir.chroot, outputHosts };
-    const exit = await supervise(child, request, options);
+    openBuildDirSources(sources, plan, buildDir);
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
+    const exit = await supervise(child, request, options, () => sources.close());
     result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {
       result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');

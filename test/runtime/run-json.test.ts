@@ -53,8 +53,8 @@ if (!IS_ROOT) {
   t.test('a sandbox that cannot be set up', async (t) => {
     const { status, stderr, result } = runJson('echo the builder ran', ['--input', '/usr/does-not-exist']);
     t.equal(status, 125);
-    t.match(result, { outcome: 'setup-failed', exitCode: 125, status: 125, message: "sandbox setup failed: ENOENT: no such file or directory, stat '/usr/does-not-exist'" });
-    t.match(stderr, 'stockade: sandbox setup failed', 'the message is on stderr too');
+    t.match(result, { outcome: 'setup-failed', exitCode: 125, status: null, message: 'input /usr/does-not-exist does not exist (ENOENT)' });
+    t.match(stderr, 'stockade: input /usr/does-not-exist does not exist', 'the message is on stderr too');
   });
 
   t.test('nothing of the builds remains', async (t) => {

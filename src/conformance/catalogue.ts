@@ -11,6 +11,7 @@ import { check as fs_08 } from './checks/fs-08.js';
 import { check as fs_09 } from './checks/fs-09.js';
 import { check as fs_10 } from './checks/fs-10.js';
 import { check as fs_11 } from './checks/fs-11.js';
+import { check as fs_12 } from './checks/fs-12.js';
 import { check as dev_01 } from './checks/dev-01.js';
 import { check as dev_02 } from './checks/dev-02.js';
 import { check as dev_03 } from './checks/dev-03.js';
@@ -70,6 +71,7 @@ export const CATALOGUE: readonly Check[] = [
   fs_09,
   fs_10,
   fs_11,
+  fs_12,
   dev_01,
   dev_02,
   dev_03,

@@ -51,6 +51,8 @@ export interface Subject {
   /** Why the policy's sandbox cannot be probed on this machine, if it cannot. */
   cannotRun?: string;
   host: HostFacts;
+  /** A Plan of the same policy (and pool) for another spec: a shell script with these inputs and outputs. */
+  replan(script: string, paths: { inputs?: string[]; outputs?: string[] }): Plan;
   dispose(): Promise<void>;
 }
 
@@ -160,8 +162,13 @@ export async function prepareSubject(file: string, options: SubjectOptions = {})
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   plan.build.args = ['-c', wrapper(), JSON.stringify(probeConfig(plan, host))];
+  const replan = (script: string, paths: { inputs?: string[]; outputs?: string[] }): Plan => {
+    const other = planBuild(loaded, { ...spec, args: ['-c', withTools(script)], inputs: [...spec.inputs, ...(paths.inputs ?? [])], outputs: paths.outputs ?? [] }, { callerEnv: {}, specSource: 'a conformance check' });
+    other.identity = plan.identity;
+    return other;
+  };
   const cannotRun = refused.length ? `the policy does not allow the host toolchain (${refused.join(', ')}) as inputs, so the probe cannot run in its sandbox` : undefined;
-  return { name: plan.policy.name, file, plan, notes, cannotRun, host, dispose };
+  return { name: plan.policy.name, file, plan, notes, cannotRun, host, replan, dispose };
 }
 
 export interface BuildRun {

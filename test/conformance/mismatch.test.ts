@@ -96,6 +96,15 @@ const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<Buil
     return fakeRun({ outcome: 'failed', exitCode: 1 });
   },
   'GUIX-KILLUSER': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // A runtime that follows the symlink in the middle of the path: the hand-over writes on the host.
+  'FS-12': (plan) => {
+    for (const output of plan.build.outputs) {
+      const victim = output.slice(output.indexOf('/up/') + '/up'.length);
+      writeFileSync(victim, 'pwned\n');
+      leaks.push(victim);
+    }
+    return fakeRun({}, 'ran\n');
+  },
   // Keyrings passed on as they are: every build finds every key it looks for.
   'PRV-13': (plan) => {
     const { keys } = JSON.parse(plan.build.args[2]);

@@ -233,7 +233,7 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
       child[stream]!.on('data', (chunk: Buffer) => {
         armSilent();
         const hold = options.onOutput?.(stream, chunk);
-        if (!hold || exited) return;
+        if (!(hold instanceof Promise) || exited) return;
         if (holds++ === 0) flow(false);
         const release = () => {
           if (--holds === 0 && !exited) flow(true);

@@ -138,7 +138,8 @@ export async function prepareSubject(file: string, options: SubjectOptions = {})
     outputs.push(join(prefix, `stockade-conformance-${token}`));
     cleanups.push(() => rmSync(outputs[0], { recursive: true, force: true }));
   }
-  const spec = { name: 'conformance', builder: '/bin/sh', args: ['-c', wrapper()], env: {}, inputs: refused.length ? [] : inputs, outputs };
+  // Named by the run: another run on the machine (another checkout's) has build dirs and cgroups of its own.
+  const spec = { name: `conformance-${token}`, builder: '/bin/sh', args: ['-c', wrapper()], env: {}, inputs: refused.length ? [] : inputs, outputs };
   const plan = planBuild(loaded, spec, { callerEnv: {}, specSource: 'the conformance probe' });
   plan.mounts.push(
     probeMount(join(ROOT, 'dist'), `${PROBE_DIR}/dist`, 'dir'),

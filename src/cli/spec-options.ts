@@ -12,8 +12,9 @@ export const SPEC_HELP = `  --spec SPEC         build spec file (YAML/JSON); the
   --name NAME         build name (default: the builder's file name)
   --input PATH        host path bound read-only at the same path (repeatable)
   --output PATH       host output directory, handed over canonicalised if the build succeeds (repeatable)
-  --env K=V           extra environment variable, if the policy allows it (repeatable)
-  --cores N           NIX_BUILD_CORES (default 0: all)`;
+  --env K=V           extra environment variable, if the policy allows it (repeatable);
+                      PATH is /path-not-set, as under guix, unless the spec or --env sets it
+  --cores N           NIX_BUILD_CORES (default 0, which means "all cores" as under guix)`;
 
 export interface SpecValues {
   spec?: string;

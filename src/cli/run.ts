@@ -48,11 +48,12 @@ export async function main(argv: string[]): Promise<number> {
     if (v['pool-timeout'] !== undefined && !/^\d+(\.\d+)?$/.test(v['pool-timeout'])) throw new UsageError(`--pool-timeout needs seconds, got '${v['pool-timeout']}'`);
     const { SpecRefused } = await import('../plan/spec.js');
     const { PolicyError } = await import('../policy/errors.js');
-    const spec = await specFromOptions('run', v, builderArgv);
     const { planFromFile } = await import('../plan/index.js');
     let plan;
     try {
-      plan = planFromFile(v.policy, { spec, specSource: v.spec ?? 'command line', policiesDir: v.policies, callerEnv: process.env });
+      // Inside: an invalid spec file is refused as an invalid policy is, FILE:LINE:COL and exit 1.
+      const spec = await specFromOptions('run', v, builderArgv);
+      plan = planFromFile(v.policy, { spec, specSource: 'command line', policiesDir: v.policies, callerEnv: process.env });
     } catch (err) {
       if (err instanceof PolicyError || err instanceof SpecRefused) {
         process.stderr.write(err.message + '\n');

@@ -157,6 +157,14 @@ export class BuildRecord implements HandOverJournal {
   }
 }
 
+/** An output this build claims overlaps one a live (or unclean dead) build claims: the spec is refused. */
+export class OutputClaimed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputClaimed';
+  }
+}
+
 export interface AdmitOptions {
   /** The build's id (the daemon's); random by default. */
   id?: string;
@@ -181,7 +189,7 @@ export async function admit(plan: Plan, claims: string[], options: AdmitOptions 
             const relation = claim === theirs ? 'is also' : isUnder(claim, theirs) ? 'lies under' : isUnder(theirs, claim) ? 'is a prefix of' : undefined;
             if (!relation) continue;
             const shown = (written: string, resolved: string) => (written === resolved ? written : `${written} (${resolved})`);
-            throw new Error(`output ${shown(plan.build.outputs[i], claim)} ${relation} output ${shown(other.outputs[j], theirs)} of build ${other.name} (${other.id}, pid ${other.pid}), ${failed ? `dead, whose leftovers could not all be removed (${failed})` : 'which is queued or running'}: concurrent builds may not share outputs`);
+            throw new OutputClaimed(`output ${shown(plan.build.outputs[i], claim)} ${relation} output ${shown(other.outputs[j], theirs)} of build ${other.name} (${other.id}, pid ${other.pid}), ${failed ? `dead, whose leftovers could not all be removed (${failed})` : 'which is queued or running'}: concurrent builds may not share outputs`);
           }
         }
       }

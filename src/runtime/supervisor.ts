@@ -82,6 +82,10 @@ export interface RunResult {
   uid?: number;
   /** Host path of the kept build directory (--keep-failed), made safe as outputs are. */
   keptBuildDir?: string;
+  /** Host path of the kept build's tree: what the sandbox saw as its build directory. */
+  keptTree?: string;
+  /** Host paths of the kept build's partial outputs, by output path. */
+  keptOutputs?: Record<string, string>;
   /** What handing the outputs over changed (succeeded builds). */
   handOver?: HandOverReport;
   durationMs: number;
@@ -388,6 +392,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
         }
         journal.noteKept();
         result.keptBuildDir = buildDir.path;
+        result.keptTree = buildDir.top;
+        result.keptOutputs = Object.fromEntries(plan.build.outputs.map((output, i) => [output, buildDir.outputs[i]]));
       } else removeBuildDir(buildDir);
     });
     journal.noteBuildDir(buildDir.path);

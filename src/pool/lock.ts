@@ -95,6 +95,8 @@ export function readLockState(stateDir: string, uid: number): LockState {
     fd = openSync(lockPath(stateDir, uid), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { busy: false };
+    // Root-only on purpose: whoever can open a lock file can flock it and keep its UID from builds.
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new PoolError(`the pool's lock directory ${stateDir} is root-only (whoever could open a lock could hold a build UID); run this as root`);
     throw err;
   }
   try {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureStateDir, makePrivateDir } from '../../src/pool/lock.js';
-import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from '../runtime/helpers.js';
+import { CLI, IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from '../runtime/helpers.js';
 
 const NOBODY = 65534;
 const mode = (path: string) => (statSync(path).mode & 0o7777).toString(8);
@@ -46,5 +46,17 @@ if (!IS_ROOT) {
     t.equal(ran.error, undefined, 'nobody can execute it');
     t.equal(ran.stdout, 'handed over\n');
     t.same(leftovers(sb), []);
+  });
+
+  t.test('pool status as an unprivileged user: the lock directory stays root-only, and the refusal says why', async (t) => {
+    const state = join(t.testdir(), 'pool');
+    chmodSync(join(state, '..'), 0o755);
+    ensureStateDir(state);
+    writeFileSync(join(state, '40000'), '', { mode: 0o600 });
+    // Without NODE_OPTIONS: the test runner hooks node children through it, and as nobody its hook cannot write its records.
+    const argv = [process.execPath, CLI, 'pool', 'status', '--range', '40000:1:40000', '--state-dir', state];
+    const r = spawnSync('/bin/sh', ['-c', 'exec env -u NODE_OPTIONS "$@"', 'sh', ...argv], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    t.equal(r.status, 1, r.stderr);
+    t.equal(r.stderr, `stockade pool: the pool's lock directory ${state} is root-only (whoever could open a lock could hold a build UID); run this as root\n`);
   });
 }

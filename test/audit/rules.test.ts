@@ -2,7 +2,7 @@
 import t from 'tap';
 import { auditFile, auditPlan, planForAudit, RULES } from '../../src/audit/index.js';
 import { loadPolicy } from '../../src/policy/load.js';
-import { craft, FIXED_OUTPUT, GUIX_DEFAULT, positionOf, STRICT, strictStandalone, auditObject } from './fixtures/helpers.js';
+import { craft, positionOf, STRICT, strictStandalone, auditObject } from './fixtures/helpers.js';
 import { CASES, ESCAPE_GROUPS_BODY, ON_SHIPPED } from './fixtures/cases.js';
 
 

@@ -2,7 +2,7 @@
 // the spec check (FILE:LINE:COL for a spec file's field), a missing input, an output that exists,
 // one another build claims, a builder that would dangle in the sandbox. 125 stays for set-up
 // failures inside the sandbox.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ t.test('checkBuilder: a builder whose symlink leads outside the inputs is refuse
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
 } else {
-  const refused = (t: Tap.Test, sb: Sandbox, r: { status: number | null; stdout: string; stderr: string }, message: string) => {
+  const refused = (t: Test, sb: Sandbox, r: { status: number | null; stdout: string; stderr: string }, message: string) => {
     t.equal(r.status, 1, 'exit 1, as a refused spec');
     t.equal(r.stdout, '', 'the builder never ran');
     t.match(r.stderr, `stockade: refused: ${message}`);

@@ -2,7 +2,11 @@
 // or neutral for isolation. Works on Plans, not YAML text, so a refactored policy that
 // resolves to the same sandbox shows no change.
 import type { DeviceNode, EtcFile, Mount, Plan, Rlimit, SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
+import { DEFAULT_NOTE } from './index.js';
+import { isUnder } from './rules/filesystem.js';
 import { SECRET_NAME } from './rules/environment.js';
+import { RULES } from './registry.js';
+import type { AuditReport, Finding } from './types.js';
 
 export type Effect = 'weakening' | 'strengthening' | 'neutral';
 
@@ -173,6 +177,39 @@ function reachesSystemIds(pool: Plan['identity']['pool']): boolean {
   return pool.kind === 'range' && (pool.first < 1000 || pool.gid < 1000);
 }
 
+/** A prefix list compared by what it covers: a prefix beneath one kept on the other side changes nothing. */
+function diffPrefixes(emit: Emit, what: string, before: readonly string[], after: readonly string[]): void {
+  for (const p of after) if (!before.some((q) => isUnder(p, q))) emit('weakening', `${what}: ${p} added`);
+  for (const p of before) if (!after.some((q) => isUnder(p, q))) emit('strengthening', `${what}: ${p} removed`);
+}
+
+/**
+ * The audit's rules are the one table of what weakens: a finding of a weighed rule that the old
+ * policy does not have, or a rule whose points rise, is a weakening in `diff` as it is a finding
+ * in `audit` (so a higher exposure score always comes with a weakening). Findings are matched by
+ * rule and message, not by position, which follows the policy's layout.
+ */
+export function diffFindings(before: AuditReport, after: AuditReport): Change[] {
+  const changes: Change[] = [];
+  const text = (f: Finding) => (f.message.endsWith(DEFAULT_NOTE) ? f.message.slice(0, -DEFAULT_NOTE.length) : f.message);
+  for (const rule of RULES) {
+    const of = (r: AuditReport) => r.findings.filter((f) => f.ruleId === rule.id);
+    const [old, now] = [of(before), of(after)];
+    const points = (fs: Finding[]) => fs.reduce((sum, f) => sum + f.points, 0);
+    const emit = (effect: Effect, description: string) => changes.push({ section: 'audit', effect, description: `${rule.id} (${rule.severity}): ${description}` });
+    const oldTexts = new Set(old.map(text));
+    const nowTexts = new Set(now.map(text));
+    const added = [...nowTexts].filter((m) => !oldTexts.has(m));
+    const removed = [...oldTexts].filter((m) => !nowTexts.has(m));
+    const rise = Math.round((points(now) - points(old)) * 100) / 100;
+    const weighed = rule.weight > 0;
+    for (const m of added) emit(weighed ? 'weakening' : 'neutral', `${m} (new finding)`);
+    for (const m of removed) emit(weighed ? 'strengthening' : 'neutral', `${m} (finding gone)`);
+    if (!added.length && !removed.length && rise !== 0) emit(rise > 0 ? 'weakening' : 'strengthening', `${rule.title}: ${rise > 0 ? '+' : ''}${rise} points`);
+  }
+  return changes;
+}
+
 export function diffPlans(before: Plan, after: Plan): Change[] {
   const changes: Change[] = [];
   const section = (name: string): Emit => (effect, description) => changes.push({ section: name, effect, description });
@@ -196,6 +233,10 @@ export function diffPlans(before: Plan, after: Plan): Change[] {
   if (before.root.mode !== after.root.mode || before.root.size !== after.root.size) {
     root('neutral', `root mode ${before.root.mode.toString(8)} size ${before.root.size} → mode ${after.root.mode.toString(8)} size ${after.root.size}`);
   }
+
+  const filesystem = section('filesystem');
+  diffPrefixes(filesystem, 'inputs.under', before.build.inputsUnder, after.build.inputsUnder);
+  diffPrefixes(filesystem, 'outputs.under', before.build.outputsUnder, after.build.outputsUnder);
 
   diffMounts(section('mounts'), before.mounts, after.mounts);
   diffDevices(section('devices'), before.devices, after.devices);

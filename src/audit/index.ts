@@ -10,6 +10,9 @@ import { CONCERNS, type AuditReport, type Finding } from './types.js';
 export { RULES } from './registry.js';
 export type { AuditReport, Finding, RegisteredRule, Severity } from './types.js';
 
+/** Appended to the message of a finding about a setting no file of the chain sets. */
+export const DEFAULT_NOTE = ' (the default: left out of the policy)';
+
 /** Plans the example build, as `explain` does, with no caller environment so the result depends on the policy alone. */
 export function planForAudit(loaded: LoadedPolicy): Plan {
   const spec = { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: [] };
@@ -36,7 +39,7 @@ export function auditPlan(plan: Plan, loaded: LoadedPolicy, file: string): Audit
         ruleId: rule.id,
         concern: rule.concern,
         severity: rule.severity,
-        message: isDefault ? `${hit.message} (the default: left out of the policy)` : hit.message,
+        message: isDefault ? `${hit.message}${DEFAULT_NOTE}` : hit.message,
         pointer: hit.pointer,
         ...loaded.locate(hit.pointer),
         isDefault,

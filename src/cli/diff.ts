@@ -6,9 +6,12 @@ import type { Plan } from '../plan/types.js';
 const HELP = `usage: stockade diff [--json] [--policies DIR] OLD NEW
 
 Plans the example build under both policies and compares the two Plans (not the YAML text):
-every change to mounts, devices, /etc, network, host name, environment, capabilities,
-no_new_privs, seccomp, Landlock, limits, timeouts, identity, personality and oom_score_adj,
-each marked weakening, strengthening or neutral, with the exposure score before and after.
+every change to inputs.under, outputs.under, mounts, devices, /etc, network, host name,
+environment, capabilities, no_new_privs, seccomp, Landlock, limits, timeouts, identity,
+personality and oom_score_adj, each marked weakening, strengthening or neutral, with the
+exposure score before and after. The audit's rules decide too (section 'audit'): a finding
+of a weighed rule that OLD lacks, or a rule scoring more, is a weakening, so whatever raises
+the exposure score is one.
 
 options:
   --json            print {old, new, changes: [{section, effect, description}], weakenings}
@@ -28,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     const { loadPolicy } = await import('../policy/load.js');
     const { PolicyError, formatDiagnostic } = await import('../policy/errors.js');
     const { auditPlan, planForAudit } = await import('../audit/index.js');
-    const { diffPlans } = await import('../audit/diff.js');
+    const { diffFindings, diffPlans } = await import('../audit/diff.js');
     const { paint } = await import('../audit/format/text.js');
     const sides: { file: string; plan: Plan; report: AuditReport }[] = [];
     for (const file of args.positionals) {
@@ -43,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     const [before, after] = sides;
-    const changes = diffPlans(before.plan, after.plan);
+    const changes = [...diffPlans(before.plan, after.plan), ...diffFindings(before.report, after.report)];
     const weakenings = changes.filter((c) => c.effect === 'weakening').length;
     const side = (s: (typeof sides)[number]) => ({ file: s.file, policy: s.report.policyName, score: s.report.score, level: s.report.level });
     if (args.values.json) {

@@ -42,7 +42,8 @@ export function renderPlan(plan: Plan): string {
   out.push(`policy ${plan.policy.name}${plan.policy.fixedOutput ? ' (fixed-output)' : ''}: ${plan.policy.description}`);
   out.push(`  from ${plan.policy.chain.join(' → ')}`);
   section('build');
-  out.push(`  name ${plan.build.name}, builder ${[plan.build.builder, ...plan.build.args].join(' ')}`);
+  // Arguments as a JSON list: joined by spaces, [PIPE,XFSZ] and [PIPE, XFSZ] would read the same.
+  out.push(`  name ${plan.build.name}, builder ${plan.build.builder}, args ${JSON.stringify(plan.build.args)}`);
   out.push(`  build dir ${plan.build.dir} (cwd), on the host ${plan.build.hostParent}/${plan.build.hostName}/top`);
   out.push(`  cores ${plan.build.cores === 0 ? '0 (all)' : plan.build.cores}`);
   section('identity');

@@ -12,15 +12,18 @@ streams its output, and exits with its status. Needs root.
 options:
   --policy POLICY     policy file (required)
 ${SPEC_HELP}
-  --keep-failed       keep the build directory of a failed build (made safe) and print its path
+  --keep-failed       keep the build directory of a failed build (made safe) and print where
+                      its tree and each partial output (named by its output path) are
   --log FILE          also append the build's output to FILE
   --pool-timeout SEC  how long to wait for a free build user (default 0: fail at once)
   --json              at the end, print the build's result as one JSON object on stdout
                       (outcome, exitCode, status, termSignal, message, uid, durationMs,
-                      peakMemoryBytes, keptBuildDir…); the builder's stdout then goes to stderr
-                      with the rest of its output. Absent fields are null. Not printed for
-                      usage errors, refused policies/specs or a caller who is not root:
-                      those fail before a build starts.
+                      peakMemoryBytes, keptBuildDir, keptTree, keptOutputs…); the builder's
+                      stdout then goes to stderr with the rest of its output. Absent fields
+                      are null. Not printed for usage errors, invalid policies, specs the
+                      policy refuses or a caller who is not root (nothing is started); a spec
+                      refused at start (a missing input, an existing output) prints outcome
+                      "refused".
   --policies DIR      where 'extends: NAME' is looked up
   -h, --help          show this help
 
@@ -48,11 +51,12 @@ export async function main(argv: string[]): Promise<number> {
     if (v['pool-timeout'] !== undefined && !/^\d+(\.\d+)?$/.test(v['pool-timeout'])) throw new UsageError(`--pool-timeout needs seconds, got '${v['pool-timeout']}'`);
     const { SpecRefused } = await import('../plan/spec.js');
     const { PolicyError } = await import('../policy/errors.js');
-    const spec = await specFromOptions('run', v, builderArgv);
     const { planFromFile } = await import('../plan/index.js');
     let plan;
     try {
-      plan = planFromFile(v.policy, { spec, specSource: v.spec ?? 'command line', policiesDir: v.policies, callerEnv: process.env });
+      // Inside: an invalid spec file is refused as an invalid policy is, FILE:LINE:COL and exit 1.
+      const spec = await specFromOptions('run', v, builderArgv);
+      plan = planFromFile(v.policy, { spec, specSource: 'command line', policiesDir: v.policies, callerEnv: process.env });
     } catch (err) {
       if (err instanceof PolicyError || err instanceof SpecRefused) {
         process.stderr.write(err.message + '\n');
@@ -90,9 +94,14 @@ export async function main(argv: string[]): Promise<number> {
     if (dropped && (dropped.stripped || dropped.xattrsDropped)) {
       process.stderr.write(`stockade: outputs handed over without ${dropped.stripped} setuid/setgid/sticky bits and the xattrs of ${dropped.xattrsDropped} entries\n`);
     }
-    if (result.keptBuildDir) process.stderr.write(`stockade: note: keeping build directory '${result.keptBuildDir}'\n`);
+    if (result.keptBuildDir) {
+      const notes = [`keeping build directory '${result.keptBuildDir}'`];
+      if (result.keptTree) notes.push(`its tree (${plan.build.dir} in the sandbox) is '${result.keptTree}'`);
+      for (const [output, path] of Object.entries(result.keptOutputs ?? {})) notes.push(`partial output ${output} is '${path}'`);
+      process.stderr.write(notes.map((n) => `stockade: note: ${n}\n`).join(''));
+    }
     if (v.json) {
-      const summary = { message: null, uid: null, keptBuildDir: null, peakMemoryBytes: null, ...result };
+      const summary = { message: null, uid: null, keptBuildDir: null, keptTree: null, keptOutputs: null, peakMemoryBytes: null, ...result };
       process.stdout.write(JSON.stringify(summary, (_key, value: unknown) => (value === undefined ? null : value)) + '\n');
     }
     if (cancelledBy) return cancelledBy === 'SIGINT' ? 130 : 143;

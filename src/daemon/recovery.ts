@@ -2,9 +2,10 @@
 // crashed daemon's builds left behind (processes, cgroups, build directories, hand-over staging,
 // lock records) is in the build registry, which every build on the machine shares: on start the
 // daemon cleans after every dead build there, as each admission of a build does.
-import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { flock, LOCK_EX, LOCK_NB } from '../ffi/libc.js';
+import { makePrivateDir } from '../pool/lock.js';
 import { SyscallError } from '../ffi/errors.js';
 import { recoverStale, registryPath } from '../runtime/records.js';
 
@@ -16,7 +17,7 @@ export class StateDir {
 
   /** Takes the daemon lock; throws when another daemon holds it. */
   lock(): void {
-    mkdirSync(this.path, { recursive: true, mode: 0o700 });
+    makePrivateDir(this.path);
     const file = join(this.path, 'daemon.lock');
     const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     try {

@@ -2,7 +2,7 @@
 // The open fd is the lock, so a holder that crashes releases it; libuv opens every file with
 // O_CLOEXEC, so a build never inherits it. The file's content only says who holds it.
 import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, flock } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
 import { PoolError } from './rules.js';
@@ -24,11 +24,25 @@ export function lockPath(stateDir: string, uid: number): string {
 }
 
 /**
+ * Makes `path` root-only (0700) if missing; the parents it makes are 0755, so that users can
+ * still reach their siblings (the default outputs directory beside the pool's and the builds'
+ * state under /var/lib/stockade).
+ */
+export function makePrivateDir(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync(path, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/**
  * Creates the state directory (0700) if needed and refuses one that someone else could write to:
  * whoever can replace lock files can make two builds share a UID.
  */
 export function ensureStateDir(stateDir: string): void {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  makePrivateDir(stateDir);
   const st = lstatSync(stateDir);
   const euid = process.geteuid?.() ?? 0;
   if (!st.isDirectory()) throw new PoolError(`pool state directory ${stateDir} is not a directory`);
@@ -81,6 +95,8 @@ export function readLockState(stateDir: string, uid: number): LockState {
     fd = openSync(lockPath(stateDir, uid), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { busy: false };
+    // Root-only on purpose: whoever can open a lock file can flock it and keep its UID from builds.
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new PoolError(`the pool's lock directory ${stateDir} is root-only (whoever could open a lock could hold a build UID); run this as root`);
     throw err;
   }
   try {

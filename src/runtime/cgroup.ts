@@ -1,6 +1,6 @@
-// The build's own cgroup, for its limits (pids, memory, cpu). Supports cgroup v2 and the v1
-// controllers at /sys/fs/cgroup/<controller>; a planned limit whose controller is missing
-// stops the build (fail closed).
+// The build's own cgroup, for its limits (pids, memory, cpu) and the accounting of its memory.
+// Supports cgroup v2 and the v1 controllers at /sys/fs/cgroup/<controller>; a planned limit
+// whose controller is missing stops the build (fail closed).
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,6 +57,8 @@ function settings(controller: Controller, version: 1 | 2, limits: Limits): [stri
     case 'pids':
       return [['pids.max', String(c.pids)]];
     case 'memory':
+      // Unlimited: the cgroup only accounts the build's memory, for its peak.
+      if (c.memoryBytes === undefined) return [];
       return version === 2
         ? [['memory.max', String(c.memoryBytes)], ['memory.swap.max', '0']]
         : [['memory.limit_in_bytes', String(c.memoryBytes)], ['memory.memsw.limit_in_bytes', String(c.memoryBytes)]];
@@ -67,16 +69,25 @@ function settings(controller: Controller, version: 1 | 2, limits: Limits): [stri
   }
 }
 
-/** Creates `stockade/<id>` under each needed controller and writes the limits. */
+/** The hierarchy a controller is taken from: cgroup v2 when it has the controller enabled, else v1. */
+function hierarchyOf(all: Hierarchy[], controller: Controller): Hierarchy | undefined {
+  return all.find((x) => x.version === 2 && x.controllers.has(controller)) ?? all.find((x) => x.version === 1 && x.controllers.has(controller));
+}
+
+/**
+ * Creates `stockade/<id>` under each needed controller and writes the limits. The memory
+ * controller is also used unlimited where the host has it, so that the build's peak memory is
+ * known without limits.cgroup.memory (its absence stops nothing: no limit depends on it).
+ */
 export function createCgroup(id: string, limits: Limits): BuildCgroup | null {
-  const needed = wanted(limits);
-  if (needed.length === 0) return null;
   const all = hierarchies();
+  const needed = wanted(limits);
+  if (!needed.includes('memory') && hierarchyOf(all, 'memory')) needed.push('memory');
+  if (needed.length === 0) return null;
   const cgroup: BuildCgroup = { placements: [], dirs: [] };
   try {
     for (const controller of needed) {
-      // Prefer cgroup v2 when it has the controller enabled, else the v1 hierarchy.
-      const h = all.find((x) => x.version === 2 && x.controllers.has(controller)) ?? all.find((x) => x.version === 1 && x.controllers.has(controller));
+      const h = hierarchyOf(all, controller);
       if (!h) throw new Error(`cgroup: no ${controller} controller on this host (limits.cgroup needs it)`);
       const dir = join(h.mountPoint, 'stockade', id);
       if (!cgroup.dirs.includes(dir)) {

@@ -19,7 +19,7 @@
 // A record's paths are the host's, written when they were made; builds may have raced them since.
 // Everything removed is reached beneath an fd of its admin-set root without following symlinks,
 // and checked first (type, owner, identity, name) against what the build made.
-import { fstatSync, fsyncSync, mkdirSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,7 +29,7 @@ import { AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, fstat, openat, removeTreeAt, statx, 
 import { close, flock, LOCK_EX, LOCK_NB } from '../ffi/libc.js';
 import { componentsOf, isMissing, openBeneath, openRoot, PathRefused } from '../ffi/resolve.js';
 import { reapUid } from '../pool/index.js';
-import { ensureStateDir, tryLock, unlock } from '../pool/lock.js';
+import { ensureStateDir, makePrivateDir, tryLock, unlock } from '../pool/lock.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
 import { unmountTop } from './builddir.js';
@@ -157,6 +157,14 @@ export class BuildRecord implements HandOverJournal {
   }
 }
 
+/** An output this build claims overlaps one a live (or unclean dead) build claims: the spec is refused. */
+export class OutputClaimed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputClaimed';
+  }
+}
+
 export interface AdmitOptions {
   /** The build's id (the daemon's); random by default. */
   id?: string;
@@ -181,7 +189,7 @@ export async function admit(plan: Plan, claims: string[], options: AdmitOptions 
             const relation = claim === theirs ? 'is also' : isUnder(claim, theirs) ? 'lies under' : isUnder(theirs, claim) ? 'is a prefix of' : undefined;
             if (!relation) continue;
             const shown = (written: string, resolved: string) => (written === resolved ? written : `${written} (${resolved})`);
-            throw new Error(`output ${shown(plan.build.outputs[i], claim)} ${relation} output ${shown(other.outputs[j], theirs)} of build ${other.name} (${other.id}, pid ${other.pid}), ${failed ? `dead, whose leftovers could not all be removed (${failed})` : 'which is queued or running'}: concurrent builds may not share outputs`);
+            throw new OutputClaimed(`output ${shown(plan.build.outputs[i], claim)} ${relation} output ${shown(other.outputs[j], theirs)} of build ${other.name} (${other.id}, pid ${other.pid}), ${failed ? `dead, whose leftovers could not all be removed (${failed})` : 'which is queued or running'}: concurrent builds may not share outputs`);
           }
         }
       }
@@ -210,7 +218,7 @@ export async function recoverStale(registry = registryPath()): Promise<string[]>
 
 /** Opens (making it if missing) the registry directory, which only root may write. */
 function openRegistry(path: string): number {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
+  makePrivateDir(path);
   const fd = openRoot(path);
   try {
     const st = fstat(fd);

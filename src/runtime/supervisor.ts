@@ -1,25 +1,26 @@
-// The supervisor: opens every bind source once (an input through a symlink is refused, exit 1),
+// The supervisor: opens every bind source once (a missing input or one through a symlink is refused, exit 1),
 // takes a pool UID, makes the build directory and cgroup, starts init as PID 1 of a fresh PID
 // namespace and hands it the opened sources, relays the log, enforces timeouts, and cleans up
 // whatever happened, in reverse order of setup.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, openSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLONE_FLAGS } from '../ffi/arch.js';
+import { SyscallError } from '../ffi/errors.js';
 import { setns, unshare } from '../ffi/libc.js';
 import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
 import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
 import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
-import { admit, type BuildRecord } from './records.js';
+import { admit, OutputClaimed, type BuildRecord } from './records.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
 import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
-import { BindSources, InputRefused, openBindSources, openBuildDirSources } from './sources.js';
+import { InputRefused, openBindSources, openBuildDirSources } from './sources.js';
 import { LineSplitter } from './lines.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
@@ -31,7 +32,7 @@ const INIT_MODULE_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
 /** Exit statuses of `stockade run` besides the builder's own. */
 export const EXIT = { refused: 1, timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
 
-/** `refused`: the spec cannot be built as it is (an input through a symlink); nothing was started. */
+/** `refused`: the spec cannot be built as it is (a missing input, an input through a symlink, an output that exists or another build claims, a builder outside the inputs); nothing was started. */
 export type Outcome = 'succeeded' | 'failed' | 'timeout' | 'silent-timeout' | 'setup-failed' | 'cancelled' | 'refused';
 
 export interface RunOptions {
@@ -81,26 +82,60 @@ export interface RunResult {
   uid?: number;
   /** Host path of the kept build directory (--keep-failed), made safe as outputs are. */
   keptBuildDir?: string;
+  /** Host path of the kept build's tree: what the sandbox saw as its build directory. */
+  keptTree?: string;
+  /** Host paths of the kept build's partial outputs, by output path. */
+  keptOutputs?: Record<string, string>;
   /** What handing the outputs over changed (succeeded builds). */
   handOver?: HandOverReport;
   durationMs: number;
   peakMemoryBytes?: number;
 }
 
-/** guix's defence against CVE-2019-5736: the builder must resolve inside the build's inputs. */
+/** A builder the sandbox could not run as it is: the spec is refused before the build. */
+export class BuilderRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuilderRefused';
+  }
+}
+
+/** At most as many symlinks as the kernel follows in one lookup (MAXSYMLINKS). */
+const MAX_BUILDER_LINKS = 40;
+
+/**
+ * guix's defence against CVE-2019-5736: the builder must resolve inside the build's inputs, and
+ * so must every symlink on its way, or it would dangle in the sandbox (/usr/bin/awk ->
+ * /etc/alternatives/awk with only /usr bound in). Directories are resolved as the host has them.
+ */
 export function checkBuilder(plan: Plan): void {
   const roots = [
     ...plan.build.inputs,
     ...plan.mounts.filter((m) => m.role === 'path' && m.readonly && m.source === m.target).map((m) => m.source),
   ].flatMap((p) => (existsSync(p) ? [realpathSync(p)] : []));
-  let resolved: string;
-  try {
-    resolved = realpathSync(plan.build.builder);
-  } catch {
-    throw new Error(`builder ${plan.build.builder} does not exist on the host`);
-  }
-  if (!roots.some((root) => isUnder(resolved, root))) {
-    throw new Error(`builder ${plan.build.builder} resolves to ${resolved}, outside the build's inputs (${plan.build.inputs.join(', ') || 'none'})`);
+  const inputs = `the build's inputs (${plan.build.inputs.join(', ') || 'none'})`;
+  const builder = plan.build.builder;
+  let path = builder;
+  let link: { from: string; to: string } | undefined;
+  for (let hops = 0; ; hops++) {
+    const via = link ? `, through the symlink ${link.from} -> ${link.to},` : '';
+    let here: string;
+    try {
+      here = join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      throw new BuilderRefused(link ? `builder ${builder}${via} dangles: ${path} does not exist on the host` : `builder ${builder}: no such file on the host`);
+    }
+    if (!roots.some((root) => isUnder(here, root))) {
+      throw new BuilderRefused(link
+        ? `builder ${builder} is a symlink${link.from === builder ? '' : ` chain through ${link.from}`} to ${link.to}, outside ${inputs}: it would dangle in the sandbox`
+        : `builder ${builder} resolves to ${here}, outside ${inputs}`);
+    }
+    const st = lstatSync(here, { throwIfNoEntry: false });
+    if (!st) throw new BuilderRefused(link ? `builder ${builder}${via} dangles: ${here} does not exist on the host` : `builder ${builder}: no such file on the host`);
+    if (!st.isSymbolicLink()) return;
+    if (hops >= MAX_BUILDER_LINKS) throw new BuilderRefused(`builder ${builder}: more than ${MAX_BUILDER_LINKS} symlinks on its way`);
+    path = resolve(dirname(here), readlinkSync(here));
+    link = { from: here, to: path };
   }
 }
 
@@ -288,6 +323,23 @@ function outcomeOf(exit: Exit): Pick<RunResult, 'outcome' | 'exitCode' | 'status
   return { ...base, outcome: exit.code === 0 ? 'succeeded' : 'failed', exitCode: exit.code ?? 1 };
 }
 
+/** The spec cannot be built as it is (its message names the field): outcome 'refused', exit 1. */
+class Refusal extends Error {}
+
+/** Runs `check`, turning an error `isRefusal` accepts into a Refusal. */
+function refusing<T>(check: () => T, isRefusal: (err: unknown) => boolean): T {
+  try {
+    return check();
+  } catch (err) {
+    throw isRefusal(err) ? new Refusal(err instanceof Error ? err.message : String(err)) : err;
+  }
+}
+
+/** checkOutputsFree fails a spec's output (a symlink on its way, existing already, no root) with anything but a failing system call. */
+function outputRefusal(err: unknown): boolean {
+  return err instanceof OutputRefused || (err instanceof Error && !(err instanceof SyscallError));
+}
+
 /** Runs one build under its Plan. Never leaves anything behind, whatever step fails. */
 export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
@@ -303,19 +355,17 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let record = options.record;
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
-    let sources: BindSources;
-    try {
-      sources = openBindSources(plan);
-    } catch (err) {
-      if (!(err instanceof InputRefused)) throw err;
-      result = { outcome: 'refused', exitCode: EXIT.refused, status: null, termSignal: null, message: `refused: ${err.message}`, durationMs: Date.now() - started };
-      return result;
-    }
+    // sources.ts names a missing input in a plain Error whose message starts with the field.
+    const sources = refusing(() => openBindSources(plan), (err) => err instanceof InputRefused || (!(err instanceof SyscallError) && err instanceof Error && err.message.startsWith('input ')));
     cleanups.push(() => sources.close());
     // Outputs are resolved beneath their root as the hand-over will: any symlink on the way refuses them.
-    checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
-    checkBuilder(plan);
-    record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
+    refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
+    refusing(() => checkBuilder(plan), (err) => err instanceof BuilderRefused);
+    try {
+      record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
+    } catch (err) {
+      throw err instanceof OutputClaimed ? new Refusal(err.message) : err;
+    }
     const journal = record;
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
     const held = lease;
@@ -325,7 +375,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     });
     journal.noteUid(plan.identity.stateDir, lease.uid);
     // Again: waiting for a build user can take long.
-    checkOutputsFree(plan.build.outputs, plan.build.outputsUnder);
+    refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
     dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length, plan.limits.buildDirBytes);
     const buildDir = dir;
     cleanups.push(async () => {
@@ -342,6 +392,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
         }
         journal.noteKept();
         result.keptBuildDir = buildDir.path;
+        result.keptTree = buildDir.top;
+        result.keptOutputs = Object.fromEntries(plan.build.outputs.map((output, i) => [output, buildDir.outputs[i]]));
       } else removeBuildDir(buildDir);
     });
     journal.noteBuildDir(buildDir.path);
@@ -382,7 +434,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       }
     }
   } catch (err) {
-    result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: err instanceof Error ? err.message : String(err), uid: lease?.uid, durationMs: Date.now() - started };
+    if (err instanceof Refusal) result = { outcome: 'refused', exitCode: EXIT.refused, status: null, termSignal: null, message: `refused: ${err.message}`, uid: lease?.uid, durationMs: Date.now() - started };
+    else result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: err instanceof Error ? err.message : String(err), uid: lease?.uid, durationMs: Date.now() - started };
   } finally {
     const failures: string[] = [];
     for (const cleanup of cleanups.reverse()) {

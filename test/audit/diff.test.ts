@@ -1,11 +1,16 @@
 // stockade diff: every section's changes, marked weakening / strengthening / neutral.
 import t from 'tap';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { main } from '../../src/cli/diff.js';
 import { diffPlans, type Change } from '../../src/audit/diff.js';
-import { planForAudit } from '../../src/audit/index.js';
+import { auditFile, DEFAULT_NOTE, planForAudit, RULES, type Finding } from '../../src/audit/index.js';
+import { CASES as RULE_CASES, ESCAPE_GROUPS_BODY, ON_SHIPPED } from './fixtures/cases.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Plan } from '../../src/plan/types.js';
-import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, craft, run } from './fixtures/helpers.js';
+import { FIXED_OUTPUT, GUIX_DEFAULT, POLICIES, STRICT, craft, run } from './fixtures/helpers.js';
+
+const HOST_TOOLCHAIN = join(POLICIES, 'host-toolchain.yaml');
 
 const strictPlan = (): Plan => planForAudit(loadPolicy(STRICT));
 
@@ -92,7 +97,7 @@ t.test('CLI --json', async (t) => {
   const { code, stdout } = await run(main, ['--json', GUIX_DEFAULT, FIXED_OUTPUT]);
   t.equal(code, 1);
   const json = JSON.parse(stdout);
-  t.match(json, { old: { policy: 'guix-default', score: 4.9 }, new: { policy: 'fixed-output', score: 6.4 }, weakenings: 3 });
+  t.match(json, { old: { policy: 'guix-default', score: 4.9 }, new: { policy: 'fixed-output', score: 6.4 }, weakenings: 4 });
   t.ok(json.changes.some((c: Change) => c.section === 'network' && c.effect === 'weakening'));
 });
 
@@ -102,4 +107,63 @@ t.test('CLI usage and invalid policies', async (t) => {
   const bad = await run(main, [STRICT, base]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, /base\.yaml:4:/);
+});
+
+t.test('guix-default → host-toolchain (inputs.under widened by !append): a weakening, as audit rates it', async (t) => {
+  const { code, stdout } = await run(main, [GUIX_DEFAULT, HOST_TOOLCHAIN]);
+  t.equal(code, 1);
+  t.match(stdout, /- weakening +filesystem: inputs\.under: \/etc\/alternatives added/);
+  t.match(stdout, /- weakening +audit: STK-FS-005 \(high\): inputs may come from the host's \/etc\/alternatives/);
+  t.notMatch(stdout, /no change to the sandbox/);
+  const back = await run(main, [HOST_TOOLCHAIN, GUIX_DEFAULT]);
+  t.equal(back.code, 0);
+  t.match(back.stdout, /\+ strengthening filesystem: inputs\.under: \/etc\/alternatives removed/);
+});
+
+t.test('outputs.under widened: a weakening; a prefix beneath one already allowed changes nothing', async (t) => {
+  const wider = craft(t.testdir(), GUIX_DEFAULT, 'filesystem:\n  outputs:\n    under: !append [/srv/out]\n');
+  t.match(diffPlans(planForAudit(loadPolicy(GUIX_DEFAULT)), planForAudit(loadPolicy(wider.child))), [{ section: 'filesystem', effect: 'weakening', description: 'outputs.under: /srv/out added' }]);
+  const same = planForAudit(loadPolicy(GUIX_DEFAULT));
+  const inner = structuredClone(same);
+  inner.build.inputsUnder.push(`${same.build.inputsUnder[0]}/sub`);
+  t.same(diffPlans(same, inner), []);
+});
+
+/** Every rule, with a pair of policies the rule's finding is new in. */
+function pairs(dir: (name: string) => string): { rule: string; from: string; to: string }[] {
+  const crafted = RULE_CASES.map((c, i) => ({ rule: c.rule, from: c.parent, to: craft(dir(`case-${i}`), c.parent, c.body).child }));
+  const escapes = craft(dir('escapes'), STRICT, ESCAPE_GROUPS_BODY).child;
+  const escapeGroups = RULES.filter((r) => /^STK-SEC-0[12]\d$/.test(r.id)).map((r) => ({ rule: r.id, from: STRICT, to: escapes }));
+  const shipped = Object.entries(ON_SHIPPED).map(([rule, { from, to }]) => ({ rule, from, to }));
+  return [...crafted, ...escapeGroups, ...shipped];
+}
+
+t.test('diff and audit agree over every audit rule: a new finding of a weighed rule is a weakening', async (t) => {
+  const root = t.testdir();
+  const dir = (name: string) => {
+    mkdirSync(join(root, name));
+    return join(root, name);
+  };
+  // strict already has the default supplementary groups: here it is the one that adds them.
+  const noGroups = craft(dir('no-groups'), STRICT, 'users:\n  supplementary_groups: none\n').child;
+  const text = (f: Finding) => f.message.replace(DEFAULT_NOTE, '');
+  const checked = new Set<string>();
+  for (const { rule, from, to } of [...pairs(dir), { rule: 'STK-ID-003', from: noGroups, to: STRICT }]) {
+    const weight = RULES.find((r) => r.id === rule)!.weight;
+    const old = auditFile(from);
+    const now = auditFile(to);
+    const fresh = now.findings.filter((f) => f.ruleId === rule && !old.findings.some((o) => o.ruleId === rule && text(o) === text(f)));
+    if (!fresh.length) continue;
+    checked.add(rule);
+    const { code, stdout } = await run(main, ['--json', from, to]);
+    const json = JSON.parse(stdout) as { changes: Change[]; weakenings: number };
+    const ours = json.changes.filter((c) => c.section === 'audit' && c.description.startsWith(`${rule} `));
+    for (const f of fresh) {
+      const shown = ours.find((c) => c.description.includes(text(f)));
+      t.equal(shown?.effect, weight > 0 ? 'weakening' : 'neutral', `${rule}${weight > 0 ? '' : ' (weight 0: advice)'}: diff shows audit's new finding '${text(f)}'`);
+    }
+    if (weight > 0) t.equal(code, 1, `${rule}: diff exits 1`);
+    if (now.score > old.score) t.ok(json.weakenings > 0 && code === 1, `${rule}: a higher score is a weakening`);
+  }
+  t.same(RULES.map((r) => r.id).filter((id) => !checked.has(id)), [], 'every rule had a pair its finding is new in');
 });

@@ -170,7 +170,7 @@ t.test('explain --spec: planned as written, or refused with exit 1', async (t) =
   const no = stockade('explain', '--spec', refused, SHIPPED[0]);
   t.equal(no.status, 1);
   t.equal(no.stdout, '');
-  t.equal(no.stderr, `${refused}: refused: input /home/me is not under filesystem.inputs.under (/gnu/store, /usr, /bin, /lib, /lib64)\n`);
+  t.equal(no.stderr, `${refused}:3:10: refused: input /home/me is not under filesystem.inputs.under (/gnu/store, /usr, /bin, /lib, /lib64)\n`);
 
   const broken = join(dir, 'broken-spec.yaml');
   writeFileSync(broken, 'name: hello\nbuilder: make\nbogus: 1\n');

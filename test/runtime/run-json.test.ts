@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, rmSync } from 'node:fs';
 import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
 
-const FIELDS = ['durationMs', 'exitCode', 'keptBuildDir', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
+const FIELDS = ['durationMs', 'exitCode', 'keptBuildDir', 'keptOutputs', 'keptTree', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
@@ -50,11 +50,19 @@ if (!IS_ROOT) {
     t.same(leftovers(slow), []);
   });
 
-  t.test('a sandbox that cannot be set up', async (t) => {
+  t.test('a spec refused at start (a missing input): outcome refused, exit 1', async (t) => {
     const { status, stderr, result } = runJson('echo the builder ran', ['--input', '/usr/does-not-exist']);
-    t.equal(status, 125);
-    t.match(result, { outcome: 'setup-failed', exitCode: 125, status: null, message: 'input /usr/does-not-exist does not exist (ENOENT)' });
-    t.match(stderr, 'stockade: input /usr/does-not-exist does not exist', 'the message is on stderr too');
+    t.equal(status, 1);
+    t.match(result, { outcome: 'refused', exitCode: 1, status: null, message: 'refused: input /usr/does-not-exist does not exist (ENOENT)' });
+    t.match(stderr, 'stockade: refused: input /usr/does-not-exist does not exist', 'the message is on stderr too');
+  });
+
+  t.test('a sandbox that cannot be set up (a filesystem.paths source the host lacks): 125', async (t) => {
+    const broken = makePolicy('guix-default', '', 4, '  paths: !append [{ source: /usr/does-not-exist }]\n');
+    t.teardown(() => removeSandbox(broken));
+    const r = run(broken, 'echo the builder ran', ['--json']);
+    t.equal(r.status, 125);
+    t.match(JSON.parse(r.stdout), { outcome: 'setup-failed', exitCode: 125, status: null, message: 'path /usr/does-not-exist does not exist (ENOENT)' });
   });
 
   t.test('nothing of the builds remains', async (t) => {

@@ -46,6 +46,14 @@ export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec')
       problems.push(`output ${output} is not under filesystem.outputs.under (${outputsUnder.join(', ') || 'nothing allowed'})`);
     }
   }
+  // Outputs are siblings, as in a store: one inside another would be made inside the other's tree.
+  const outputs = new Set((spec.outputs ?? []).filter((o) => !pathProblem('output', o)).map(normalise));
+  for (const output of outputs) {
+    for (let up = output.slice(0, output.lastIndexOf('/')); up.length > 0; up = up.slice(0, up.lastIndexOf('/'))) {
+      if (outputs.has(up)) problems.push(`output ${output} lies inside output ${up}`);
+    }
+  }
+  if (new Set((spec.outputs ?? []).map(normalise)).size < (spec.outputs ?? []).length) problems.push('an output is listed more than once');
   const badBuilder = pathProblem('builder', spec.builder);
   if (badBuilder) problems.push(badBuilder);
   const allow = policy.environment?.spec_allow ?? [];

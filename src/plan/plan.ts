@@ -151,7 +151,8 @@ function buildEnvironment(policy: Policy, spec: BuildSpec, buildDir: string, cor
 
 /**
  * An outputs directory is the build's own: it may not be where something else is mounted (it
- * would hide it, or be hidden), nor inside an input (read-only, and the host's).
+ * would hide it, or be hidden), nor inside an input (read-only, and the host's); an output is
+ * made by the builder, so it cannot be an input too.
  */
 function refuseSharedOutputDirs(dirs: readonly string[], outputs: readonly string[], mounts: readonly Mount[], specSource = 'build spec'): void {
   const problems: string[] = [];
@@ -164,6 +165,8 @@ function refuseSharedOutputDirs(dirs: readonly string[], outputs: readonly strin
     const input = inputs.find((i) => i !== dir && dir.startsWith(i === '/' ? '/' : `${i}/`));
     if (input) problems.push(`output ${output} lies inside input ${input}`);
   }
+  const inputSet = new Set(inputs);
+  for (const output of outputs) if (inputSet.has(output)) problems.push(`output ${output} is also an input`);
   if (problems.length) throw new SpecRefused(specSource, problems);
 }
 

@@ -74,7 +74,7 @@ if (!IS_ROOT) {
     t.same(pool(d).filter((uid) => lockRecord(d, uid) !== ''), [], 'no lock names a holder');
     const again = await d.connect();
     t.teardown(() => again.close());
-    again.build('test', { ...shSpec('after', `echo built > ${out}/f`), outputs: [out] });
+    again.build('test', { ...shSpec('after', `mkdir ${out}; echo built > ${out}/f`), outputs: [out] });
     const done = await again.waitFor('finished');
     t.equal(done.outcome, 'succeeded', "the queued build's output is free again");
     t.equal(await d.stop(), 0);
@@ -90,7 +90,7 @@ if (!IS_ROOT) {
     mkdirSync(parent, { mode: 0o755 });
     const out = join(parent, 'out');
     // 300 MB of real data: the copy lasts long enough to be caught in the act.
-    c.build('test', { ...shSpec('big', `yes | head -c 314572800 > ${out}/big`), outputs: [out] });
+    c.build('test', { ...shSpec('big', `mkdir ${out}; yes | head -c 314572800 > ${out}/big`), outputs: [out] });
     await c.waitFor('started');
     while (!readdirSync(parent).some((n) => n.startsWith('.stockade-handover-'))) {
       const finished = c.events.find((e) => e.type === 'finished');

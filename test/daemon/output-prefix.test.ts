@@ -46,7 +46,7 @@ if (!IS_ROOT) {
       '',
     ].join('\n'));
     await d.start();
-    const submit = (uid: number, output: string, script = `echo built > ${output}/file`) =>
+    const submit = (uid: number, output: string, script = `mkdir ${output}; echo built > ${output}/file`) =>
       d.client(['--policy', 'test', ...toolArgs(), '--output', output, '--', '/bin/sh', '-c', script], uid);
     const succeeded = (r: { status: number | null; stderr: string }, what: string) => {
       if (!t.equal(r.status, 0, what)) t.comment(r.stderr);

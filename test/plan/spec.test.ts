@@ -126,11 +126,13 @@ t.test('an output inside another output, or listed twice, is refused', async (t)
   t.equal(refusal({ ...OK, outputs: ['/gnu/store/outputs/a', '/gnu/store/outputs/a/'] }).message, 'build spec: refused: an output is listed more than once');
 });
 
-t.test("an output whose directory is another mount's target, or inside an input, is refused", async (t) => {
+t.test("an output whose directory is another mount's target, or inside an input, or that is an input, is refused", async (t) => {
   const inInput = refusal({ ...OK, inputs: ['/gnu/store/outputs/abc'], outputs: ['/gnu/store/outputs/abc/out'] });
   t.equal(inInput.message, "build spec: refused: output /gnu/store/outputs/abc/out: its directory /gnu/store/outputs/abc is where input /gnu/store/outputs/abc is mounted; outputs are made in a directory of the build's own");
   const deeper = refusal({ ...OK, inputs: ['/gnu/store/outputs/abc'], outputs: ['/gnu/store/outputs/abc/lib/out'] });
   t.equal(deeper.message, 'build spec: refused: output /gnu/store/outputs/abc/lib/out lies inside input /gnu/store/outputs/abc');
+  const both = refusal({ ...OK, inputs: ['/gnu/store/outputs/abc'], outputs: ['/gnu/store/outputs/abc'] });
+  t.equal(both.message, 'build spec: refused: output /gnu/store/outputs/abc is also an input');
 });
 
 t.test('an allowed spec\'s variables land between the policy\'s and the build directory\'s', async (t) => {

@@ -34,7 +34,7 @@ export const check: SandboxCheck = {
     const owner = `${o.owner.uid}:${o.owner.gid}`;
     // Siblings of the probe's output: the same outputs directory, so the same mounts and rules.
     const outs = { file: `${base}-file`, directory: `${base}-dir`, symlink: `${base}-link` };
-    const kinds = probeOutputPlan(subject, `printf data > ${outs.file} && chmod 4755 ${outs.file} && mkdir ${outs.directory} && echo x > ${outs.directory}/f && ln -s /etc/shadow ${outs.symlink}`)!;
+    const kinds = probeOutputPlan(subject, `printf data > ${outs.file} && chmod 0755 ${outs.file} && mkdir ${outs.directory} && echo x > ${outs.directory}/f && ln -s /etc/shadow ${outs.symlink}`)!;
     kinds.build.outputs = Object.values(outs);
     const handedOver: Record<string, Seen | 'absent'> = {};
     const made = await run(kinds, { inspect: () => Object.entries(outs).forEach(([kind, path]) => (handedOver[kind] = seen(path))) });

@@ -2,12 +2,13 @@
 // the builder made each output itself, a regular file, a directory or a symlink, in a private
 // directory of the build's bound where the outputs go (builddir.ts); a declared output it did not
 // make fails the build with guix-daemon's message, and nothing else it made there is taken. Once
-// every process of the build is gone, each declared output is copied through fds (O_NOFOLLOW, fstat on what was opened) into a
-// fresh root-owned 0700 staging directory next to its destination, which the build never saw,
-// as fresh inodes (an fd kept on a build's file reaches nothing installed: CVE-2024-27297), so no
-// symlink planted by a build can redirect a write (CVE-2026-39860). There every entry gets the
-// canonical owner, mode and mtime and loses its xattrs (a symlink is recreated, never followed);
-// then the outputs are renamed into place, all or none. A kept failed build tree is made safe in place the same way.
+// every process of the build is gone, each declared output is copied through fds (O_NOFOLLOW,
+// fstat on what was opened) into a fresh root-owned 0700 staging directory next to its
+// destination, which the build never saw, as fresh inodes (an fd kept on a build's file reaches
+// nothing installed: CVE-2024-27297), so no symlink planted by a build can redirect a write
+// (CVE-2026-39860). There every entry gets the canonical owner, mode and mtime and loses its
+// xattrs (a symlink is recreated, never followed); then the outputs are renamed into place, all
+// or none. A kept failed build tree is made safe in place the same way.
 //
 // Where an output goes is never looked up by host path: its destination is resolved beneath an
 // fd of its outputs.under root, one component at a time through the fd of its parent, and any

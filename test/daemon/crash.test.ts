@@ -25,8 +25,10 @@ if (!IS_ROOT) {
     await d.start();
     const c = await d.connect();
     t.teardown(() => c.close());
-    const running = join(d.sb.dir, 'running');
-    const queued = join(d.sb.dir, 'queued');
+    // One level down: an output right under /tmp would be refused by the plan (its directory is the sandbox's /tmp).
+    const store = join(d.sb.dir, 'store');
+    const running = join(store, 'running');
+    const queued = join(store, 'queued');
     c.build('test', { ...shSpec('first', 'echo started; sleep 100'), outputs: [running] });
     const first = await c.waitFor('accepted');
     await c.waitFor('log', (e) => e.text.includes('started'));
@@ -37,10 +39,10 @@ if (!IS_ROOT) {
     const under = await c.waitFor('error', (e) => e.message.includes('/lib'));
     t.equal(under.code, 'refused-spec');
     t.equal(under.message, `output ${running}/lib lies under output ${running} of build first (${first.id}, pid ${d.child!.pid}), which is queued or running: concurrent builds may not share outputs`);
-    c.build('test', { ...shSpec('prefix', 'echo never'), outputs: [d.sb.dir] });
+    c.build('test', { ...shSpec('prefix', 'echo never'), outputs: [store] });
     // Both builds' outputs lie under it: either is named.
     const prefix = (await c.waitFor('error', (e) => e.message.includes('prefix'))).message;
-    t.ok([`${running} of build first`, `${queued} of build second`].some((theirs) => prefix.startsWith(`output ${d.sb.dir} is a prefix of output ${theirs} (`)), prefix);
+    t.ok([`${running} of build first`, `${queued} of build second`].some((theirs) => prefix.startsWith(`output ${store} is a prefix of output ${theirs} (`)), prefix);
 
     const cli = run({ ...d.sb, policy: d.policyFile }, 'echo never', ['--output', join(queued, 'bin')]);
     t.equal(cli.status, 125);

@@ -157,16 +157,23 @@ function buildEnvironment(policy: Policy, spec: BuildSpec, buildDir: string, cor
 function refuseSharedOutputDirs(dirs: readonly string[], outputs: readonly string[], mounts: readonly Mount[], specSource = 'build spec'): void {
   const problems: string[] = [];
   const targets = new Map(mounts.filter((m) => m.role !== 'outputs-dir').map((m) => [m.target, m]));
-  const inputs = mounts.filter((m) => m.role === 'input').map((m) => m.target);
+  const inputs = new Set(mounts.filter((m) => m.role === 'input').map((m) => m.target));
+  // Linear in the outputs and their depth, however many there are.
+  const firstOutput = new Map<string, string>();
+  for (const output of outputs) if (!firstOutput.has(posix.dirname(output))) firstOutput.set(posix.dirname(output), output);
   for (const dir of dirs) {
-    const output = outputs.find((o) => posix.dirname(o) === dir)!;
+    const output = firstOutput.get(dir)!;
     const there = targets.get(dir);
     if (there) problems.push(`output ${output}: its directory ${dir} is where ${there.role} ${there.type === 'bind' ? there.source : there.type} is mounted; outputs are made in a directory of the build's own`);
-    const input = inputs.find((i) => i !== dir && dir.startsWith(i === '/' ? '/' : `${i}/`));
-    if (input) problems.push(`output ${output} lies inside input ${input}`);
+    for (let up = posix.dirname(dir); ; up = posix.dirname(up)) {
+      if (inputs.has(up)) {
+        problems.push(`output ${output} lies inside input ${up}`);
+        break;
+      }
+      if (up === '/') break;
+    }
   }
-  const inputSet = new Set(inputs);
-  for (const output of outputs) if (inputSet.has(output)) problems.push(`output ${output} is also an input`);
+  for (const output of outputs) if (inputs.has(output)) problems.push(`output ${output} is also an input`);
   if (problems.length) throw new SpecRefused(specSource, problems);
 }
 

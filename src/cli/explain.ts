@@ -114,10 +114,10 @@ export function renderPlan(plan: Plan): string {
   section('outputs (handed over after the build)');
   const o = plan.outputs;
   const octal = (mode: number) => mode.toString(8).padStart(4, '0');
-  out.push(`  ${plan.build.outputs.join(', ') || 'none declared'}: written in the private build directory, then copied as fresh inodes once every build process is gone`);
+  out.push(`  ${plan.build.outputs.join(', ') || 'none declared'}: each made by the builder (a file, a directory or a symlink) in a private directory of the build's bound where it goes; only these names are copied, as fresh inodes, once every build process is gone`);
   out.push(`  owner ${o.owner.uid}:${o.owner.gid}; files ${octal(o.fileMode)}, executables ${octal(o.executableMode)}, directories ${octal(o.directoryMode)}; mtime ${o.mtime}`);
   out.push('  setuid, setgid, sticky bits and extended attributes (ACLs) dropped; symlinks copied as links, never followed');
-  out.push('  the build fails on: devices, FIFOs, sockets, entries not owned by the build user, hard links reaching outside the output');
+  out.push('  the build fails on: a declared output the builder did not make, devices, FIFOs, sockets, entries not owned by the build user, hard links reaching outside the output');
   return out.join('\n') + '\n';
 }
 

@@ -49,6 +49,7 @@ import { check as env_01 } from './checks/env-01.js';
 import { check as env_02 } from './checks/env-02.js';
 import { check as env_03 } from './checks/env-03.js';
 import { check as out_01 } from './checks/out-01.js';
+import { check as out_02 } from './checks/out-02.js';
 import { check as cve_2017_5226 } from './checks/cve-2017-5226.js';
 import { check as cve_2021_27851 } from './checks/cve-2021-27851.js';
 import { check as cve_2024_27297 } from './checks/cve-2024-27297.js';
@@ -109,6 +110,7 @@ export const CATALOGUE: readonly Check[] = [
   env_02,
   env_03,
   out_01,
+  out_02,
   cve_2017_5226,
   cve_2021_27851,
   cve_2024_27297,

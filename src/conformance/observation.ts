@@ -12,6 +12,8 @@ export interface ProbeConfig {
   exists: string[];
   /** Directories where the probe tries to create a file. */
   writable: string[];
+  /** Outputs the probe makes, as a builder does: each a directory holding a file. */
+  makeOutputs: string[];
   /** Files the probe tries to open for writing (Landlock: write access outside created files). */
   writeOpen: string[];
   syscalls: SyscallProbe[];
@@ -112,6 +114,8 @@ export interface Observation {
   etc: Record<string, { content: string; mode: number }>;
   exists: Record<string, boolean>;
   writable: Record<string, CallResult>;
+  /** Each output of makeOutputs: whether the probe could make it. */
+  outputsMade: Record<string, CallResult>;
   writeOpen: Record<string, CallResult>;
   /** `chmod(file, 06755)` on a file of the build's own, and the mode it has afterwards. */
   setuidChmod: { result: CallResult; mode: number };

@@ -1,7 +1,7 @@
 // The conformance probe: runs inside a sandbox as the builder (exec'd by a wrapper shell that
 // recorded fds, stdin, environ and limits first) and prints what it observes as one JSON line.
 // It judges nothing; the checks on the host compare the observation with the Plan.
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -214,6 +214,10 @@ async function observe(config: ProbeConfig): Promise<Observation> {
       if (result === 'ok') unlinkSync(file);
       return [dir, result];
     })),
+    outputsMade: Object.fromEntries(config.makeOutputs.map((output) => [output, attempt(() => {
+      mkdirSync(output);
+      writeFileSync(join(output, 'made'), 'made by the probe\n');
+    })])),
     writeOpen: Object.fromEntries(config.writeOpen.map((path) => [path, attempt(() => closeSync(openSync(path, 'r+')))])),
     setuidChmod: { result: setuidResult, mode: setuidMode },
     setuidFchmodat2,

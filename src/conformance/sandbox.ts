@@ -102,10 +102,11 @@ function listen(server: Server, path: string): Promise<void> {
 /** The probe's own list of paths and calls, derived from the Plan. */
 export function probeConfig(plan: Plan, host: HostFacts): ProbeConfig {
   const inputs = plan.mounts.filter((m) => m.role === 'input').map((m) => m.target);
-  const outputs = plan.mounts.filter((m) => m.role === 'output').map((m) => m.target);
+  const outputDirs = plan.mounts.filter((m) => m.role === 'outputs-dir').map((m) => m.target);
   return {
     exists: ['/home', '/root', '/etc/shadow', '/var', '/sys', '/boot', '/run', host.tmpMarker],
-    writable: ['/', '/etc', ...inputs, '/tmp', plan.build.dir, ...outputs],
+    writable: ['/', '/etc', ...inputs, '/tmp', plan.build.dir, ...outputDirs],
+    makeOutputs: plan.build.outputs,
     writeOpen: ['/proc/self/comm'],
     syscalls: syscallProbes(plan),
     hostAbstractSocket: host.abstractSocket,
@@ -259,11 +260,11 @@ export function probeOutputPlan(subject: Subject, script: string): Plan | undefi
  */
 export function scriptPlan(subject: Subject, script: string, change: (plan: Plan) => void = () => {}): Plan {
   const plan = structuredClone(subject.plan);
-  const outputs = new Set(plan.build.outputs);
+  const outputDirs = new Set(plan.mounts.filter((m) => m.role === 'outputs-dir').map((m) => m.target));
   plan.build.args = ['-c', withTools(script)];
   plan.build.outputs = [];
-  plan.mounts = plan.mounts.filter((m) => m.role !== 'output');
-  if (plan.landlock) plan.landlock.paths = plan.landlock.paths.filter((p) => !outputs.has(p.path));
+  plan.mounts = plan.mounts.filter((m) => m.role !== 'outputs-dir');
+  if (plan.landlock) plan.landlock.paths = plan.landlock.paths.filter((p) => !outputDirs.has(p.path));
   change(plan);
   return plan;
 }

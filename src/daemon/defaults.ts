@@ -91,6 +91,8 @@ function addChrootDirectories(plan: Plan, directories: ChrootDirectory[]): Mount
     ...RESERVED_TARGETS.map((t) => ({ target: t, what: 'set up by Stockade itself' })),
     ...plan.mounts.map((m) => ({ target: m.target, what: `the plan's ${m.role} mount` })),
     ...plan.etc.map((f) => ({ target: f.path, what: 'a file Stockade writes' })),
+    // An output is no mount target (the builder makes it), yet a bind there would take its place.
+    ...plan.build.outputs.map((o) => ({ target: o, what: 'an output of the build' })),
     { target: plan.build.dir, what: 'the build directory' },
   ];
   for (const { path, kind } of directories) {

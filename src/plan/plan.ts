@@ -5,7 +5,8 @@ import type { BuildSpec, Policy } from '../policy/types.js';
 import { networkMode, normalise, sizeInBytes as bytes } from '../policy/semantics.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
 import { DEFAULTS } from './defaults.js';
-import { checkSpec, envAllowed } from './spec.js';
+import { outputDirs } from './outputs.js';
+import { checkSpec, envAllowed, SpecRefused } from './spec.js';
 import type { DeviceNode, EtcFile, LandlockPlan, Limits, Mount, Plan, SeccompPlan } from './types.js';
 
 /** What the build's caller adds; everything about the policy comes from its LoadedPolicy. */
@@ -44,7 +45,7 @@ function planLandlock(policy: Policy, buildDir: string, spec: BuildSpec): Landlo
   const l = policy.landlock;
   if (!l) return null;
   const expand = (path: string): string[] =>
-    path === '{build_dir}' ? [buildDir] : path === '{inputs}' ? spec.inputs ?? [] : path === '{outputs}' ? spec.outputs ?? [] : [path];
+    path === '{build_dir}' ? [buildDir] : path === '{inputs}' ? spec.inputs ?? [] : path === '{outputs}' ? outputDirs(spec.outputs ?? []) : [path];
   const access = new Map<string, Set<'read' | 'write' | 'execute'>>();
   for (const kind of ['read', 'write', 'execute'] as const) {
     for (const path of (l[kind] ?? []).flatMap(expand)) {
@@ -149,6 +150,34 @@ function buildEnvironment(policy: Policy, spec: BuildSpec, buildDir: string, cor
 }
 
 /**
+ * An outputs directory is the build's own: it may not be where something else is mounted (it
+ * would hide it, or be hidden), nor inside an input (read-only, and the host's); an output is
+ * made by the builder, so it cannot be an input too.
+ */
+function refuseSharedOutputDirs(dirs: readonly string[], outputs: readonly string[], mounts: readonly Mount[], specSource = 'build spec'): void {
+  const problems: string[] = [];
+  const targets = new Map(mounts.filter((m) => m.role !== 'outputs-dir').map((m) => [m.target, m]));
+  const inputs = new Set(mounts.filter((m) => m.role === 'input').map((m) => m.target));
+  // Linear in the outputs and their depth, however many there are.
+  const firstOutput = new Map<string, string>();
+  for (const output of outputs) if (!firstOutput.has(posix.dirname(output))) firstOutput.set(posix.dirname(output), output);
+  for (const dir of dirs) {
+    const output = firstOutput.get(dir)!;
+    const there = targets.get(dir);
+    if (there) problems.push(`output ${output}: its directory ${dir} is where ${there.role} ${there.type === 'bind' ? there.source : there.type} is mounted; outputs are made in a directory of the build's own`);
+    for (let up = posix.dirname(dir); ; up = posix.dirname(up)) {
+      if (inputs.has(up)) {
+        problems.push(`output ${output} lies inside input ${up}`);
+        break;
+      }
+      if (up === '/') break;
+    }
+  }
+  for (const output of outputs) if (inputs.has(output)) problems.push(`output ${output} is also an input`);
+  if (problems.length) throw new SpecRefused(specSource, problems.map((text) => ({ pointer: '/outputs', text })));
+}
+
+/**
  * Resolves a loaded policy (as loadPolicy returns it: the merged policy, its extends chain, its
  * imported seccomp.profile) and a build spec into a Plan. Refuses a spec the policy does not allow.
  */
@@ -178,8 +207,10 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
     mounts.push(bind(p.source, p.target ?? p.source, p.readonly ?? true, 'path', p.optional ? { optional: true } : {}));
   }
   for (const input of spec.inputs) mounts.push(bind(input, input, true, 'input'));
-  // The build writes each output in its private build directory; it is handed over afterwards.
-  for (const output of spec.outputs) mounts.push(bind('{output_host}', output, false, 'output', { kind: 'dir' }));
+  // The builder makes each output in a private directory of the build's, bound where the
+  // outputs go (guix's chroot store); only the declared names are handed over afterwards.
+  const dirs = outputDirs(spec.outputs);
+  for (const dir of dirs) mounts.push(bind('{outputs_dir_host}', dir, false, 'outputs-dir', { kind: 'dir' }));
   const tmp = { ...DEFAULTS.tmp, ...fs.tmp };
   mounts.push({ source: 'tmpfs', target: '/tmp', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: `mode=${tmp.mode.padStart(4, '0')},size=${tmp.size}`, role: 'tmp' });
   mounts.push(bind('{build_dir_host}', buildDir, false, 'build-dir', { kind: 'dir' }));
@@ -192,6 +223,8 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
   for (const file of etc.filter((f) => f.hostSource)) {
     mounts.push(bind(file.hostSource!, file.path, true, 'etc', { optional: true, kind: 'file' }));
   }
+
+  refuseSharedOutputDirs(dirs, spec.outputs, mounts, context.specSource);
 
   // Parents before children, so that no mount hides another (an input under /tmp, say).
   // Depths counted once, not at each of the sort's n log n comparisons.

@@ -63,6 +63,14 @@ export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec')
       at(`/outputs/${i}`)(`output ${output} is not under filesystem.outputs.under (${outputsUnder.join(', ') || 'nothing allowed'})`);
     }
   }
+  // Outputs are siblings, as in a store: one inside another would be made inside the other's tree.
+  const outputs = new Set((spec.outputs ?? []).filter((o) => !pathProblem('output', o)).map(normalise));
+  for (const output of outputs) {
+    for (let up = output.slice(0, output.lastIndexOf('/')); up.length > 0; up = up.slice(0, up.lastIndexOf('/'))) {
+      if (outputs.has(up)) at('/outputs')(`output ${output} lies inside output ${up}`);
+    }
+  }
+  if (new Set((spec.outputs ?? []).map(normalise)).size < (spec.outputs ?? []).length) at('/outputs')('an output is listed more than once');
   at('/builder')(pathProblem('builder', spec.builder));
   const allow = policy.environment?.spec_allow ?? [];
   for (const name of Object.keys(spec.env ?? {})) {

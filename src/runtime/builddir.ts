@@ -2,9 +2,12 @@
 // a root-owned 0700 directory `guix-build-NAME.drv-N` holding `top`, owned by the build user,
 // which alone is bound into the sandbox. No other local user can reach into a running build,
 // and the builder cannot open its directory to others (it cannot chmod the parent).
-// Outputs are written there too (`outputs/N`, owned by the build user), and handed over
-// only once the build is over (outputs.ts), through an fd of the directory held from its
-// creation: nothing of it is looked up by host path again.
+// The outputs are made there too: `outputs/N` is bound where the outputs of the Plan's Nth
+// outputs directory go, 1775 root:<build group> as guix-daemon makes its chroot's store, so the
+// builder can create entries in it but not remove what it did not make (the mount points of
+// inputs below it). The declared names alone are handed over once the build is over
+// (outputs.ts), through an fd of the directory held from its creation: nothing of it is looked
+// up by host path again.
 //
 // With limits.build_dir_bytes, `top` is a tmpfs of that size instead, mounted in the host's
 // mount namespace (the sandbox's copy of it is what init binds), inside the root-owned
@@ -25,19 +28,19 @@ export interface BuildDir {
   top: string;
   /** Host path of the (root-owned, empty) mount point of the sandbox's new root. */
   chroot: string;
-  /** Host paths where the build writes its outputs, in the order of the Plan's outputs. */
-  outputs: string[];
+  /** Host paths of the directories the builder makes its outputs in, in the order of outputDirs(plan.build.outputs). */
+  outputDirs: string[];
   /** Size of the tmpfs mounted on `top` (limits.build_dir_bytes); absent: `top` is on the host's disk. */
   topBytes?: number;
   /** The directory itself, open since it was made (closed by removeBuildDir or closeBuildDir). */
   fd: number;
-  /** The same outputs as `outputs`, relative to `fd` (`outputs/N`). */
-  outputsBeneath: string[];
+  /** The same directories as `outputDirs`, relative to `fd` (`outputs/N`). */
+  outputDirsBeneath: string[];
 }
 
 const MAX_TRIES = 10000;
 
-export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number, outputCount = 0, topBytes: number | null = null): BuildDir {
+export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number, outputDirCount = 0, topBytes: number | null = null): BuildDir {
   const parentFd = openat(AT_FDCWD, parent, OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_CLOEXEC);
   try {
     for (let n = 0; n < MAX_TRIES; n++) {
@@ -58,7 +61,7 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
         const outputsFd = openDirAt(dirFd, 'outputs');
         try {
           fchmod(outputsFd, 0o700);
-          for (let i = 0; i < outputCount; i++) makeOwnedDir(outputsFd, String(i), uid, gid);
+          for (let i = 0; i < outputDirCount; i++) makeOutputsDir(outputsFd, String(i), gid);
         } finally {
           close(outputsFd);
         }
@@ -73,14 +76,14 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
         throw err;
       }
       const path = join(parent, name);
-      const outputsBeneath = Array.from({ length: outputCount }, (_, i) => `outputs/${i}`);
+      const outputDirsBeneath = Array.from({ length: outputDirCount }, (_, i) => `outputs/${i}`);
       return {
         path,
         top: join(path, 'top'),
         chroot: join(path, 'chroot'),
-        outputs: outputsBeneath.map((o) => join(path, o)),
+        outputDirs: outputDirsBeneath.map((o) => join(path, o)),
         fd: dirFd,
-        outputsBeneath,
+        outputDirsBeneath,
         ...(topBytes !== null ? { topBytes } : {}),
       };
     }
@@ -97,6 +100,18 @@ function makeOwnedDir(dirFd: number, name: string, uid: number, gid: number): vo
   try {
     fchown(fd, uid, gid);
     fchmod(fd, 0o700);
+  } finally {
+    close(fd);
+  }
+}
+
+/** A directory the build may create entries in, sticky, so it cannot remove root's (guix's chroot store: 1775 root:<build group>). */
+function makeOutputsDir(dirFd: number, name: string, gid: number): void {
+  mkdirat(dirFd, name, 0o700);
+  const fd = openDirAt(dirFd, name);
+  try {
+    fchown(fd, 0, gid);
+    fchmod(fd, 0o1775);
   } finally {
     close(fd);
   }
@@ -168,7 +183,7 @@ export async function keepTop(dir: BuildDir, buildUid: number, canon: OutputsPla
   } finally {
     close(topFd);
   }
-  await handOver([`${dir.top}.kept`], { dirFd: dir.fd, beneath: ['top'] }, buildUid, canon, { outputsUnder: [dir.path] });
+  await handOver([`${dir.top}.kept`], { dirFd: dir.fd, from: [{ dir: '', name: 'top' }] }, buildUid, canon, { outputsUnder: [dir.path] });
   unmountTop(dir.path);
   unlinkat(dir.fd, 'top', AT_REMOVEDIR);
   renameat2(dir.fd, 'top.kept', dir.fd, 'top', RENAME_NOREPLACE);

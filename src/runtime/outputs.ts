@@ -1,11 +1,14 @@
 // Output hand-over, as guix-daemon and Nix do it but before anything is exposed (CVE-2024-52867):
-// the build wrote each output in its private build directory; once every process of the build
-// is gone, each output is copied through fds (O_NOFOLLOW, fstat on what was opened) into a
-// fresh root-owned 0700 staging directory next to its destination, which the build never saw,
-// as fresh inodes (an fd kept on a build's file reaches nothing installed: CVE-2024-27297), so no
-// symlink planted by a build can redirect a write (CVE-2026-39860). There every entry gets the
-// canonical owner, mode and mtime and loses its xattrs; then the outputs are renamed into place,
-// all or none. A kept failed build tree is made safe in place the same way.
+// the builder made each output itself, a regular file, a directory or a symlink, in a private
+// directory of the build's bound where the outputs go (builddir.ts); a declared output it did not
+// make fails the build with guix-daemon's message, and nothing else it made there is taken. Once
+// every process of the build is gone, each declared output is copied through fds (O_NOFOLLOW,
+// fstat on what was opened) into a fresh root-owned 0700 staging directory next to its
+// destination, which the build never saw, as fresh inodes (an fd kept on a build's file reaches
+// nothing installed: CVE-2024-27297), so no symlink planted by a build can redirect a write
+// (CVE-2026-39860). There every entry gets the canonical owner, mode and mtime and loses its
+// xattrs (a symlink is recreated, never followed); then the outputs are renamed into place, all
+// or none. A kept failed build tree is made safe in place the same way.
 //
 // Where an output goes is never looked up by host path: its destination is resolved beneath an
 // fd of its outputs.under root, one component at a time through the fd of its parent, and any
@@ -15,8 +18,8 @@
 // A journal, if given, is told of each directory and rename before it is made, so a crash can
 // be undone.
 //
-// Permissions, as guix-daemon's registerOutputs and canonicalisePathMetaData do it: an output
-// whose top directory is group- or world-writable is rejected (someone else could have written
+// Permissions, as guix-daemon's registerOutputs and canonicalisePathMetaData do it: a directory
+// output that is group- or world-writable is rejected (someone else could have written
 // into it); entries below it are normalised (0444/0555), whatever their mode was.
 //
 // Files are copied extent by extent (SEEK_DATA/SEEK_HOLE), so holes stay holes; the outputs'
@@ -71,6 +74,14 @@ export class OutputRefused extends Error {
   }
 }
 
+/** A declared output the builder never made; the message is guix-daemon's. */
+export class OutputMissing extends Error {
+  constructor(build: string, output: string) {
+    super(`builder for \`${build}' failed to produce output path \`${output}'`);
+    this.name = 'OutputMissing';
+  }
+}
+
 type Kind = 'directory' | 'regular file' | 'symlink' | 'FIFO' | 'socket' | 'character device' | 'block device' | 'unknown file type';
 
 function kindOfMode(mode: number): Kind {
@@ -113,6 +124,15 @@ function nameOf(entry: Dirent<Buffer>, where: () => string): string {
 function withFd<T>(fd: number, use: (fd: number) => T): T {
   try {
     return use(fd);
+  } finally {
+    close(fd);
+  }
+}
+
+/** withFd for work that takes turns of the event loop: the fd is closed once it is done. */
+async function withFdAwaited<T>(fd: number, use: (fd: number) => Promise<T>): Promise<T> {
+  try {
+    return await use(fd);
   } finally {
     close(fd);
   }
@@ -311,7 +331,7 @@ class OutputCopy {
   stripped = 0;
   xattrsDropped = 0;
   /** Non-directories by inode: how many links the output holds of each. */
-  private readonly links = new Map<bigint, { place: Place; nlink: number; seen: number }>();
+  private readonly links = new Map<bigint, { place: Place | undefined; nlink: number; seen: number }>();
   private dev = '';
   private readonly rootBytes: number;
   private sinceTurn = { entries: 0, bytes: 0 };
@@ -334,7 +354,7 @@ class OutputCopy {
     if (kind !== 'directory' && st.nlink > 1) {
       const seen = this.links.get(st.ino);
       if (seen) seen.seen++;
-      else this.links.set(st.ino, { place: place!, nlink: st.nlink, seen: 1 });
+      else this.links.set(st.ino, { place, nlink: st.nlink, seen: 1 });
     }
   }
 
@@ -355,8 +375,29 @@ class OutputCopy {
     await nextTurn();
   }
 
-  /** Copies the output whose private directory is open as `srcFd` into `dstFd`. */
-  async copyRoot(srcFd: number, dstFd: number): Promise<void> {
+  /**
+   * Copies the output `name` of the directory `srcDirFd` as `dstName` into `dstDirFd`, by its
+   * kind. The builder must have made it; the caller has checked it did.
+   */
+  async copyOutput(srcDirFd: number, name: string, dstDirFd: number, dstName: string): Promise<void> {
+    const st = statx(srcDirFd, name, AT_SYMLINK_NOFOLLOW);
+    this.dev = st.dev;
+    const kind = kindOfMode(st.mode);
+    if (kind === 'directory') {
+      await withFdAwaited(openDirAt(srcDirFd, name), async (srcFd) => {
+        mkdirat(dstDirFd, dstName, 0o700);
+        await withFdAwaited(openDirAt(dstDirFd, dstName), (dstFd) => this.copyRoot(srcFd, dstFd));
+      });
+    } else if (kind === 'regular file') await this.copyFile(srcDirFd, name, undefined, dstDirFd, dstName);
+    else if (kind === 'symlink') this.copySymlink(srcDirFd, name, undefined, dstDirFd, dstName);
+    else this.refuse(undefined, `is a ${kind}: an output is a regular file, a directory or a symlink`);
+    for (const link of this.links.values()) {
+      if (link.seen < link.nlink) this.refuse(link.place, `has ${link.nlink} hard links, ${link.nlink - link.seen} of them outside the output`);
+    }
+  }
+
+  /** Copies the directory output open as `srcFd` into `dstFd`. */
+  private async copyRoot(srcFd: number, dstFd: number): Promise<void> {
     const st = fstat(srcFd);
     this.dev = st.dev;
     this.admit(undefined, 'directory', st);
@@ -388,9 +429,6 @@ class OutputCopy {
     }
     if (flistxattr(srcFd).length) this.xattrsDropped++;
     this.finish(dstFd, this.canon.directoryMode);
-    for (const link of this.links.values()) {
-      if (link.seen < link.nlink) this.refuse(link.place, `has ${link.nlink} hard links, ${link.nlink - link.seen} of them outside the output`);
-    }
   }
 
   /**
@@ -431,6 +469,39 @@ class OutputCopy {
     }
   }
 
+  /** Copies the regular file `name` of `srcDir` as a fresh inode `dstName` in `dstDir`. */
+  private async copyFile(srcDir: number, name: string, place: Place | undefined, dstDir: number, dstName: string): Promise<void> {
+    const fileFd = openat(srcDir, name, READ_FLAGS);
+    try {
+      const st = fstat(fileFd);
+      this.admit(place, 'regular file', st);
+      this.budget.take(st.size);
+      if (flistxattr(fileFd).length) this.xattrsDropped++;
+      const newFd = openat(dstDir, dstName, CREATE_FLAGS, 0o600);
+      try {
+        await this.copyData(fileFd, newFd, st.size);
+        // The size it had when it was admitted: a trailing hole is made here, and nothing it grew by since is taken.
+        ftruncate(newFd, st.size);
+        this.counts.bytes += st.size;
+        this.finish(newFd, st.mode & S_IXUSR ? this.canon.executableMode : this.canon.fileMode);
+      } finally {
+        close(newFd);
+      }
+    } finally {
+      close(fileFd);
+    }
+    this.counts.files++;
+  }
+
+  /** A symlink is data: its target is copied, never followed. Linux keeps no user xattrs or ACLs on symlinks. */
+  private copySymlink(srcDir: number, name: string, place: Place | undefined, dstDir: number, dstName: string): void {
+    this.admit(place, 'symlink', statx(srcDir, name, AT_SYMLINK_NOFOLLOW));
+    symlinkat(readlinkat(srcDir, name), dstDir, dstName);
+    fchownat(dstDir, dstName, this.canon.owner.uid, this.canon.owner.gid, AT_SYMLINK_NOFOLLOW);
+    utimensat(dstDir, dstName, this.canon.mtime, AT_SYMLINK_NOFOLLOW);
+    this.counts.symlinks++;
+  }
+
   /** Copies one entry of the directory the chains are in; a directory is entered and returned, to be copied next. */
   private async copyEntry(entry: Dirent<Buffer>, parent: Place | undefined, src: DirChain, dst: DirChain): Promise<Frame | undefined> {
     const srcDir = src.fd();
@@ -452,35 +523,9 @@ class OutputCopy {
       await this.pace(1, 0);
       return { place, entries: entries(src.fd()), next: 0 };
     }
-    if (kind === 'regular file') {
-      const fileFd = openat(srcDir, name, READ_FLAGS);
-      try {
-        const st = fstat(fileFd);
-        this.admit(place, kind, st);
-        this.budget.take(st.size);
-        if (flistxattr(fileFd).length) this.xattrsDropped++;
-        const newFd = openat(dstDir, name, CREATE_FLAGS, 0o600);
-        try {
-          await this.copyData(fileFd, newFd, st.size);
-          // The size it had when it was admitted: a trailing hole is made here, and nothing it grew by since is taken.
-          ftruncate(newFd, st.size);
-          this.counts.bytes += st.size;
-          this.finish(newFd, st.mode & S_IXUSR ? this.canon.executableMode : this.canon.fileMode);
-        } finally {
-          close(newFd);
-        }
-      } finally {
-        close(fileFd);
-      }
-      this.counts.files++;
-    } else if (kind === 'symlink') {
-      // A symlink is data: its target is copied, never followed. Linux keeps no user xattrs or ACLs on symlinks.
-      this.admit(place, kind, statx(srcDir, name, AT_SYMLINK_NOFOLLOW));
-      symlinkat(readlinkat(srcDir, name), dstDir, name);
-      fchownat(dstDir, name, this.canon.owner.uid, this.canon.owner.gid, AT_SYMLINK_NOFOLLOW);
-      utimensat(dstDir, name, this.canon.mtime, AT_SYMLINK_NOFOLLOW);
-      this.counts.symlinks++;
-    } else {
+    if (kind === 'regular file') await this.copyFile(srcDir, name, place, dstDir, name);
+    else if (kind === 'symlink') this.copySymlink(srcDir, name, place, dstDir, name);
+    else {
       this.refuse(place, `is a ${kind}: an output may hold only regular files, directories and symlinks`);
     }
     await this.pace(1, 0);
@@ -511,12 +556,12 @@ export interface HandOverJournal {
   complete(): void;
 }
 
-/** The build's private output directories: where a hand-over copies from. */
+/** Where the builder made its outputs: where a hand-over copies from. */
 export interface HandOverSources {
   /** The build directory (root-owned, out of the build's reach), open. */
   dirFd: number;
-  /** Each output's private directory relative to `dirFd` (`outputs/N`), in the order of the outputs. */
-  beneath: readonly string[];
+  /** Each output, in the order of the outputs: the entry `name` of the directory `dir` beneath `dirFd` (`outputs/N`; '' for `dirFd` itself). */
+  from: readonly { dir: string; name: string }[];
 }
 
 export interface HandOverOptions {
@@ -526,6 +571,8 @@ export interface HandOverOptions {
   maxBytes?: number | null;
   /** Told of each directory made and each output installed, before it is. */
   journal?: HandOverJournal;
+  /** The build, as a missing output's message names it. */
+  build?: string;
 }
 
 /** The directory an output goes in, open, and the directories the hand-over made on the way. */
@@ -608,8 +655,9 @@ interface Staged {
 }
 
 /**
- * A root-owned 0700 directory next to the output's destination, without inherited ACLs. Its
- * name holds no part of the output's, so it fits in NAME_MAX whatever the output is called.
+ * A root-owned 0700 directory next to the output's destination, without inherited ACLs, where
+ * the output is copied as `out`. Its name holds no part of the output's, so it fits in NAME_MAX
+ * whatever the output is called.
  */
 function createStaging(dest: Destination, rootFd: number, journal: HandOverJournal | undefined): Staged {
   const parent = openParent(dest, rootFd, journal);
@@ -624,7 +672,6 @@ function createStaging(dest: Destination, rootFd: number, journal: HandOverJourn
       fchmod(fd, 0o700);
       // A default ACL inherited from the parent would be inherited again by every copy.
       stripXattrs(fd);
-      mkdirat(fd, 'out', 0o700);
     });
   } catch (err) {
     allOf([...(made ? [() => removeTreeAt(parent.fd, stagingName)] : []), () => removeMade(parent)]);
@@ -634,10 +681,11 @@ function createStaging(dest: Destination, rootFd: number, journal: HandOverJourn
 }
 
 /**
- * Hands every output over, from the build's private directories (`sources`, in the order of
+ * Hands every output over, from where the builder made it (`sources`, in the order of
  * `outputs`), each to its destination beneath its outputs.under root. Call only once no process
  * of the build is left. All or nothing: on any refusal or error nothing is installed, no
- * directory it made is left, and the error is thrown.
+ * directory it made is left, and the error is thrown; OutputMissing first if the builder did
+ * not make one of them.
  */
 export async function handOver(outputs: readonly string[], sources: HandOverSources, buildUid: number, canon: OutputsPlan, options: HandOverOptions): Promise<HandOverReport> {
   const { journal } = options;
@@ -648,26 +696,32 @@ export async function handOver(outputs: readonly string[], sources: HandOverSour
   const installed: Staged[] = [];
   let complete = false;
   try {
-    if (sources.beneath.length !== outputs.length) throw new Error(`${outputs.length} outputs but ${sources.beneath.length} private output directories`);
+    if (sources.from.length !== outputs.length) throw new Error(`${outputs.length} outputs but ${sources.from.length} sources`);
     const destinations = outputs.map((output) => destinationOf(output, options.outputsUnder));
-    for (const [i, dest] of destinations.entries()) {
-      const stage = createStaging(dest, roots.fd(dest), journal);
-      staged.push(stage);
-      const copy = new OutputCopy(dest.output, buildUid, canon, budget);
-      const srcFd = openBeneath(sources.dirFd, sources.beneath[i], OPEN_FLAGS.O_DIRECTORY, { label: `the private directory of output ${dest.output}` });
-      try {
-        const dstFd = withFd(openDirAt(stage.parent.fd, stage.stagingName), (stagingFd) => openDirAt(stagingFd, 'out'));
-        try {
-          await copy.copyRoot(srcFd, dstFd);
-        } finally {
-          close(dstFd);
-        }
-      } finally {
-        close(srcFd);
+    const srcDirs = new Map<string, number>();
+    const srcDirOf = (i: number) => {
+      const { dir } = sources.from[i];
+      let fd = srcDirs.get(dir);
+      if (fd === undefined) {
+        fd = openBeneath(sources.dirFd, dir, OPEN_FLAGS.O_DIRECTORY, { label: `the directory output ${outputs[i]} was made in` });
+        srcDirs.set(dir, fd);
       }
-      report.outputs.push({ path: dest.output, ...copy.counts });
-      report.stripped += copy.stripped;
-      report.xattrsDropped += copy.xattrsDropped;
+      return fd;
+    };
+    try {
+      // Before anything is made: a missing output is the build's failure, named as guix-daemon names it.
+      for (const [i, output] of outputs.entries()) if (!exists(srcDirOf(i), sources.from[i].name)) throw new OutputMissing(options.build ?? 'the build', output);
+      for (const [i, dest] of destinations.entries()) {
+        const stage = createStaging(dest, roots.fd(dest), journal);
+        staged.push(stage);
+        const copy = new OutputCopy(dest.output, buildUid, canon, budget);
+        await withFdAwaited(openDirAt(stage.parent.fd, stage.stagingName), (stagingFd) => copy.copyOutput(srcDirOf(i), sources.from[i].name, stagingFd, 'out'));
+        report.outputs.push({ path: dest.output, ...copy.counts });
+        report.stripped += copy.stripped;
+        report.xattrsDropped += copy.xattrsDropped;
+      }
+    } finally {
+      allOf([...srcDirs.values()].map((fd) => () => close(fd)));
     }
     for (const stage of staged) {
       journal?.installing({ root: stage.dest.root, relative: stage.dest.relative });

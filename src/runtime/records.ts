@@ -49,6 +49,8 @@ const RECORD_SUFFIX = '.rec';
 const STAGING_PREFIX = '.stockade-handover-';
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
 const S_ISVTX = 0o1000;
 const EWOULDBLOCK = 11;
 const RECORD_FLAGS = OPEN_FLAGS.O_RDWR | OPEN_FLAGS.O_APPEND | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC;
@@ -443,6 +445,8 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
       else if (outcome !== 'absent') report(`left ${label} ${join(entry)} as it is (${outcome}), ${of}`);
     });
   const isDir = (st: Stat) => (st.mode & S_IFMT) === S_IFDIR;
+  // An output is a directory, a regular file or a symlink, as the builder made it.
+  const isOutputKind = (st: Stat) => isDir(st) || (st.mode & S_IFMT) === S_IFREG || (st.mode & S_IFMT) === S_IFLNK;
   const under = header.under.map(normalise);
   const complete = kinds('complete').length > 0;
   const creating = kinds('creating');
@@ -451,7 +455,7 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
   if (!complete) {
     for (const entry of kinds('installing').reverse()) {
       const allowed = under.includes(entry.root) && header.outputs.includes(join(entry)) ? undefined : 'not an output of the build';
-      await remove('output installed by an unfinished hand-over', entry, (st) => (isDir(st) && st.uid === header.owner ? undefined : 'not the directory the hand-over installed'), 'tree', allowed);
+      await remove('output installed by an unfinished hand-over', entry, (st) => (isOutputKind(st) && st.uid === header.owner ? undefined : 'not the output the hand-over installed'), 'tree', allowed);
     }
   }
   // Staging goes even after a complete hand-over: the crash may have come before its removal.

@@ -10,6 +10,7 @@
 import { OPEN_FLAGS } from '../ffi/arch.js';
 import { close } from '../ffi/libc.js';
 import { isMissing, openBeneath, openRoot, PathRefused, splitUnderRoot } from '../ffi/resolve.js';
+import { outputDirs } from '../plan/outputs.js';
 import type { Plan } from '../plan/types.js';
 import type { BuildDir } from './builddir.js';
 import type { MountSources } from './request.js';
@@ -57,7 +58,7 @@ export function openBindSources(plan: Plan): BindSources {
   const roots = new Map<string, number>();
   try {
     for (const [i, m] of plan.mounts.entries()) {
-      if (m.type !== 'bind' || m.source === '{build_dir_host}' || m.source === '{output_host}') continue;
+      if (m.type !== 'bind' || m.source === '{build_dir_host}' || m.source === '{outputs_dir_host}') continue;
       if (m.role === 'input') {
         sources.fds[i] = openInput(m.source, plan.build.inputsUnder, roots);
         continue;
@@ -100,15 +101,15 @@ function openInput(input: string, under: readonly string[], roots: Map<string, n
   }
 }
 
-/** Opens the build directory's `top` and the outputs' host directories (root-made, in a root-only 0700 directory). */
+/** Opens the build directory's `top` and the outputs directories (root-made, in a root-only 0700 directory). */
 export function openBuildDirSources(sources: BindSources, plan: Plan, dir: BuildDir): void {
-  const outputHosts = new Map(plan.build.outputs.map((output, i) => [output, dir.outputs[i]]));
+  const hosts = new Map(outputDirs(plan.build.outputs).map((target, i) => [target, dir.outputDirs[i]]));
   for (const [i, m] of plan.mounts.entries()) {
     if (m.type !== 'bind') continue;
     if (m.source === '{build_dir_host}') sources.fds[i] = openRoot(dir.top);
-    else if (m.source === '{output_host}') {
-      const host = outputHosts.get(m.target);
-      if (host === undefined) throw new Error(`no host directory for output ${m.target}`);
+    else if (m.source === '{outputs_dir_host}') {
+      const host = hosts.get(m.target);
+      if (host === undefined) throw new Error(`no host directory for the outputs directory ${m.target}`);
       sources.fds[i] = openRoot(host);
     }
   }

@@ -14,7 +14,8 @@ import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
 import { isUnder } from '../policy/semantics.js';
 import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
-import { checkOutputsFree, handOver, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
+import { checkOutputsFree, handOver, OutputMissing, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
+import { outputDirs } from '../plan/outputs.js';
 import { admit, OutputClaimed, type BuildRecord } from './records.js';
 import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
@@ -376,7 +377,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     journal.noteUid(plan.identity.stateDir, lease.uid);
     // Again: waiting for a build user can take long.
     refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
-    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, plan.build.outputs.length, plan.limits.buildDirBytes);
+    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, outputDirs(plan.build.outputs).length, plan.limits.buildDirBytes);
     const buildDir = dir;
     cleanups.push(async () => {
       if (options.keepFailed && result && result.outcome !== 'succeeded') {
@@ -393,7 +394,8 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
         journal.noteKept();
         result.keptBuildDir = buildDir.path;
         result.keptTree = buildDir.top;
-        result.keptOutputs = Object.fromEntries(plan.build.outputs.map((output, i) => [output, buildDir.outputs[i]]));
+        const dirs = outputDirs(plan.build.outputs);
+        result.keptOutputs = Object.fromEntries(plan.build.outputs.map((output) => [output, join(buildDir.outputDirs[dirs.indexOf(dirname(output))], basename(output))]));
       } else removeBuildDir(buildDir);
     });
     journal.noteBuildDir(buildDir.path);
@@ -425,12 +427,16 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
       await reapUid(lease.uid);
       try {
-        result.handOver = await handOver(plan.build.outputs, { dirFd: buildDir.fd, beneath: buildDir.outputsBeneath }, lease.uid, plan.outputs, {
-          outputsUnder: plan.build.outputsUnder, maxBytes: plan.limits.outputBytes, journal,
+        // Each output is the entry of its name in the directory it was made in.
+        const dirs = outputDirs(plan.build.outputs);
+        const from = plan.build.outputs.map((output) => ({ dir: buildDir.outputDirsBeneath[dirs.indexOf(dirname(output))], name: basename(output) }));
+        result.handOver = await handOver(plan.build.outputs, { dirFd: buildDir.fd, from }, lease.uid, plan.outputs, {
+          outputsUnder: plan.build.outputsUnder, maxBytes: plan.limits.outputBytes, journal, build: plan.build.name,
         });
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        Object.assign(result, { outcome: 'failed', exitCode: 1, message: `output hand-over ${err instanceof OutputRefused ? 'refused' : 'failed'}: ${why}` });
+        const message = err instanceof OutputMissing ? why : `output hand-over ${err instanceof OutputRefused ? 'refused' : 'failed'}: ${why}`;
+        Object.assign(result, { outcome: 'failed', exitCode: 1, message });
       }
     }
   } catch (err) {

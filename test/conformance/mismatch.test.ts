@@ -33,7 +33,7 @@ const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'FS-08': (_plan, obs) => void obs.procPids.push(42),
   'FS-09': (plan) => void plan.mounts.push({ source: '/sys', target: '/sys', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: true, role: 'path' }),
   'FS-10': (plan) => void plan.mounts.push({ source: '/usr', target: '/opt', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
-  'FS-11': (plan, obs) => void (obs.writable[plan.build.outputs[0]] = 'EROFS'),
+  'FS-11': (plan, obs) => void (obs.outputsMade[plan.build.outputs[0]] = 'EROFS'),
   // A name no plan declares: injecting a real one (kvm) would be expected where the host has it.
   'DEV-01': (_plan, obs) => void obs.devices.push({ name: 'stockade-injected', type: 'char', rdev: '1:3' }),
   'DEV-02': (_plan, obs) => {
@@ -114,6 +114,8 @@ const SANDBOX_MISMATCHES: Record<string, (plan: Plan) => BuildRun | Promise<Buil
   },
   // A hand-over that installs nothing.
   'OUT-01': () => fakeRun({ outcome: 'failed', exitCode: 1 }),
+  // The old runtime: every output an empty directory made before the build, so a build that makes none succeeds.
+  'OUT-02': () => fakeRun({ outcome: 'succeeded' }),
   // A hand-over that leaves a setuid file where others can see it, next to the output.
   'CVE-2024-52867': (plan) => {
     const leak = `${plan.build.outputs[0]}-leak`;

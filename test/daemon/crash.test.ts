@@ -25,8 +25,10 @@ if (!IS_ROOT) {
     await d.start();
     const c = await d.connect();
     t.teardown(() => c.close());
-    const running = join(d.sb.dir, 'running');
-    const queued = join(d.sb.dir, 'queued');
+    // One level down: an output right under /tmp would be refused by the plan (its directory is the sandbox's /tmp).
+    const store = join(d.sb.dir, 'store');
+    const running = join(store, 'running');
+    const queued = join(store, 'queued');
     c.build('test', { ...shSpec('first', 'echo started; sleep 100'), outputs: [running] });
     const first = await c.waitFor('accepted');
     await c.waitFor('log', (e) => e.text.includes('started'));
@@ -37,10 +39,10 @@ if (!IS_ROOT) {
     const under = await c.waitFor('error', (e) => e.message.includes('/lib'));
     t.equal(under.code, 'refused-spec');
     t.equal(under.message, `output ${running}/lib lies under output ${running} of build first (${first.id}, pid ${d.child!.pid}), which is queued or running: concurrent builds may not share outputs`);
-    c.build('test', { ...shSpec('prefix', 'echo never'), outputs: [d.sb.dir] });
+    c.build('test', { ...shSpec('prefix', 'echo never'), outputs: [store] });
     // Both builds' outputs lie under it: either is named.
     const prefix = (await c.waitFor('error', (e) => e.message.includes('prefix'))).message;
-    t.ok([`${running} of build first`, `${queued} of build second`].some((theirs) => prefix.startsWith(`output ${d.sb.dir} is a prefix of output ${theirs} (`)), prefix);
+    t.ok([`${running} of build first`, `${queued} of build second`].some((theirs) => prefix.startsWith(`output ${store} is a prefix of output ${theirs} (`)), prefix);
 
     const cli = run({ ...d.sb, policy: d.policyFile }, 'echo never', ['--output', join(queued, 'bin')]);
     t.equal(cli.status, 1, 'refused: exit 1');
@@ -74,7 +76,7 @@ if (!IS_ROOT) {
     t.same(pool(d).filter((uid) => lockRecord(d, uid) !== ''), [], 'no lock names a holder');
     const again = await d.connect();
     t.teardown(() => again.close());
-    again.build('test', { ...shSpec('after', `echo built > ${out}/f`), outputs: [out] });
+    again.build('test', { ...shSpec('after', `mkdir ${out}; echo built > ${out}/f`), outputs: [out] });
     const done = await again.waitFor('finished');
     t.equal(done.outcome, 'succeeded', "the queued build's output is free again");
     t.equal(await d.stop(), 0);
@@ -90,7 +92,7 @@ if (!IS_ROOT) {
     mkdirSync(parent, { mode: 0o755 });
     const out = join(parent, 'out');
     // 300 MB of real data: the copy lasts long enough to be caught in the act.
-    c.build('test', { ...shSpec('big', `yes | head -c 314572800 > ${out}/big`), outputs: [out] });
+    c.build('test', { ...shSpec('big', `mkdir ${out}; yes | head -c 314572800 > ${out}/big`), outputs: [out] });
     await c.waitFor('started');
     while (!readdirSync(parent).some((n) => n.startsWith('.stockade-handover-'))) {
       const finished = c.events.find((e) => e.type === 'finished');

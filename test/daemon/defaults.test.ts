@@ -67,8 +67,8 @@ t.test('--chroot-directory never hides what the plan sets up', async (t) => {
   refuse('/tmp', /would hide \/tmp/);
   refuse('/dev/null', /would hide \/dev\/null \(the plan's device mount\)/);
   refuse('/etc/passwd', /would hide \/etc\/passwd \(a file Stockade writes\)/);
-  refuse('/gnu/store', /would hide \/gnu\/store\/x-bash \(the plan's input mount\)/);
-  refuse('/gnu/store/y-hello', /would hide \/gnu\/store\/y-hello \(the plan's output mount\)/);
+  refuse('/gnu/store', /would hide \/gnu\/store \(the plan's outputs-dir mount\)/);
+  refuse('/gnu/store/y-hello', /would hide \/gnu\/store\/y-hello \(an output of the build\)/);
   t.throws(() => checkChrootDirectories(['/proc']), /--chroot-directory=\/proc would hide \/proc/);
   t.throws(() => checkChrootDirectories(['/']), /would hide \//);
   t.doesNotThrow(() => checkChrootDirectories(['/opt', '/dev/kvm', '/etc/ssl']));

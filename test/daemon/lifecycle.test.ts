@@ -83,7 +83,7 @@ if (!IS_ROOT) {
     const bounding = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${d.child!.pid}/status`, 'utf8'))![1];
     t.not(bounding, '000001ffffffffff', 'the daemon runs with a reduced bounding set');
     const out = join(d.sb.dir, 'out');
-    const r = await d.client(['--policy', 'test', ...toolArgs(), '--output', out, '--', '/bin/sh', '-c', `id -u; echo built > ${out}/f; cat /proc/self/status | grep ^CapBnd`]);
+    const r = await d.client(['--policy', 'test', ...toolArgs(), '--output', out, '--', '/bin/sh', '-c', `id -u; mkdir ${out}; echo built > ${out}/f; cat /proc/self/status | grep ^CapBnd`]);
     t.equal(r.status, 0, r.stderr);
     t.match(r.stdout, /^\d+\nCapBnd:\s+0+\n$/);
     t.equal(readFileSync(join(out, 'f'), 'utf8'), 'built\n');

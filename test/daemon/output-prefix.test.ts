@@ -46,7 +46,7 @@ if (!IS_ROOT) {
       '',
     ].join('\n'));
     await d.start();
-    const submit = (uid: number, output: string, script = `echo built > ${output}/file`) =>
+    const submit = (uid: number, output: string, script = `mkdir ${output}; echo built > ${output}/file`) =>
       d.client(['--policy', 'test', ...toolArgs(), '--output', output, '--', '/bin/sh', '-c', script], uid);
     const succeeded = (r: { status: number | null; stderr: string }, what: string) => {
       if (!t.equal(r.status, 0, what)) t.comment(r.stderr);
@@ -74,7 +74,7 @@ if (!IS_ROOT) {
     const ownB = join(users, b, 'pkg');
     succeeded(await submit(uidB, ownB), 'B builds under its own prefix');
     const own = join(users, a, 'pkg');
-    succeeded(await submit(uidA, own, `echo built > ${own}/file; ln -s ../.. ${own}/up`), 'A builds under its own prefix');
+    succeeded(await submit(uidA, own, `mkdir ${own}; echo built > ${own}/file; ln -s ../.. ${own}/up`), 'A builds under its own prefix');
     t.equal(lstatSync(join(own, 'file')).uid, 0, 'installed, root-owned');
     t.equal(readlinkSync(join(own, 'up')), '../..');
     const byUid = join(d.sb.dir, 'uids', String(uidA), 'pkg');

@@ -56,7 +56,7 @@ if (!IS_ROOT) {
         owned(join(dir, `f${f}`));
       }
     }
-    const tree = await turnsDuring(() => handOver([join(work, 'many-out')], { dirFd: workFd, beneath: ['many'] }, BUILD_UID, DEFAULTS.outputs, within));
+    const tree = await turnsDuring(() => handOver([join(work, 'many-out')], { dirFd: workFd, from: [{ dir: '', name: 'many' }] }, BUILD_UID, DEFAULTS.outputs, within));
     t.equal(tree.value.outputs[0].files, 2_000, 'every file handed over');
     t.equal(readFileSync(join(work, 'many-out', 'd19', 'f99'), 'utf8'), '19/99\n');
     t.ok(tree.turns >= 7, `other work got ${tree.turns} turns during 2,020 entries (one per 256 at least)`);
@@ -67,7 +67,7 @@ if (!IS_ROOT) {
     const content = randomBytes(40 << 20);
     writeFileSync(join(large, 'blob'), content);
     owned(join(large, 'blob'));
-    const file = await turnsDuring(() => handOver([join(work, 'large-out')], { dirFd: workFd, beneath: ['large'] }, BUILD_UID, DEFAULTS.outputs, within));
+    const file = await turnsDuring(() => handOver([join(work, 'large-out')], { dirFd: workFd, from: [{ dir: '', name: 'large' }] }, BUILD_UID, DEFAULTS.outputs, within));
     t.ok(readFileSync(join(work, 'large-out', 'blob')).equals(content), 'the large file is copied whole');
     t.ok(file.turns >= 2, `other work got ${file.turns} turns during one 40 MiB file (one per 16 MiB at least)`);
   });

@@ -62,7 +62,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
     const script = [
-      'cd "$OUT"', 'printf head > f', 'truncate -s 2G f',
+      'mkdir "$OUT"', 'cd "$OUT"', 'printf head > f', 'truncate -s 2G f',
       `printf middle | dd of=f bs=1 seek=${GiB} conv=notrunc 2>/dev/null`,
       `printf tail | dd of=f bs=1 seek=${2 * GiB - 4} conv=notrunc 2>/dev/null`,
       'truncate -s 3G trailing-hole', 'printf start | dd of=trailing-hole conv=notrunc 2>/dev/null',
@@ -103,7 +103,7 @@ if (!IS_ROOT) {
     } finally {
       closeSync(fd);
     }
-    const report = await handOver([join(root, 'a')], { dirFd: shmFd, beneath: ['a'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root] });
+    const report = await handOver([join(root, 'a')], { dirFd: shmFd, from: [{ dir: '', name: 'a' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root] });
     t.equal(report.outputs[0].bytes, content.length + (256 << 20), 'apparent bytes reported');
     t.ok(readFileSync(join(root, 'a', 'whole')).equals(content), 'a file of data is copied whole');
     const st = statSync(join(root, 'a', 'sparse'));
@@ -116,11 +116,11 @@ if (!IS_ROOT) {
     privateOutput(sources, 'a', { f: Buffer.alloc(600), g: Buffer.alloc(300) });
     privateOutput(sources, 'b', { h: Buffer.alloc(200) });
     const outputs = [join(root, 'new', 'a'), join(root, 'b')];
-    const over = handOver(outputs, { dirFd, beneath: ['a', 'b'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: 1099 });
+    const over = handOver(outputs, { dirFd, from: [{ dir: '', name: 'a' }, { dir: '', name: 'b' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: 1099 });
     await t.rejects(over, { name: 'OutputRefused', message: 'outputs exceed limits.output_bytes (1099 bytes)' });
     t.same(readdirSync(root), [], 'nothing installed, no directory or staging left');
 
-    const exact = await handOver(outputs, { dirFd, beneath: ['a', 'b'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: 1100 });
+    const exact = await handOver(outputs, { dirFd, from: [{ dir: '', name: 'a' }, { dir: '', name: 'b' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: 1100 });
     t.same(exact.outputs.map((o) => o.bytes), [900, 200], 'exactly at the limit is fine');
     t.ok(existsSync(join(root, 'new', 'a', 'g')) && existsSync(join(root, 'b', 'h')), 'both outputs installed');
   });
@@ -132,10 +132,10 @@ if (!IS_ROOT) {
     writeFileSync(sparse, '');
     chownSync(sparse, BUILD_UID, BUILD_UID);
     truncateSync(sparse, GiB); // 1 GiB apparent, no block allocated
-    const over = handOver([join(root, 'a')], { dirFd, beneath: ['a'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: GiB - 1 });
+    const over = handOver([join(root, 'a')], { dirFd, from: [{ dir: '', name: 'a' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: GiB - 1 });
     await t.rejects(over, { message: `outputs exceed limits.output_bytes (${GiB - 1} bytes)` });
     t.same(readdirSync(root), []);
-    const none = await handOver([join(root, 'a')], { dirFd, beneath: ['a'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: null });
+    const none = await handOver([join(root, 'a')], { dirFd, from: [{ dir: '', name: 'a' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], maxBytes: null });
     t.equal(none.outputs[0].bytes, GiB, 'no cap with null');
   });
 
@@ -152,7 +152,7 @@ if (!IS_ROOT) {
       complete: () => heard.push(`complete (${seen('existing/new1/new2/a')}, ${seen('b')})`),
     };
     const outputs = [join(root, 'existing', 'new1', 'new2', 'a'), join(root, 'b')];
-    await handOver(outputs, { dirFd, beneath: ['a', 'b'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], journal });
+    await handOver(outputs, { dirFd, from: [{ dir: '', name: 'a' }, { dir: '', name: 'b' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], journal });
     t.same(heard, [
       'creating directory :existing/new1 (absent)',
       'creating directory :existing/new1/new2 (absent)',
@@ -177,7 +177,7 @@ if (!IS_ROOT) {
       complete: () => {},
     };
     const outputs = [join(root, 'new', 'a'), join(root, 'b')];
-    await t.rejects(handOver(outputs, { dirFd, beneath: ['a', 'b'] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], journal }), { message: 'registry full' });
+    await t.rejects(handOver(outputs, { dirFd, from: [{ dir: '', name: 'a' }, { dir: '', name: 'b' }] }, BUILD_UID, DEFAULTS.outputs, { outputsUnder: [root], journal }), { message: 'registry full' });
     t.same(readdirSync(root), [], 'the first output, installed already, is removed again with its directory');
   });
 }

@@ -5,7 +5,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chownSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { IS_ROOT, NOT_ROOT_REASON, makePolicy, removeSandbox, run, runAsync, type Sandbox } from '../runtime/helpers.js';
 import { outputArgs, ownLeftovers } from './helpers.js';
 
@@ -17,19 +17,19 @@ function walk(root: string): { path: string; st: ReturnType<typeof lstatSync> }[
   return here.concat(...readdirSync(root).map((name) => walk(join(root, name))));
 }
 
-/** The build's private output directory, once the builder has written `ready` there. */
-async function privateOutput(sb: Sandbox): Promise<string> {
+/** The output `out` where the builder makes it (its outputs directory, in the build directory), once it has written `ready` there. */
+async function privateOutput(sb: Sandbox, out: string): Promise<string> {
   for (let i = 0; i < 600; i++) {
     const dir = readdirSync(sb.dir).find((n) => n.startsWith('guix-build-'));
-    const out = dir && join(sb.dir, dir, 'outputs', '0');
-    if (out && existsSync(join(out, 'ready'))) return out;
+    const priv = dir && join(sb.dir, dir, 'outputs', '0', basename(out));
+    if (priv && existsSync(join(priv, 'ready'))) return priv;
     await sleep(50);
   }
   throw new Error('the build never became ready');
 }
 
-/** A builder that writes `ready`, waits for the test to plant something and touch `go`, then exits 0. */
-const WAIT_FOR_GO = 'touch "$OUT/ready"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; rm -f "$OUT/go" "$OUT/ready"';
+/** A builder that makes its output, writes `ready` in it, waits for the test to plant something and touch `go`, then exits 0. */
+const WAIT_FOR_GO = 'mkdir -p "$OUT"; touch "$OUT/ready"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; rm -f "$OUT/go" "$OUT/ready"';
 
 /** Nothing of a refused build's outputs is installed, and no staging directory is left next to it. */
 function assertNothingInstalled(t: Tap.Test, sb: Sandbox, out: string): void {
@@ -47,7 +47,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
     const r = run(sb, [
-      'cd "$OUT"', 'echo data > plain', 'chmod 0666 plain', 'echo "#!/bin/sh" > tool', 'chmod 4755 tool', 'echo x > sgid', 'chmod 2644 sgid',
+      'mkdir "$OUT"', 'cd "$OUT"', 'echo data > plain', 'chmod 0666 plain', 'echo "#!/bin/sh" > tool', 'chmod 4755 tool', 'echo x > sgid', 'chmod 2644 sgid',
       'mkdir -p share/doc', 'chmod 3777 share', 'echo y > share/doc/both', 'chmod 6777 share/doc/both', 'ls -l >/dev/null',
     ].join('; '), outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
@@ -71,7 +71,7 @@ if (!IS_ROOT) {
     mkdirSync(parent);
     t.equal(spawnSync('/usr/bin/setfacl', ['-d', '-m', 'u:12345:rwx', parent]).status, 0, 'the destination directory has a default ACL');
     const out = join(parent, 'out');
-    const r = run(sb, 'cd "$OUT"; echo x > f; setfacl -m u:12345:rw f; mkdir d; setfacl -m u:12345:rwx -d -m u:12345:rwx d; echo y > d/g', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; cd "$OUT"; echo x > f; setfacl -m u:12345:rw f; mkdir d; setfacl -m u:12345:rwx -d -m u:12345:rwx d; echo y > d/g', outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     t.match(r.stderr, 'and the xattrs of 3 entries', 'the dropped ACLs are reported (f, d and d/g, which inherited the default ACL of d)');
     for (const { path } of walk(out)) {
@@ -85,7 +85,7 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default', 'outputs: { owner: { uid: 12345, gid: 12346 } }\n');
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
-    const r = run(sb, 'echo x > "$OUT/f"; ln -s f "$OUT/l"', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; echo x > "$OUT/f"; ln -s f "$OUT/l"', outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     for (const { path, st } of walk(out)) t.same([st.uid, st.gid], [12345, 12346], `${path} owned by 12345:12346`);
   });
@@ -99,7 +99,7 @@ if (!IS_ROOT) {
       const sb = makePolicy('guix-default');
       t.teardown(() => removeSandbox(sb));
       const out = join(sb.dir, 'out');
-      const r = run(sb, `echo ok > "$OUT/fine"; ${script}`, outputArgs(sb, out));
+      const r = run(sb, `mkdir "$OUT"; echo ok > "$OUT/fine"; ${script}`, outputArgs(sb, out));
       t.equal(r.status, 1, `${what}: the build fails`);
       t.match(r.stderr, `output hand-over refused: ${join(out, message)}: an output may hold only regular files, directories and symlinks`, `${what}: named`);
       assertNothingInstalled(t, sb, out);
@@ -111,7 +111,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
     const build = runAsync(sb, WAIT_FOR_GO, outputArgs(sb, out));
-    const priv = await privateOutput(sb);
+    const priv = await privateOutput(sb, out);
     // The build cannot make one (no CAP_MKNOD); the test plays a build that somehow did.
     t.equal(spawnSync('/usr/bin/mknod', [join(priv, 'null'), 'c', '1', '3']).status, 0);
     writeFileSync(join(priv, 'go'), '');
@@ -128,7 +128,7 @@ if (!IS_ROOT) {
     writeFileSync(secret, readFileSync('/etc/shadow'), { mode: 0o600 });
     const out = join(sb.dir, 'out');
     const build = runAsync(sb, WAIT_FOR_GO, outputArgs(sb, out));
-    const priv = await privateOutput(sb);
+    const priv = await privateOutput(sb, out);
     linkSync(secret, join(priv, 'shadow'));
     writeFileSync(join(priv, 'go'), '');
     const r = await build;
@@ -142,8 +142,8 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
-    const build = runAsync(sb, `echo mine > "$OUT/mine"; ${WAIT_FOR_GO}`, outputArgs(sb, out));
-    const priv = await privateOutput(sb);
+    const build = runAsync(sb, `mkdir "$OUT"; echo mine > "$OUT/mine"; ${WAIT_FOR_GO}`, outputArgs(sb, out));
+    const priv = await privateOutput(sb, out);
     linkSync(join(priv, 'mine'), join(sb.dir, 'outside-link'));
     writeFileSync(join(priv, 'go'), '');
     const r = await build;
@@ -156,7 +156,7 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
-    const r = run(sb, 'echo a > "$OUT/a"; ln "$OUT/a" "$OUT/b"', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; echo a > "$OUT/a"; ln "$OUT/a" "$OUT/b"', outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     t.equal(readFileSync(join(out, 'b'), 'utf8'), 'a\n');
   });
@@ -166,7 +166,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
     const shadowBefore = statSync('/etc/shadow');
-    const r = run(sb, 'cd "$OUT"; ln -s /etc/shadow abs; ln -s ../../etc rel; ln -s nowhere dangling; ln -s / root; mkdir d; ln -s ../abs d/up', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; cd "$OUT"; ln -s /etc/shadow abs; ln -s ../../etc rel; ln -s nowhere dangling; ln -s / root; mkdir d; ln -s ../abs d/up', outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     const links: Record<string, string> = {};
     for (const name of ['abs', 'rel', 'dangling', 'root', 'd/up']) {
@@ -184,8 +184,8 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
-    const build = runAsync(sb, `echo original > "$OUT/f"; ${WAIT_FOR_GO}`, outputArgs(sb, out));
-    const priv = await privateOutput(sb);
+    const build = runAsync(sb, `mkdir "$OUT"; echo original > "$OUT/f"; ${WAIT_FOR_GO}`, outputArgs(sb, out));
+    const priv = await privateOutput(sb, out);
     const buildInode = statSync(join(priv, 'f')).ino;
     const kept = openSync(join(priv, 'f'), 'r+');
     writeFileSync(join(priv, 'go'), '');
@@ -205,7 +205,7 @@ if (!IS_ROOT) {
     writeFileSync(canary, 'canary\n', { mode: 0o640 });
     chownSync(canary, 12345, 12346);
     const before = statSync(canary);
-    const swap = `cd "$OUT"; while :; do ln -sf ${canary} t1; mv -T t1 victim; echo x > t2; chmod 4777 t2; mv -T t2 victim; done & sleep 0.3; exit 0`;
+    const swap = `mkdir "$OUT"; cd "$OUT"; while :; do ln -sf ${canary} t1; mv -T t1 victim; echo x > t2; chmod 4777 t2; mv -T t2 victim; done & sleep 0.3; exit 0`;
     for (let i = 0; i < 5; i++) {
       const out = join(sb.dir, `out${i}`);
       const r = run(sb, swap, outputArgs(sb, out));
@@ -224,7 +224,7 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
-    const r = run(sb, 'echo partial > "$OUT/f"; exit 3', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; echo partial > "$OUT/f"; exit 3', outputArgs(sb, out));
     t.equal(r.status, 3);
     assertNothingInstalled(t, sb, out);
   });
@@ -234,7 +234,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(sb));
     const out = join(sb.dir, 'out');
     const r = run(sb, [
-      'cd "$OUT"', 'echo x > suid', 'chmod 6777 suid', 'mkdir open', 'chmod 1777 open', 'mkfifo open/pipe', 'ln -s /etc/shadow link',
+      'mkdir "$OUT"', 'cd "$OUT"', 'echo x > suid', 'chmod 6777 suid', 'mkdir open', 'chmod 1777 open', 'mkfifo open/pipe', 'ln -s /etc/shadow link',
       'echo y > "$NIX_BUILD_TOP/log"', 'chmod 4766 "$NIX_BUILD_TOP/log"', 'exit 1',
     ].join('; '), [...outputArgs(sb, out), '--keep-failed']);
     t.equal(r.status, 1);
@@ -242,13 +242,13 @@ if (!IS_ROOT) {
     t.ok(kept, r.stderr);
     t.notOk(existsSync(out), 'the output is not installed');
     const entries = walk(kept!);
-    t.ok(entries.some((e) => e.path.endsWith('/top/log')) && entries.some((e) => e.path.endsWith('/outputs/0/suid')), 'build dir and partial output kept');
+    t.ok(entries.some((e) => e.path.endsWith('/top/log')) && entries.some((e) => e.path.endsWith('/outputs/0/out/suid')), 'build dir and partial output kept');
     for (const { path, st } of entries) {
       t.same([st.uid, st.gid], [0, 0], `${path} owned by root`);
       if (!st.isSymbolicLink()) t.equal(Number(st.mode) & 0o7022, 0, `${path}: no setuid/setgid/sticky, not group/world-writable`);
       t.ok(st.isFile() || st.isDirectory() || st.isSymbolicLink(), `${path} is no special file`);
     }
-    t.equal(readlinkSync(join(kept!, 'outputs/0/link')), '/etc/shadow');
+    t.equal(readlinkSync(join(kept!, 'outputs/0/out/link')), '/etc/shadow');
     t.same(statSync('/etc/shadow').uid, 0, '/etc/shadow not followed');
   });
 }

@@ -10,7 +10,7 @@ import { outputArgs, ownLeftovers } from './helpers.js';
 
 /** Shell for the builder: a chain of `depth` directories `d` under `where`, with a file at the bottom (relative paths: beyond PATH_MAX). */
 function deepChain(where: string, depth: number): string {
-  return `cd "${where}" && /usr/bin/perl -e 'for (1..${depth}) { mkdir "d" or die "mkdir: $!"; chdir "d" or die "chdir: $!" } open my $f, ">", "bottom" or die; print $f "deep\\n"; close $f' && cd /`;
+  return `mkdir -p "${where}" && cd "${where}" && /usr/bin/perl -e 'for (1..${depth}) { mkdir "d" or die "mkdir: $!"; chdir "d" or die "chdir: $!" } open my $f, ">", "bottom" or die; print $f "deep\\n"; close $f' && cd /`;
 }
 
 /** A sandbox removed at the end whatever was left in it (rm -rf walks any depth). */
@@ -27,7 +27,7 @@ if (!IS_ROOT) {
   t.test('a build that makes a tree 20,000 directories deep leaves nothing behind', async (t) => {
     const sb = sandbox(t);
     const out = join(sb.dir, 'out');
-    const r = run(sb, `${deepChain('$NIX_BUILD_TOP', 20_000)}; echo ok > "$OUT/f"`, outputArgs(sb, out));
+    const r = run(sb, `${deepChain('$NIX_BUILD_TOP', 20_000)}; mkdir "$OUT"; echo ok > "$OUT/f"`, outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     t.same(readdirSync(out), ['f'], 'the output is handed over');
     t.same(ownLeftovers(sb), [], 'the build directory is removed');
@@ -71,14 +71,14 @@ if (!IS_ROOT) {
     for (const mode of ['0775', '0757']) {
       const sb = sandbox(t);
       const out = join(sb.dir, 'out');
-      const r = run(sb, `echo x > "$OUT/f"; chmod ${mode} "$OUT"`, outputArgs(sb, out));
+      const r = run(sb, `mkdir "$OUT"; echo x > "$OUT/f"; chmod ${mode} "$OUT"`, outputArgs(sb, out));
       t.equal(r.status, 1, `mode ${mode}: the build fails`);
       t.match(r.stderr, `output hand-over refused: ${out}: group- or world-writable (mode ${mode})`, `mode ${mode}: named`);
       t.notOk(existsSync(out), `mode ${mode}: nothing installed`);
     }
     const sb = sandbox(t);
     const out = join(sb.dir, 'out');
-    const r = run(sb, 'mkdir -m 0777 "$OUT/d"; echo x > "$OUT/d/f"; chmod 0666 "$OUT/d/f"; echo y > "$OUT/g"; chmod 0775 "$OUT/g"', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; mkdir -m 0777 "$OUT/d"; echo x > "$OUT/d/f"; chmod 0666 "$OUT/d/f"; echo y > "$OUT/g"; chmod 0775 "$OUT/g"', outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     t.same(['d', 'd/f', 'g'].map((p) => lstatSync(join(out, p)).mode & 0o7777), [0o555, 0o444, 0o555], 'normalised to 0555/0444/0555');
   });
@@ -87,12 +87,12 @@ if (!IS_ROOT) {
     const sb = sandbox(t);
     mkdirSync(join(sb.dir, 'existing'));
     const out = join(sb.dir, 'existing', 'new1', 'new2', 'out');
-    const r = run(sb, 'mkfifo "$OUT/pipe"', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; mkfifo "$OUT/pipe"', outputArgs(sb, out));
     t.equal(r.status, 1);
     t.match(r.stderr, `output hand-over refused: ${out}/pipe: is a FIFO`);
     t.notOk(existsSync(join(sb.dir, 'existing', 'new1')), 'new1 (made by the hand-over) is gone');
     t.ok(existsSync(join(sb.dir, 'existing')), 'the directory that was there is kept');
-    const ok = run(sb, 'echo x > "$OUT/f"', outputArgs(sb, out));
+    const ok = run(sb, 'mkdir "$OUT"; echo x > "$OUT/f"', outputArgs(sb, out));
     t.equal(ok.status, 0, ok.stderr);
     const made = lstatSync(join(sb.dir, 'existing', 'new1'));
     t.same([made.uid, made.gid, made.mode & 0o7777], [0, 0, 0o755], 'a successful hand-over keeps them: root-owned 0755');

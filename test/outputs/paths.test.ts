@@ -10,19 +10,19 @@ import { basename, join } from 'node:path';
 import { IS_ROOT, NOT_ROOT_REASON, makePolicy, removeSandbox, run, runAsync, type Sandbox } from '../runtime/helpers.js';
 import { outputArgs, ownLeftovers } from './helpers.js';
 
-/** The build's private directory of output `n`, once the builder has written `ready` there. */
-async function privateOutput(sb: Sandbox, n = 0): Promise<string> {
+/** The output `out` where the builder makes it (outputs directory `n`, in the build directory), once it has written `ready` there. */
+async function privateOutput(sb: Sandbox, out: string, n = 0): Promise<string> {
   for (let i = 0; i < 600; i++) {
     const dir = readdirSync(sb.dir).find((name) => name.startsWith('guix-build-'));
-    const out = dir && join(sb.dir, dir, 'outputs', String(n));
-    if (out && existsSync(join(out, 'ready'))) return out;
+    const priv = dir && join(sb.dir, dir, 'outputs', String(n), basename(out));
+    if (priv && existsSync(join(priv, 'ready'))) return priv;
     await sleep(50);
   }
   throw new Error('the build never became ready');
 }
 
-/** Writes `pwned` into the output, says `ready`, and waits for the test to touch `go`. */
-const WRITE_THEN_WAIT = 'echo pwned > "$OUT/pwned"; touch "$OUT/ready"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; rm -f "$OUT/go" "$OUT/ready"';
+/** Makes the output, writes `pwned` into it, says `ready`, and waits for the test to touch `go`. */
+const WRITE_THEN_WAIT = 'mkdir "$OUT"; echo pwned > "$OUT/pwned"; touch "$OUT/ready"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; rm -f "$OUT/go" "$OUT/ready"';
 
 function noStaging(t: Tap.Test, dir: string): void {
   t.same(readdirSync(dir).filter((n) => n.startsWith('.stockade-handover-')), [], `no staging directory left in ${dir}`);
@@ -40,7 +40,7 @@ if (!IS_ROOT) {
     mkdirSync(join(fakeRoot, 'etc'), { recursive: true });
     const out = join(sb.dir, 'X', 'link', 'etc', 'pwned');
     const build = runAsync(sb, WRITE_THEN_WAIT, outputArgs(sb, out));
-    const priv = await privateOutput(sb);
+    const priv = await privateOutput(sb, out);
     t.notOk(existsSync(join(sb.dir, 'X')), 'X did not exist when the build started');
     mkdirSync(join(sb.dir, 'X'));
     symlinkSync(fakeRoot, join(sb.dir, 'X', 'link'));
@@ -61,7 +61,7 @@ if (!IS_ROOT) {
     t.teardown(() => rmSync(join('/etc', name), { recursive: true, force: true }));
     const out = join(sb.dir, 'X', 'link', 'etc', name);
     const build = runAsync(sb, WRITE_THEN_WAIT, outputArgs(sb, out));
-    const priv = await privateOutput(sb);
+    const priv = await privateOutput(sb, out);
     mkdirSync(join(sb.dir, 'X'));
     symlinkSync('/', join(sb.dir, 'X', 'link'));
     const etcBefore = readdirSync('/etc').filter((n) => n.startsWith('.stockade-handover-'));
@@ -130,8 +130,8 @@ if (!IS_ROOT) {
     const first = join(sb.dir, 'new1', 'new2', 'first');
     const second = join(sb.dir, 'X', 'link', 'second');
     const args = ['--output', first, '--output', second, '--name', basename(sb.dir), '--env', `OUT=${second}`, '--env', `FIRST=${first}`];
-    const build = runAsync(sb, `echo one > "$FIRST/f"; ${WRITE_THEN_WAIT}`, args);
-    const priv = await privateOutput(sb, 1);
+    const build = runAsync(sb, `mkdir "$FIRST"; echo one > "$FIRST/f"; ${WRITE_THEN_WAIT}`, args);
+    const priv = await privateOutput(sb, second, 1);
     mkdirSync(join(sb.dir, 'X'));
     symlinkSync(fakeRoot, join(sb.dir, 'X', 'link'));
     writeFileSync(join(priv, 'go'), '');
@@ -150,7 +150,7 @@ if (!IS_ROOT) {
     const name = 'n'.repeat(252) + 'é' + 'x'; // multi-byte: 255 bytes, 254 characters
     t.equal(Buffer.byteLength(name), 255);
     const out = join(sb.dir, name);
-    const r = run(sb, 'echo long > "$OUT/f"', outputArgs(sb, out));
+    const r = run(sb, 'mkdir "$OUT"; echo long > "$OUT/f"', outputArgs(sb, out));
     t.equal(r.status, 0, r.stderr);
     t.equal(readFileSync(join(out, 'f'), 'utf8'), 'long\n');
     noStaging(t, sb.dir);

@@ -31,7 +31,7 @@ t.test('by default outputs go to root:root with guix modes and mtime 1, and expl
   const text = cli('explain', file).stdout;
   t.match(text, 'outputs (handed over after the build):\n');
   t.match(text, '  owner 0:0; files 0444, executables 0555, directories 0555; mtime 1\n');
-  t.match(text, 'the build fails on: devices, FIFOs, sockets, entries not owned by the build user, hard links reaching outside the output');
+  t.match(text, 'the build fails on: a declared output the builder did not make, devices, FIFOs, sockets, entries not owned by the build user, hard links reaching outside the output');
 });
 
 t.test('outputs.owner sets the owner; nothing else of the canonical form can be changed', async (t) => {

@@ -115,7 +115,8 @@ t.test('strict adds seccomp on three ABIs, Landlock and limits', async (t) => {
     { path: '/dev', access: ['write'] },
     { path: '/tmp', access: ['write'] },
     { path: BUILD_DIR, access: ['write'] },
-    { path: '/var/lib/stockade/outputs/hello', access: ['write'] },
+    // {outputs}: the directory the builder makes its outputs in (they do not exist before it runs).
+    { path: '/var/lib/stockade/outputs', access: ['write'] },
   ]);
   t.strictSame(plan.limits, {
     rlimits: { core: { soft: 0, hard: 0 }, nofile: { soft: 4096, hard: 8192 } },

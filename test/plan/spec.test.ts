@@ -103,23 +103,46 @@ t.test('allowed inputs and outputs are normalised and bound', async (t) => {
   const plan = planFromFile(POLICY, { spec: { ...OK, inputs: ['/gnu/store//abc-bash/'], outputs: ['/gnu/store/outputs/hello'] } });
   t.strictSame(plan.build.inputs, ['/gnu/store/abc-bash']);
   t.strictSame(
-    plan.mounts.filter((m) => m.role === 'input' || m.role === 'output').map((m) => [m.role, m.source, m.target, m.readonly]),
+    plan.mounts.filter((m) => m.role === 'input' || m.role === 'outputs-dir').map((m) => [m.role, m.source, m.target, m.readonly]),
     [
       ['input', '/gnu/store/abc-bash', '/gnu/store/abc-bash', true],
-      // The build writes into a private directory of its build dir, handed over afterwards.
-      ['output', '{output_host}', '/gnu/store/outputs/hello', false],
+      // The builder makes its output in a private directory of its build dir bound where the output goes, handed over afterwards.
+      ['outputs-dir', '{outputs_dir_host}', '/gnu/store/outputs', false],
     ],
   );
 });
 
+t.test('outputs in one directory share one private directory, bound below none of the inputs there', async (t) => {
+  const plan = planFromFile(POLICY, { spec: { ...OK, inputs: ['/gnu/store/outputs/abc-src'], outputs: ['/gnu/store/outputs/def-out', '/gnu/store/outputs/def-out-doc'] } });
+  t.strictSame(
+    plan.mounts.filter((m) => m.role === 'input' || m.role === 'outputs-dir').map((m) => [m.role, m.target]),
+    // Parents first: the input is bound over its own path inside the private /gnu/store.
+    [['outputs-dir', '/gnu/store/outputs'], ['input', '/gnu/store/outputs/abc-src']],
+  );
+});
+
+t.test('an output inside another output, or listed twice, is refused', async (t) => {
+  t.equal(refusal({ ...OK, outputs: ['/gnu/store/outputs/a', '/gnu/store/outputs/a/b'] }).message, 'build spec: refused: output /gnu/store/outputs/a/b lies inside output /gnu/store/outputs/a');
+  t.equal(refusal({ ...OK, outputs: ['/gnu/store/outputs/a', '/gnu/store/outputs/a/'] }).message, 'build spec: refused: an output is listed more than once');
+});
+
+t.test("an output whose directory is another mount's target, or inside an input, or that is an input, is refused", async (t) => {
+  const inInput = refusal({ ...OK, inputs: ['/gnu/store/outputs/abc'], outputs: ['/gnu/store/outputs/abc/out'] });
+  t.equal(inInput.message, "build spec: refused: output /gnu/store/outputs/abc/out: its directory /gnu/store/outputs/abc is where input /gnu/store/outputs/abc is mounted; outputs are made in a directory of the build's own");
+  const deeper = refusal({ ...OK, inputs: ['/gnu/store/outputs/abc'], outputs: ['/gnu/store/outputs/abc/lib/out'] });
+  t.equal(deeper.message, 'build spec: refused: output /gnu/store/outputs/abc/lib/out lies inside input /gnu/store/outputs/abc');
+  const both = refusal({ ...OK, inputs: ['/gnu/store/outputs/abc'], outputs: ['/gnu/store/outputs/abc'] });
+  t.equal(both.message, 'build spec: refused: output /gnu/store/outputs/abc is also an input');
+});
+
 t.test('an allowed spec\'s variables land between the policy\'s and the build directory\'s', async (t) => {
   const plan = planFromFile(POLICY, {
-    spec: { ...OK, env: { LC_ALL: 'C', CFLAGS: '-O2', PATH: '/gnu/store/abc-bash/bin', TMPDIR: '/elsewhere' } },
+    spec: { ...OK, env: { LC_ALL: 'C', CFLAGS: '-O2', PATH: '/gnu/store/outputs/abc-bash/bin', TMPDIR: '/elsewhere' } },
   });
   const dir = '/tmp/guix-build-hello.drv-0';
   // PATH overridden in place (as guix's map); TMPDIR set by the spec, then by the build directory, which wins.
   t.strictSame(Object.entries(plan.environment), [
-    ['PATH', '/gnu/store/abc-bash/bin'],
+    ['PATH', '/gnu/store/outputs/abc-bash/bin'],
     ['HOME', '/homeless-shelter'],
     ['LC_ALL', 'C'],
     ['CFLAGS', '-O2'],
@@ -170,16 +193,16 @@ t.test('spec files: JSON, YAML syntax, missing keys, unreadable', async (t) => {
 
 t.test('a spec file that loads is planned as written', async (t) => {
   const file = join(dir, 'hello.yaml');
-  writeFileSync(file, 'name: hello\nbuilder: /gnu/store/abc-bash/bin/bash\nargs: [-c, make]\ninputs: [/gnu/store/abc-bash]\ncores: 4\nenv: { CFLAGS: -O2 }\n');
+  writeFileSync(file, 'name: hello\nbuilder: /gnu/store/outputs/abc-bash/bin/bash\nargs: [-c, make]\ninputs: [/gnu/store/outputs/abc-bash]\ncores: 4\nenv: { CFLAGS: -O2 }\n');
   const plan = planFromFile(POLICY, { spec: loadSpecFile(file), specSource: file });
   t.strictSame(plan.build, {
     name: 'hello',
-    builder: '/gnu/store/abc-bash/bin/bash',
+    builder: '/gnu/store/outputs/abc-bash/bin/bash',
     args: ['-c', 'make'],
     dir: '/tmp/guix-build-hello.drv-0',
     hostParent: '/tmp',
     hostName: 'guix-build-hello.drv-{n}',
-    inputs: ['/gnu/store/abc-bash'],
+    inputs: ['/gnu/store/outputs/abc-bash'],
     outputs: [],
     inputsUnder: ['/gnu/store'],
     outputsUnder: ['/gnu/store/outputs'],

@@ -78,7 +78,7 @@ if (!IS_ROOT) {
     mkdirSync(parent, { mode: 0o755 });
     const out = join(parent, 'out');
     // 300 MB of real data: the copy lasts long enough to be caught in the act.
-    const first = await started(sb, `echo started; yes | head -c 314572800 > ${out}/big`, ['--output', out]);
+    const first = await started(sb, `echo started; mkdir ${out}; yes | head -c 314572800 > ${out}/big`, ['--output', out]);
     while (!readdirSync(parent).some((n) => n.startsWith('.stockade-handover-'))) {
       if (first.child.exitCode !== null) throw new Error(`the run ended before its hand-over was caught: ${first.stderr()}`);
       await new Promise((r) => setTimeout(r, 2));
@@ -110,7 +110,7 @@ if (!IS_ROOT) {
     t.match(prefix.stderr, `output ${parent} is a prefix of output ${out} of build sh`);
     first.child.kill('SIGTERM');
     t.equal(await first.exited, 143);
-    const after = run(sb, `echo built > ${out}/lib`, ['--output', out]);
+    const after = run(sb, `mkdir ${out}; echo built > ${out}/lib`, ['--output', out]);
     t.equal(after.status, 0, after.stderr);
     t.same(leftoversOf(sb, [first.child.pid!]), []);
   });

@@ -42,7 +42,7 @@ interface BuildResult {
 }
 
 /** runBuild in a child process (it mounts and spawns), with `swap` done in its onStart hook. */
-function buildWithSwap(sb: Sandbox, inputs: string[], script: string, swap: Swap, outputs: string[] = []): BuildResult {
+function buildWithSwap(sb: Sandbox, inputs: string[], script: string, swap: Swap): BuildResult {
   const child = runChild(
     `import { renameSync, symlinkSync } from 'node:fs';
 import { planFromFile } from ${JSON.stringify(distUrl('plan/index.js'))};
@@ -51,7 +51,7 @@ import { runBuild, startWarmInit } from ${JSON.stringify(distUrl('runtime/superv
 const cpuTicks = (stat) => stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b);
 const swap = ${JSON.stringify(swap)};
 const plan = planFromFile(${JSON.stringify(sb.policy)}, {
-  spec: { name: ${JSON.stringify(name)}, builder: '/bin/sh', args: ['-c', ${JSON.stringify(script)}], env: { PATH: '/usr/bin:/bin' }, inputs: ${JSON.stringify([...TOOL_INPUTS, ...inputs])}, outputs: ${JSON.stringify(outputs)} },
+  spec: { name: ${JSON.stringify(name)}, builder: '/bin/sh', args: ['-c', ${JSON.stringify(script)}], env: { PATH: '/usr/bin:/bin' }, inputs: ${JSON.stringify([...TOOL_INPUTS, ...inputs])}, outputs: [] },
 });
 let output = '';
 const result = await runBuild(plan, {
@@ -104,14 +104,15 @@ if (!IS_ROOT) {
     mkdirSync(join(outer, 'x'), { recursive: true });
     const elsewhere = join(sb.dir, 'elsewhere');
     mkdirSync(elsewhere);
-    // The input `A` is bound first; then the target of the output `A/x/out` is made inside it,
-    // where `x` now leads to a host directory.
-    const output = join(outer, 'x', 'out');
-    const r = buildWithSwap(sb, [outer], 'echo the builder ran', { path: join(outer, 'x'), to: elsewhere }, [output]);
-    t.notOk(existsSync(join(elsewhere, 'out')), 'nothing made on the host through the symlink');
+    // The input `A` is bound first; then the target of the input `A/x/inner` (opened before the
+    // swap) is made inside it, where `x` now leads to a host directory.
+    const inner = join(outer, 'x', 'inner');
+    mkdirSync(inner);
+    const r = buildWithSwap(sb, [outer, inner], 'echo the builder ran', { path: join(outer, 'x'), to: elsewhere });
+    t.notOk(existsSync(join(elsewhere, 'inner')), 'nothing made on the host through the symlink');
     t.equal(r.outcome, 'setup-failed');
     t.equal(r.output, '', 'the builder never ran');
-    t.match(r.message, /mount target .*\/A\/x\/out: component "x" is a symlink/, 'the symlinked component is named');
+    t.match(r.message, /mount target .*\/A\/x\/inner: component "x" is a symlink/, 'the symlinked component is named');
     t.same(ownLeftovers(sb), []);
   });
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { admit, recoverStale } from '../../src/runtime/records.js';
@@ -167,6 +167,22 @@ if (!IS_ROOT) {
     mkdirSync(path, { recursive: true, mode: 0o700 });
     writeFileSync(join(path, 'precious'), 'keep me');
   }
+
+  t.test('a file or symlink output installed by an unfinished hand-over is removed; one owned by someone else is left', async (t) => {
+    const { registry, store } = fresh();
+    writeFileSync(join(store, 'file-out'), 'x', { mode: 0o444 });
+    symlinkSync('/etc/shadow', join(store, 'link-out'));
+    writeFileSync(join(store, 'foreign-out'), 'not ours');
+    chownSync(join(store, 'foreign-out'), 12345, 12345);
+    const outputs = ['file-out', 'link-out', 'foreign-out'].map((name) => `${store}/${name}`);
+    deadRecord(registry, outputs, [store], ['file-out', 'link-out', 'foreign-out'].map((relative) => ({ t: 'installing', root: store, relative })));
+    const lines = (await recoverStale(registry)).join('\n');
+    t.match(lines, `removed output installed by an unfinished hand-over ${store}/file-out`);
+    t.match(lines, `removed output installed by an unfinished hand-over ${store}/link-out`);
+    t.match(lines, `left output installed by an unfinished hand-over ${store}/foreign-out as it is (not the output the hand-over installed)`);
+    t.same(readdirSync(store), ['foreign-out']);
+    t.ok(statSync('/etc/shadow').isFile(), 'the symlink was removed, not followed');
+  });
 
   t.test('what a record names but the build no longer owns is left as it is, and said', async (t) => {
     const { dir, registry, store } = fresh();

@@ -6,6 +6,7 @@ import { probeOutputPlan } from '../sandbox.js';
 
 /** A builder's output: plain, executable, private and setuid files, a private directory, a symlink. */
 const LEAVE = [
+  'mkdir "$OUT"',
   'echo data > "$OUT/plain"; chmod 0600 "$OUT/plain"',
   'printf "#!/bin/sh\\n" > "$OUT/tool"; chmod 0700 "$OUT/tool"',
   'mkdir -m 0700 "$OUT/private"; echo x > "$OUT/private/file"',

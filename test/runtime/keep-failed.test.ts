@@ -9,7 +9,7 @@ if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
   t.plan(0, NOT_ROOT_REASON);
 } else {
-  const SCRIPT = 'echo tree > in-tree; echo partial > "$OUT/partial"; exit 3';
+  const SCRIPT = 'echo tree > in-tree; mkdir "$OUT"; echo partial > "$OUT/partial"; exit 3';
 
   t.test('the notes name the tree and each partial output by its output path', async (t) => {
     const sb = makePolicy('guix-default');

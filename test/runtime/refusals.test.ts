@@ -90,7 +90,7 @@ if (!IS_ROOT) {
     const out = join(sb.dir, 'out');
     const gate = join(sb.dir, 'gate');
     mkdirSync(gate);
-    const first = spawn(process.execPath, runArgs(sb, `echo ready; while [ ! -e ${gate}/go ]; do sleep 0.05; done`, ['--input', gate, '--output', out]), { env: { STOCKADE_BUILDS_DIR: sb.registry, ...CLEAN_ENV } });
+    const first = spawn(process.execPath, runArgs(sb, `echo ready; while [ ! -e ${gate}/go ]; do sleep 0.05; done; mkdir ${out}`, ['--input', gate, '--output', out]), { env: { STOCKADE_BUILDS_DIR: sb.registry, ...CLEAN_ENV } });
     const done = new Promise<number | null>((resolve) => first.on('close', resolve));
     await new Promise<void>((resolve) => first.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
     const second = run(sb, 'echo the builder ran', ['--output', join(out, 'sub')]);

@@ -2,6 +2,7 @@
 // schemas/daemon-config.schema.json; users and groups resolved to ids at load time so a typo
 // is an error at start, not a silent refusal later.
 import { validateDaemonConfig } from './schema-validator.generated.js';
+import type { StockadeDaemonConfiguration as RawConfig } from './config-types.generated.js';
 import { PolicyError, type Diagnostic } from '../policy/errors.js';
 import { sortDiagnostics } from '../policy/load.js';
 import { pointerJoin, readSourceFile } from '../policy/source.js';
@@ -94,39 +95,11 @@ function prefixProblem(prefix: string, placeholders: boolean): string | undefine
   return undefined;
 }
 
-interface RawRule {
-  policies: string[];
-  users?: (string | number)[];
-  groups?: (string | number)[];
-  env?: string[];
-  inputs_under?: string[];
-  outputs_under?: string[];
-}
-
-interface RawConfig {
-  socket?: string;
-  socket_mode?: string;
-  policies?: string;
-  state_dir?: string;
-  max_jobs?: number;
-  cancel_on_disconnect?: boolean;
-  shutdown_grace?: number;
-  pool_timeout?: number;
-  max_running_per_user?: number;
-  max_queued_per_user?: number;
-  max_connections?: number;
-  max_connections_per_user?: number;
-  idle_timeout?: number;
-  max_log_size?: number;
-  logs_kept?: number;
-  access?: RawRule[];
-}
-
 export function loadDaemonConfig(file: string): DaemonConfig {
   const { doc, locate } = readSourceFile(file, 'daemon config');
   const schemaErrors = validatorDiagnostics(validateDaemonConfig as any, doc.value, locate);
   if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
-  const raw = doc.value as RawConfig;
+  const raw = doc.value as unknown as RawConfig; // the schema check above vouches for the shape
   const errors: Diagnostic[] = [];
   const access = (raw.access ?? []).map((rule, index): AccessRule => {
     const at = pointerJoin('/access', index);

@@ -14,6 +14,8 @@ const options = {
   unreachableDefinitions: true,
   // Follows each schema: additionalProperties false gives closed types, and maps stay maps.
   additionalProperties: false,
+  // Bounded arrays stay arrays, not unions of tuples.
+  ignoreMinAndMaxItems: true,
   format: true,
 };
 

@@ -29,7 +29,7 @@ const ENOSYS = { kind: 'errno', errno: 38, name: 'ENOSYS' };
 
 t.test("Debian's default profile plans as it says", async (t) => {
   if (!existsSync(DEBIAN_PROFILE)) {
-    t.skip(`${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`);
+    t.plan(0, `${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`);
     return;
   }
   const p = planWith(`  profile: ${DEBIAN_PROFILE}\n`);
@@ -57,7 +57,7 @@ t.test("Debian's default profile plans as it says", async (t) => {
 
 t.test("the policy's deny list refuses what the profile allows", async (t) => {
   if (!existsSync(DEBIAN_PROFILE)) {
-    t.skip(`${DEBIAN_PROFILE} missing`);
+    t.plan(0, `${DEBIAN_PROFILE} missing`);
     return;
   }
   const p = planWith(`  profile: ${DEBIAN_PROFILE}\n  architectures: [native, x86, x32]\n  errno: EACCES\n  deny: [unshare, keyctl, bpf, io_uring_setup]\n`);

@@ -22,7 +22,7 @@ function identity(pool: PoolRef, stateDir: string, supplementaryGroups: 'pool' |
   };
 }
 
-function range(count: number): PoolRef {
+function range(count: number): Extract<PoolRef, { kind: 'range' }> {
   return { kind: 'range', first: randomHighUid(), count, gid: 65534 };
 }
 

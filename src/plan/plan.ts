@@ -2,6 +2,7 @@
 import { posix } from 'node:path';
 import type { LoadedPolicy } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
+import { CHAR_DEVICES } from '../policy/lists.js';
 import { networkMode, normalise, sizeInBytes as bytes } from '../policy/semantics.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
 import { DEFAULTS } from './defaults.js';
@@ -15,8 +16,6 @@ export interface PlanContext {
   /** How the spec is named in refusals. */
   specSource?: string;
 }
-
-const CHAR_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'];
 
 function octal(mode: string): number {
   return parseInt(mode, 8);

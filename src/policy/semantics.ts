@@ -6,9 +6,8 @@ import type { Policy, RlimitValue } from './types.js';
 import { isKnownSyscall } from './syscalls.js';
 import { CAPABILITIES } from './capabilities.js';
 import { ERRNO } from '../ffi/arch.js';
+import { RESERVED_TARGETS } from './lists.js';
 
-/** Mount points the runtime owns; a fixed path may not be bound over them. */
-const RESERVED_TARGETS = ['/', '/proc', '/dev', '/tmp', '/etc'];
 const BUILD_DIR_TOKENS = new Set(['{name}']);
 const ENV_TOKENS = new Set(['{cores}', '{name}', '{build_dir}']);
 

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCompiled } from './compiled.js';
 import type { Diagnostic } from './errors.js';
 import { pointerJoin, type Json } from './source.js';
+import { SPEC_NAME_PATTERN } from './lists.js';
 
 /** Where a JSON pointer of the validated value came from. */
 export type Locate = (pointer: string, atKey?: boolean) => { file: string; line: number; col: number };
@@ -40,7 +41,7 @@ const INLINE_PATTERN_MESSAGES: Record<string, string> = {
   '^[^\\s/]+$': "must not contain spaces or '/'",
   '^(\\*|[A-Za-z_][A-Za-z0-9_]*\\*?)$': "must be a variable name, a prefix ending in '*', or '*'",
   '^[A-Za-z_][A-Za-z0-9_]*$': 'must be an environment variable name',
-  '^[A-Za-z0-9][A-Za-z0-9._+-]*$': "must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+  [SPEC_NAME_PATTERN]: "must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
 };
 
 function patternMessage(schemaPath: string, pattern: unknown): string | undefined {

@@ -14,6 +14,12 @@ export function assertSupportedArch(): void {
   }
 }
 
+/** libseccomp's name of the architecture Stockade runs on: what a policy's `native` means here. */
+export function nativeSeccompArch(): string {
+  assertSupportedArch();
+  return 'x86_64';
+}
+
 /** x86_64 syscall numbers used directly through syscall(2). */
 export const SYS = {
   pivot_root: 155,

@@ -139,7 +139,19 @@ t.test('the planner reads no files: a policy naming a profile is planned from it
   writeFileSync(join(dir, 'policy.yaml'), 'stockade: 1\nname: t\nseccomp: { profile: p.json }\n');
   const loaded = loadPolicy(join(dir, 'policy.yaml'));
   const spec = { name: 'x', builder: '/bin/sh' };
-  t.throws(() => plan({ ...loaded, seccompProfile: undefined }, spec), { message: /seccomp\.profile is set but the profile was not imported/ });
+  t.throws(() => plan({ ...loaded, seccomp: null }, spec), { message: /seccomp section but no planned filter/ });
   rmSync(join(dir, 'p.json'));
   t.strictSame(plan(loaded, spec).seccomp?.defaultAction, { kind: 'allow' }, 'planned from the import after the file is gone');
+});
+
+t.test('seccomp is planned once, by the loader; the planner resolves native only for the host it is told of', async (t) => {
+  const dir = mkdtempSync(join(root, 'native-'));
+  writeFileSync(join(dir, 'policy.yaml'), 'stockade: 1\nname: t\nseccomp: { architectures: [native, x86_64, x32], deny: [ptrace] }\n');
+  const loaded = loadPolicy(join(dir, 'policy.yaml'));
+  t.strictSame(loaded.seccomp?.architectures, ['native', 'x86_64', 'x32'], 'the loader keeps native as written');
+  const spec = { name: 'x', builder: '/bin/sh' };
+  t.strictSame(plan(loaded, spec, { nativeArch: 'x86_64' }).seccomp?.architectures, ['x86_64', 'x32'], 'native resolved, duplicates dropped');
+  t.strictSame(plan(loaded, spec).seccomp?.architectures, ['native', 'x86_64', 'x32'], 'without a host, libseccomp resolves native');
+  const replaced = { ...loaded, seccomp: { ...loaded.seccomp!, rules: [] } };
+  t.strictSame(plan(replaced, spec).seccomp?.rules, [], "the plan carries the loader's filter, not one planned again");
 });

@@ -18,7 +18,7 @@
 //   the unconditional rule, or orders overlapping ones as it likes): that combination is refused.
 import type { Policy, SeccompActionName } from '../policy/types.js';
 import type { NetworkPlan, SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
-import { ERRNO } from '../ffi/arch.js';
+import { ERRNO } from '../linux/constants.js';
 import { DEFAULTS } from '../plan/defaults.js';
 
 export type SeccompSection = NonNullable<Policy['seccomp']>;

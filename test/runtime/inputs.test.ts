@@ -55,7 +55,9 @@ const plan = planFromFile(${JSON.stringify(sb.policy)}, {
 });
 let output = '';
 const result = await runBuild(plan, {
-  onOutput: (_stream, chunk) => (output += chunk),
+  onOutput: (_stream, chunk) => {
+    output += chunk;
+  },
   onStart: () => {
     renameSync(swap.path, swap.path + '.away');
     symlinkSync(swap.to, swap.path);

@@ -130,23 +130,30 @@ export function loadDaemonConfig(file: string): DaemonConfig {
   });
   if (errors.length) throw new PolicyError(sortDiagnostics(errors));
   const d = DEFAULT_CONFIG;
+  const {
+    'stockade-daemon': _version, socket, socket_mode, policies, state_dir, max_jobs, cancel_on_disconnect, shutdown_grace, pool_timeout,
+    max_running_per_user, max_queued_per_user, max_connections, max_connections_per_user, idle_timeout, max_log_size, logs_kept,
+    access: _rules, ...unread
+  } = raw;
+  // A key the schema gains has to be read above: the compiler refuses one left over here.
+  unread satisfies Record<string, never>;
   return {
-    socket: raw.socket ?? d.socket,
-    socketMode: raw.socket_mode !== undefined ? parseInt(raw.socket_mode, 8) : d.socketMode,
-    policies: raw.policies ?? d.policies,
-    stateDir: raw.state_dir ?? d.stateDir,
-    maxJobs: raw.max_jobs ?? d.maxJobs,
-    cancelOnDisconnect: raw.cancel_on_disconnect ?? d.cancelOnDisconnect,
-    shutdownGraceSeconds: raw.shutdown_grace ?? d.shutdownGraceSeconds,
-    poolTimeoutSeconds: raw.pool_timeout ?? d.poolTimeoutSeconds,
+    socket: socket ?? d.socket,
+    socketMode: socket_mode !== undefined ? parseInt(socket_mode, 8) : d.socketMode,
+    policies: policies ?? d.policies,
+    stateDir: state_dir ?? d.stateDir,
+    maxJobs: max_jobs ?? d.maxJobs,
+    cancelOnDisconnect: cancel_on_disconnect ?? d.cancelOnDisconnect,
+    shutdownGraceSeconds: shutdown_grace ?? d.shutdownGraceSeconds,
+    poolTimeoutSeconds: pool_timeout ?? d.poolTimeoutSeconds,
     access: raw.access ? access : d.access,
-    maxRunningPerUser: raw.max_running_per_user,
-    maxQueuedPerUser: raw.max_queued_per_user ?? d.maxQueuedPerUser,
-    maxConnections: raw.max_connections ?? d.maxConnections,
-    maxConnectionsPerUser: raw.max_connections_per_user ?? d.maxConnectionsPerUser,
-    idleTimeoutSeconds: raw.idle_timeout ?? d.idleTimeoutSeconds,
-    maxLogSize: raw.max_log_size ?? d.maxLogSize,
-    logsKept: raw.logs_kept ?? d.logsKept,
+    maxRunningPerUser: max_running_per_user,
+    maxQueuedPerUser: max_queued_per_user ?? d.maxQueuedPerUser,
+    maxConnections: max_connections ?? d.maxConnections,
+    maxConnectionsPerUser: max_connections_per_user ?? d.maxConnectionsPerUser,
+    idleTimeoutSeconds: idle_timeout ?? d.idleTimeoutSeconds,
+    maxLogSize: max_log_size ?? d.maxLogSize,
+    logsKept: logs_kept ?? d.logsKept,
     defaults: d.defaults,
   };
 }

@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import type { LoadedPolicy } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
-import { CHAR_DEVICES } from '../policy/lists.js';
+import { isCharDevice } from '../policy/lists.js';
 import { networkMode, normalise, sizeInBytes as bytes } from '../policy/semantics.js';
 import { DEFAULTS } from './defaults.js';
 import { checkSpec, envAllowed } from './spec.js';
@@ -107,7 +107,7 @@ function planDevices(policy: Policy): { devices: DeviceNode[]; mounts: Mount[] }
   ];
   const listed = (policy.devices ?? DEFAULTS.devices).map((d) => (typeof d === 'string' ? { name: d, optional: false } : { name: d.name, optional: d.optional ?? false }));
   for (const { name, optional } of listed) {
-    if (CHAR_DEVICES.includes(name)) {
+    if (isCharDevice(name)) {
       devices.push({ name, kind: 'bind', source: `/dev/${name}`, optional });
       // Device binds alone keep `dev`: they are the only nodes the build may open.
       mounts.push({ source: `/dev/${name}`, target: `/dev/${name}`, type: 'bind', readonly: false, nosuid: true, nodev: false, noexec: true, kind: 'file', optional, role: 'device' });
@@ -119,6 +119,10 @@ function planDevices(policy: Policy): { devices: DeviceNode[]; mounts: Mount[] }
     } else if (name === 'fd') {
       devices.push({ name: 'fd', kind: 'symlink', source: '/proc/self/fd', optional: false });
       ['stdin', 'stdout', 'stderr'].forEach((stdio, fd) => devices.push({ name: stdio, kind: 'symlink', source: `/proc/self/fd/${fd}`, optional: false }));
+    } else {
+      // A device the schema gains must be planned here: the compiler refuses this line until it is.
+      const unplanned: never = name;
+      throw new Error(`stockade: no plan for device ${String(unplanned)}`);
     }
   }
   return { devices, mounts };

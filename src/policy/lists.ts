@@ -3,9 +3,13 @@
 import type { DeviceName } from './types.js';
 
 /** Character devices bound from the host's /dev node of the same name. */
-export const CHAR_DEVICES: readonly DeviceName[] = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'];
+export const CHAR_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'kvm', 'fuse', 'net/tun'] as const satisfies readonly DeviceName[];
 /** Devices Stockade makes itself: a devpts, a tmpfs, the /dev/fd links. */
-export const MADE_DEVICES: readonly DeviceName[] = ['pts', 'shm', 'fd'];
+export const MADE_DEVICES = ['pts', 'shm', 'fd'] as const satisfies readonly DeviceName[];
+
+export function isCharDevice(name: DeviceName): name is (typeof CHAR_DEVICES)[number] {
+  return (CHAR_DEVICES as readonly DeviceName[]).includes(name);
+}
 /** Every device a policy may name (schemas/policy.schema.json $defs/deviceName). */
 export const DEVICE_NAMES: readonly DeviceName[] = [...CHAR_DEVICES, ...MADE_DEVICES];
 /** guix-daemon's /dev (nix/libstore/build.cc), kvm aside: what a policy gets by default. */

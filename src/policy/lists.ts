@@ -21,6 +21,9 @@ export const RESERVED_TARGETS: readonly string[] = ['/', '/proc', '/dev', '/tmp'
 /** Where the build-user pool keeps its per-UID lock files unless a policy says otherwise. */
 export const DEFAULT_POOL_STATE_DIR = '/var/lib/stockade/pool';
 
+/** A policy's name: the daemon serves policy NAME from NAME.yaml. */
+export const POLICY_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]*$';
+
 /** A build spec's name (schemas/spec.schema.json properties.name): it becomes part of a directory name. */
 export const SPEC_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._+-]*$';
 export const SPEC_NAME_MAX_LENGTH = 200;

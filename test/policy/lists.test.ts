@@ -3,7 +3,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHAR_DEVICES, DEVICE_NAMES, GUIX_DEVICES, MADE_DEVICES, SPEC_NAME_MAX_LENGTH, SPEC_NAME_PATTERN } from '../../src/policy/lists.js';
+import { CHAR_DEVICES, DEVICE_NAMES, GUIX_DEVICES, MADE_DEVICES, POLICY_NAME_PATTERN, SPEC_NAME_MAX_LENGTH, SPEC_NAME_PATTERN } from '../../src/policy/lists.js';
 import { DEFAULTS } from '../../src/plan/defaults.js';
 
 const schema = (name: string) => JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'schemas', name), 'utf8'));
@@ -20,4 +20,11 @@ t.test('the spec schema checks the name as the planner does', async (t) => {
   const name = schema('spec.schema.json').properties.name;
   t.equal(name.pattern, SPEC_NAME_PATTERN);
   t.equal(name.maxLength, SPEC_NAME_MAX_LENGTH);
+});
+
+t.test('every schema naming a policy uses the one policy-name pattern', async (t) => {
+  t.equal(schema('policy.schema.json').properties.name.pattern, POLICY_NAME_PATTERN, 'a policy names itself');
+  t.equal(schema('daemon-protocol.schema.json').$defs.buildRequest.properties.policy.pattern, POLICY_NAME_PATTERN, 'a build request names a policy');
+  const access = schema('daemon-config.schema.json').properties.access.items.properties.policies.items.pattern;
+  t.equal(access, `^(\\*|${POLICY_NAME_PATTERN.slice(1, -1)})$`, "an access rule names policies, or '*'");
 });

@@ -1,4 +1,5 @@
 // The audit: a policy file → its Plan (for the example build) → findings and an exposure score.
+import { nativeSeccompArch } from '../ffi/arch.js';
 import { loadPolicy, type LoadedPolicy, type LoadOptions } from '../policy/load.js';
 import { plan } from '../plan/plan.js';
 import { DEFAULTS } from '../plan/defaults.js';
@@ -16,7 +17,7 @@ export const DEFAULT_NOTE = ' (the default: left out of the policy)';
 /** Plans the example build, as `explain` does, with no caller environment so the result depends on the policy alone. */
 export function planForAudit(loaded: LoadedPolicy): Plan {
   const spec = { ...DEFAULTS.exampleSpec, args: [], env: {}, inputs: [], outputs: [] };
-  return plan(loaded, spec, { callerEnv: {} });
+  return plan(loaded, spec, { callerEnv: {}, nativeArch: nativeSeccompArch() });
 }
 
 export function auditLoaded(loaded: LoadedPolicy, file: string): AuditReport {

@@ -1,9 +1,9 @@
 // Which syscalls the probe calls, and what each answer means. A probe passes -1 for every
 // argument: a bad fd, flag or pointer makes a call that reaches the kernel fail harmlessly
 // (EBADF, EINVAL, EFAULT…), while a filtered one returns the policy's errno.
-import { X32_SYSCALL_BIT } from '../ffi/arch.js';
+import { X32_SYSCALL_BIT } from '../linux/constants.js';
 import { syscallNumber } from '../ffi/seccomp.js';
-import { X86_64_SYSCALLS } from '../policy/syscalls.js';
+import { X86_64_SYSCALLS } from '../linux/syscalls.js';
 import type { Plan } from '../plan/types.js';
 import type { CallResult, SyscallProbe } from './observation.js';
 

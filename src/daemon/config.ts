@@ -2,6 +2,7 @@
 // schemas/daemon-config.schema.json; users and groups resolved to ids at load time so a typo
 // is an error at start, not a silent refusal later.
 import { validateDaemonConfig } from './schema-validator.generated.js';
+import type { StockadeDaemonConfiguration as RawConfig } from './config-types.generated.js';
 import { PolicyError, type Diagnostic } from '../policy/errors.js';
 import { sortDiagnostics } from '../policy/load.js';
 import { pointerJoin, readSourceFile } from '../policy/source.js';
@@ -94,39 +95,11 @@ function prefixProblem(prefix: string, placeholders: boolean): string | undefine
   return undefined;
 }
 
-interface RawRule {
-  policies: string[];
-  users?: (string | number)[];
-  groups?: (string | number)[];
-  env?: string[];
-  inputs_under?: string[];
-  outputs_under?: string[];
-}
-
-interface RawConfig {
-  socket?: string;
-  socket_mode?: string;
-  policies?: string;
-  state_dir?: string;
-  max_jobs?: number;
-  cancel_on_disconnect?: boolean;
-  shutdown_grace?: number;
-  pool_timeout?: number;
-  max_running_per_user?: number;
-  max_queued_per_user?: number;
-  max_connections?: number;
-  max_connections_per_user?: number;
-  idle_timeout?: number;
-  max_log_size?: number;
-  logs_kept?: number;
-  access?: RawRule[];
-}
-
 export function loadDaemonConfig(file: string): DaemonConfig {
   const { doc, locate } = readSourceFile(file, 'daemon config');
   const schemaErrors = validatorDiagnostics(validateDaemonConfig as any, doc.value, locate);
   if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
-  const raw = doc.value as RawConfig;
+  const raw = doc.value as unknown as RawConfig; // the schema check above vouches for the shape
   const errors: Diagnostic[] = [];
   const access = (raw.access ?? []).map((rule, index): AccessRule => {
     const at = pointerJoin('/access', index);
@@ -157,23 +130,30 @@ export function loadDaemonConfig(file: string): DaemonConfig {
   });
   if (errors.length) throw new PolicyError(sortDiagnostics(errors));
   const d = DEFAULT_CONFIG;
+  const {
+    'stockade-daemon': _version, socket, socket_mode, policies, state_dir, max_jobs, cancel_on_disconnect, shutdown_grace, pool_timeout,
+    max_running_per_user, max_queued_per_user, max_connections, max_connections_per_user, idle_timeout, max_log_size, logs_kept,
+    access: _rules, ...unread
+  } = raw;
+  // A key the schema gains has to be read above: the compiler refuses one left over here.
+  unread satisfies Record<string, never>;
   return {
-    socket: raw.socket ?? d.socket,
-    socketMode: raw.socket_mode !== undefined ? parseInt(raw.socket_mode, 8) : d.socketMode,
-    policies: raw.policies ?? d.policies,
-    stateDir: raw.state_dir ?? d.stateDir,
-    maxJobs: raw.max_jobs ?? d.maxJobs,
-    cancelOnDisconnect: raw.cancel_on_disconnect ?? d.cancelOnDisconnect,
-    shutdownGraceSeconds: raw.shutdown_grace ?? d.shutdownGraceSeconds,
-    poolTimeoutSeconds: raw.pool_timeout ?? d.poolTimeoutSeconds,
+    socket: socket ?? d.socket,
+    socketMode: socket_mode !== undefined ? parseInt(socket_mode, 8) : d.socketMode,
+    policies: policies ?? d.policies,
+    stateDir: state_dir ?? d.stateDir,
+    maxJobs: max_jobs ?? d.maxJobs,
+    cancelOnDisconnect: cancel_on_disconnect ?? d.cancelOnDisconnect,
+    shutdownGraceSeconds: shutdown_grace ?? d.shutdownGraceSeconds,
+    poolTimeoutSeconds: pool_timeout ?? d.poolTimeoutSeconds,
     access: raw.access ? access : d.access,
-    maxRunningPerUser: raw.max_running_per_user,
-    maxQueuedPerUser: raw.max_queued_per_user ?? d.maxQueuedPerUser,
-    maxConnections: raw.max_connections ?? d.maxConnections,
-    maxConnectionsPerUser: raw.max_connections_per_user ?? d.maxConnectionsPerUser,
-    idleTimeoutSeconds: raw.idle_timeout ?? d.idleTimeoutSeconds,
-    maxLogSize: raw.max_log_size ?? d.maxLogSize,
-    logsKept: raw.logs_kept ?? d.logsKept,
+    maxRunningPerUser: max_running_per_user,
+    maxQueuedPerUser: max_queued_per_user ?? d.maxQueuedPerUser,
+    maxConnections: max_connections ?? d.maxConnections,
+    maxConnectionsPerUser: max_connections_per_user ?? d.maxConnectionsPerUser,
+    idleTimeoutSeconds: idle_timeout ?? d.idleTimeoutSeconds,
+    maxLogSize: max_log_size ?? d.maxLogSize,
+    logsKept: logs_kept ?? d.logsKept,
     defaults: d.defaults,
   };
 }

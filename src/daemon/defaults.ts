@@ -5,6 +5,7 @@ import { DEFAULTS } from '../plan/defaults.js';
 import type { Mount, Plan } from '../plan/types.js';
 import type { BuildSpec } from '../policy/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
+import { RESERVED_TARGETS } from '../policy/lists.js';
 
 export interface ChrootDirectory {
   path: string;
@@ -26,9 +27,6 @@ export interface DaemonDefaults {
 }
 
 export const NO_DEFAULTS: DaemonDefaults = { chrootDirectories: [], cores: 0, timeoutSeconds: 0, maxSilentSeconds: 0, keepFailed: false };
-
-/** Set up by Stockade itself: no daemon-wide bind may be or contain one of them. */
-const RESERVED_TARGETS = ['/', '/proc', '/dev', '/tmp', '/etc'];
 
 export class DefaultsRefused extends Error {}
 

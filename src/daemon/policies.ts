@@ -4,9 +4,11 @@
 // A policy that stops validating keeps its last good version, and the reason is logged.
 import { readdirSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { POLICY_NAME_PATTERN } from '../policy/lists.js';
 import { loadPolicy, type LoadedPolicy } from '../policy/load.js';
 
-const NAME = /^([a-z0-9][a-z0-9._-]*)\.ya?ml$/;
+// The name pattern without its anchors, then the extension.
+const NAME = new RegExp(`^(${POLICY_NAME_PATTERN.slice(1, -1)})\\.ya?ml$`);
 /** Editors write a file in several steps; one reload after they settle. */
 const SETTLE_MS = 100;
 

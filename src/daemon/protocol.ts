@@ -2,10 +2,9 @@
 // requests from clients, events from the daemon. Every line read is checked against the schema.
 import { validateDaemonEvent, validateDaemonRequest } from './schema-validator.generated.js';
 import { displayPath } from '../policy/validate.js';
-import type { BuildSpec } from '../policy/types.js';
-import type { Outcome } from '../runtime/supervisor.js';
+import type { Error as ErrorEvent, Event as WireEvent, Request, Version } from './protocol-types.generated.js';
 
-export const PROTOCOL_VERSION = 1 as const;
+export const PROTOCOL_VERSION: Version = 1;
 /** A longer line is refused: a spec is small, and the daemon must not buffer without bound. */
 export const MAX_LINE_BYTES = 1 << 20;
 /**
@@ -14,33 +13,14 @@ export const MAX_LINE_BYTES = 1 << 20;
  */
 export const MAX_DEPTH = 64;
 
-export interface BuildRequest {
-  version: typeof PROTOCOL_VERSION;
-  type: 'build';
-  policy: string;
-  spec: BuildSpec;
-}
+export type { BuildRequest, CancelRequest, Request } from './protocol-types.generated.js';
 
-export interface CancelRequest {
-  version: typeof PROTOCOL_VERSION;
-  type: 'cancel';
-  id: string;
-}
-
-export type Request = BuildRequest | CancelRequest;
-
-export type ErrorCode = 'bad-request' | 'unknown-policy' | 'denied' | 'refused-spec' | 'unknown-build' | 'shutting-down' | 'limit-reached' | 'idle-timeout';
-
-export type Event =
-  | { type: 'accepted'; id: string; policy: string }
-  | { type: 'queued'; id: string; position: number }
-  | { type: 'started'; id: string }
-  | { type: 'log'; id: string; stream: 'stdout' | 'stderr' | 'stockade'; time: string; text: string }
-  | {
-      type: 'finished'; id: string; outcome: Outcome; exit_code: number; status: number | null; signal: string | null;
-      message?: string; uid?: number; duration_ms: number; peak_memory_bytes?: number;
-    }
-  | { type: 'error'; id?: string; code: ErrorCode; message: string };
+/** An event as it travels, version included. */
+export type { WireEvent };
+/** An event as the daemon builds it; encodeEvent adds the protocol version. */
+export type Event = WithoutVersion<WireEvent>;
+type WithoutVersion<E> = E extends unknown ? Omit<E, 'version'> : never;
+export type ErrorCode = ErrorEvent['code'];
 
 export class ProtocolError extends Error {}
 
@@ -91,10 +71,10 @@ export function encodeEvent(event: Event): string {
 }
 
 /** Checks an event received by a client. */
-export function parseEvent(line: string): Event & { version: 1 } {
+export function parseEvent(line: string): WireEvent {
   const value: unknown = JSON.parse(line);
   if (!checkEvent(value)) throw new ProtocolError(`invalid event from the daemon: ${describeErrors(checkEvent.errors)}`);
-  return value as Event & { version: 1 };
+  return value as WireEvent;
 }
 
 interface AjvError {

@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { getPeerCred } from '../ffi/libc.js';
+import { nativeSeccompArch } from '../ffi/arch.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { supervisorMakesNetns } from '../runtime/net.js';
@@ -307,7 +308,7 @@ export class Daemon {
     try {
       // environment.pass takes from the daemon's environment, as guix's impureEnvVars do: never the client's.
       const { defaults } = this.config;
-      plan = applyDefaults(makePlan(entry.loaded, boundSpec(request.spec, defaults), { callerEnv: process.env, specSource: 'build request' }), defaults);
+      plan = applyDefaults(makePlan(entry.loaded, boundSpec(request.spec, defaults), { callerEnv: process.env, specSource: 'build request', nativeArch: nativeSeccompArch() }), defaults);
     } catch (err) {
       return refuse('refused-spec', (err as Error).message);
     }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { check } from './lib.js';
 import { capAmbientClearAll, capBoundingDrop, libcFn } from './libc.js';
-import { CAPABILITIES } from '../policy/capabilities.js';
+import { CAPABILITIES } from '../linux/capabilities.js';
 
 export { CAPABILITIES };
 

@@ -1,9 +1,11 @@
 // What a policy gets for a setting it leaves out: guix-daemon's value where it has one,
 // and the safe choice otherwise (nothing shared, nothing kept).
+import { DEFAULT_POOL_STATE_DIR, GUIX_DEVICES } from '../policy/lists.js';
+
 export const DEFAULTS = {
   users: {
     group: 'guixbuild',
-    stateDir: '/var/lib/stockade/pool',
+    stateDir: DEFAULT_POOL_STATE_DIR,
     passwd: { name: 'nixbld', gecos: 'Nix build user', home: '/', shell: '/noshell' },
     groupName: 'nixbld',
     supplementaryGroups: 'pool' as const,
@@ -12,7 +14,7 @@ export const DEFAULTS = {
   tmp: { size: '50%', mode: '1777' },
   buildDir: '/tmp/guix-build-{name}.drv-0',
   buildDirHost: '/tmp',
-  devices: ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'fd'] as const,
+  devices: GUIX_DEVICES,
   hostname: 'localhost',
   domainname: '(none)',
   buildDirVars: ['NIX_BUILD_TOP', 'TMPDIR', 'TEMPDIR', 'TMP', 'TEMP', 'PWD'],

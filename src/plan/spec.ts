@@ -5,6 +5,7 @@ import { specSchemaDiagnostics } from '../policy/validate.js';
 import { sortDiagnostics } from '../policy/load.js';
 import type { BuildSpec, Policy } from '../policy/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
+import { SPEC_NAME_MAX_LENGTH, SPEC_NAME_PATTERN } from '../policy/lists.js';
 import { DEFAULTS } from './defaults.js';
 
 /** Where a field of a spec was written (FILE:LINE:COL), or undefined for one given elsewhere (the command line). */
@@ -76,8 +77,8 @@ export function checkSpec(spec: BuildSpec, policy: Policy, where = 'build spec')
   for (const name of Object.keys(spec.env ?? {})) {
     if (!envAllowed(name, allow)) at(pointerJoin('/env', name))(`environment variable ${name} is not allowed by environment.spec_allow (${allow.join(', ') || 'none'})`);
   }
-  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(spec.name) || spec.name.length > 200) {
-    at('/name')(`name ${JSON.stringify(spec.name)} must be letters, digits, '.', '_', '+', '-' (at most 200)`);
+  if (!new RegExp(SPEC_NAME_PATTERN).test(spec.name) || spec.name.length > SPEC_NAME_MAX_LENGTH) {
+    at('/name')(`name ${JSON.stringify(spec.name)} must be letters, digits, '.', '_', '+', '-' (at most ${SPEC_NAME_MAX_LENGTH})`);
   }
   if (spec.cores !== undefined && (!Number.isInteger(spec.cores) || spec.cores < 0)) {
     at('/cores')(`cores must be a whole number ≥ 0, got ${spec.cores}`);

@@ -11,6 +11,7 @@ import { semanticDiagnostics } from './semantics.js';
 import type { Policy } from './types.js';
 import { loadOciProfile } from '../seccomp/profile-file.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
+import type { SeccompPlan } from '../plan/types.js';
 
 export const SHIPPED_POLICIES_DIR = fileURLToPath(new URL('../../policies/', import.meta.url));
 
@@ -27,6 +28,8 @@ export interface LoadedPolicy {
   locate: Locate;
   /** seccomp.profile read and imported for the policy's capabilities (the planner reads no files). */
   seccompProfile?: ImportedProfile;
+  /** The filter the seccomp section plans (with the profile), planned once here; null without a seccomp section. */
+  seccomp: SeccompPlan | null;
 }
 
 export interface LoadOptions {
@@ -267,12 +270,13 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
   const semanticErrors = semanticDiagnostics(policy, locate);
   if (semanticErrors.length) throw new PolicyError(sortDiagnostics(semanticErrors));
   const seccompProfile = importSeccompProfile(policy, layer.origins, locate);
-  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate, ...(seccompProfile ? { seccompProfile } : {}) };
+  const seccomp = planSeccomp(policy, seccompProfile, locate);
+  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate, seccomp, ...(seccompProfile ? { seccompProfile } : {}) };
 }
 
 /**
- * Reads seccomp.profile, relative to the file that set it, imports it for the capabilities the
- * build keeps, and checks it combines with the policy's own seccomp settings.
+ * Reads seccomp.profile, relative to the file that set it, and imports it for the capabilities
+ * the build keeps.
  */
 function importSeccompProfile(policy: Policy, origins: Map<string, Origin>, locate: Locate): ImportedProfile | undefined {
   const name = policy.seccomp?.profile;
@@ -286,9 +290,15 @@ function importSeccompProfile(policy: Policy, origins: Map<string, Origin>, loca
   } catch (err) {
     throw new PolicyError([{ ...locate('/seccomp/profile'), message: `seccomp.profile: ${(err as Error).message}` }]);
   }
-  const { conflicts } = planSeccompSection(policy.seccomp!, imported, (arch) => arch);
-  if (conflicts.length) throw new PolicyError(sortDiagnostics(conflicts.map((c) => ({ ...locate(c.pointer), message: c.message }))));
   return imported;
+}
+
+/** Plans the seccomp section on top of its profile; what cannot combine is an error at its position. */
+function planSeccomp(policy: Policy, profile: ImportedProfile | undefined, locate: Locate): SeccompPlan | null {
+  if (!policy.seccomp) return null;
+  const { filter, conflicts } = planSeccompSection(policy.seccomp, profile);
+  if (conflicts.length) throw new PolicyError(sortDiagnostics(conflicts.map((c) => ({ ...locate(c.pointer), message: c.message }))));
+  return filter;
 }
 
 function safeRealpath(path: string): string {

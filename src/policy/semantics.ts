@@ -3,12 +3,11 @@
 import type { Diagnostic } from './errors.js';
 import type { Locate } from './validate.js';
 import type { Policy, RlimitValue } from './types.js';
-import { isKnownSyscall } from './syscalls.js';
-import { CAPABILITIES } from './capabilities.js';
-import { ERRNO } from '../ffi/arch.js';
+import { isKnownSyscall } from '../linux/syscalls.js';
+import { CAPABILITIES } from '../linux/capabilities.js';
+import { ERRNO } from '../linux/constants.js';
+import { RESERVED_TARGETS } from './lists.js';
 
-/** Mount points the runtime owns; a fixed path may not be bound over them. */
-const RESERVED_TARGETS = ['/', '/proc', '/dev', '/tmp', '/etc'];
 const BUILD_DIR_TOKENS = new Set(['{name}']);
 const ENV_TOKENS = new Set(['{cores}', '{name}', '{build_dir}']);
 

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCompiled } from './compiled.js';
 import type { Diagnostic } from './errors.js';
 import { pointerJoin, type Json } from './source.js';
+import { POLICY_NAME_PATTERN, SPEC_NAME_PATTERN } from './lists.js';
 
 /** Where a JSON pointer of the validated value came from. */
 export type Locate = (pointer: string, atKey?: boolean) => { file: string; line: number; col: number };
@@ -33,14 +34,14 @@ const PATTERN_MESSAGES: Record<string, string> = {
 
 /** Patterns written inline in the schemas (not as a $def), by their source text. */
 const INLINE_PATTERN_MESSAGES: Record<string, string> = {
-  '^[a-z0-9][a-z0-9._-]*$': "must be lower case letters, digits, '.', '_' and '-', starting with a letter or digit",
+  [POLICY_NAME_PATTERN]: "must be lower case letters, digits, '.', '_' and '-', starting with a letter or digit",
   '^[^:\\n]*$': "must not contain ':' or a line break",
   '^/[^\\n]*$': 'must be an absolute path',
   '^/': 'must be an absolute path',
   '^[^\\s/]+$': "must not contain spaces or '/'",
   '^(\\*|[A-Za-z_][A-Za-z0-9_]*\\*?)$': "must be a variable name, a prefix ending in '*', or '*'",
   '^[A-Za-z_][A-Za-z0-9_]*$': 'must be an environment variable name',
-  '^[A-Za-z0-9][A-Za-z0-9._+-]*$': "must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+  [SPEC_NAME_PATTERN]: "must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
 };
 
 function patternMessage(schemaPath: string, pattern: unknown): string | undefined {

@@ -7,7 +7,7 @@ import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, flock } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
 import { PoolError } from './rules.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/stockade/pool';
+export { DEFAULT_POOL_STATE_DIR as DEFAULT_STATE_DIR } from '../policy/lists.js';
 
 /** Who holds a UID, written after locking, for `stockade pool status`. */
 export interface Holder {

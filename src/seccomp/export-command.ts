@@ -44,7 +44,7 @@ export function parseSeccompArgs(argv: string[]): SeccompCommand {
 }
 
 /** The export of a resolved Plan's filter; throws when the policy has none. */
-export function exportCommand(plan: Plan, format: SeccompExportFormat): Buffer {
+export function exportCommand(plan: Pick<Plan, 'policy' | 'seccomp'>, format: SeccompExportFormat): Buffer {
   if (plan.seccomp === null) throw new Error(`policy '${plan.policy.name}' (${plan.policy.file}) has no seccomp filter`);
   return exportSeccomp(plan.seccomp, format);
 }

@@ -4,7 +4,7 @@
 // this importer does not understand is an error, not ignored.
 import { release } from 'node:os';
 import type { SeccompAction, SeccompArgCondition, SeccompPlan, SeccompRule } from '../plan/types.js';
-import { ERRNO, errnoName } from '../ffi/arch.js';
+import { ERRNO, errnoName } from '../linux/constants.js';
 
 export interface OciImportOptions {
   /** Capabilities the build keeps (bounding set), e.g. `CAP_SYS_ADMIN`; decides includes/excludes.caps. */

@@ -18,7 +18,7 @@
 //   the unconditional rule, or orders overlapping ones as it likes): that combination is refused.
 import type { Policy, SeccompActionName } from '../policy/types.js';
 import type { NetworkPlan, SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
-import { ERRNO } from '../ffi/arch.js';
+import { ERRNO } from '../linux/constants.js';
 import { DEFAULTS } from '../plan/defaults.js';
 
 export type SeccompSection = NonNullable<Policy['seccomp']>;
@@ -102,15 +102,15 @@ function describe(action: SeccompAction): string {
 
 /**
  * The filter a policy's seccomp section plans, on top of `profile` when it names one.
- * `resolveArch` turns the policy's `native` into libseccomp's name.
+ * Architectures stay as the policy writes them: the planner resolves `native` for the host it is told of.
  */
-export function planSeccompSection(s: SeccompSection, profile: ImportedProfile | undefined, resolveArch: (name: string) => string): { filter: SeccompPlan; conflicts: SeccompConflict[] } {
+export function planSeccompSection(s: SeccompSection, profile: ImportedProfile | undefined): { filter: SeccompPlan; conflicts: SeccompConflict[] } {
   const errnoName = s.errno ?? DEFAULTS.seccompErrno;
   const own = ownRules(s);
-  const ownArchitectures = s.architectures ? [...new Set(s.architectures.map(resolveArch))] : undefined;
+  const ownArchitectures = s.architectures ? [...new Set<string>(s.architectures)] : undefined;
   if (!profile) {
     return {
-      filter: { defaultAction: seccompAction(s.default ?? 'allow', errnoName), architectures: ownArchitectures ?? [resolveArch('native')], rules: effectiveRules(own.map((o) => o.rule)) },
+      filter: { defaultAction: seccompAction(s.default ?? 'allow', errnoName), architectures: ownArchitectures ?? ['native'], rules: effectiveRules(own.map((o) => o.rule)) },
       conflicts: [],
     };
   }

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { main } from '../../src/cli/audit.js';
 import { RULES } from '../../src/audit/index.js';
 import { renderRulesMarkdown } from '../../src/audit/format/rules.js';

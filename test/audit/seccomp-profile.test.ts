@@ -21,7 +21,7 @@ function audit(name: string, seccomp: string): AuditReport {
 const seccompIds = (r: AuditReport) => [...new Set(r.findings.filter((f) => f.concern === 'seccomp').map((f) => f.ruleId))].sort();
 
 t.test("Debian's allowlist profile, alone and with a deny list", async (t) => {
-  if (!existsSync(DEBIAN_PROFILE)) return t.skip(`${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`);
+  if (!existsSync(DEBIAN_PROFILE)) { t.plan(0, `${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`); return; }
   const profile = audit('profile', `  profile: ${DEBIAN_PROFILE}\n`);
   // It relies on capabilities for these, which a build user lacks but a user namespace gives back.
   t.same(seccompIds(profile), ['STK-SEC-010', 'STK-SEC-011', 'STK-SEC-012', 'STK-SEC-017', 'STK-SEC-020', 'STK-SEC-021']);
@@ -41,7 +41,7 @@ t.test("Debian's allowlist profile, alone and with a deny list", async (t) => {
 });
 
 t.test('diff: a denylist replaced by an allowlist profile strengthens; its allow rules open nothing', async (t) => {
-  if (!existsSync(DEBIAN_PROFILE)) return t.skip(`${DEBIAN_PROFILE} missing`);
+  if (!existsSync(DEBIAN_PROFILE)) { t.plan(0, `${DEBIAN_PROFILE} missing`); return; }
   const write = (name: string, seccomp: string) => {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, `stockade: 1\nname: ${name}\nseccomp:\n${seccomp}`);

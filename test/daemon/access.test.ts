@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { decide, type Peer } from '../../src/daemon/access.js';
 import { loadDaemonConfig } from '../../src/daemon/config.js';
 import { PolicyError } from '../../src/policy/errors.js';
-import { planFromFile } from '../../src/plan/index.js';
 import { ROOT } from '../runtime/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stk-access-'));

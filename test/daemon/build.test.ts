@@ -50,7 +50,7 @@ if (!IS_ROOT) {
     const out = join(d.sb.dir, 'out');
     c.build('test', { ...shSpec('outputs', `mkdir ${out}; echo data > ${out}/file; chmod 4755 ${out}/file; ln -s file ${out}/link`), outputs: [out] });
     const finished = await c.waitFor('finished');
-    t.equal(finished.outcome, 'succeeded', finished.message);
+    t.equal(finished.outcome, 'succeeded', finished.message ?? '');
     t.same(finished.hand_over, { outputs: [{ path: out, files: 1, directories: 1, symlinks: 1, bytes: 5 }], stripped: 1, xattrs_dropped: 0 });
     t.equal(statSync(join(out, 'file')).mode & 0o7777, 0o555, 'installed without its setuid bit');
     t.equal(await d.stop(), 0);

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEvent, type Event } from '../../src/daemon/protocol.js';
+import { parseEvent, type WireEvent } from '../../src/daemon/protocol.js';
 import { LineSplitter } from '../../src/runtime/lines.js';
 import { CLEAN_ENV as RUNTIME_ENV, CLI, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, type Sandbox } from '../runtime/helpers.js';
 
@@ -163,7 +163,7 @@ export function shSpec(name: string, script: string, env: Record<string, string>
 
 /** A protocol client: every event received is checked against the schema. */
 export class Connection {
-  readonly events: (Event & { version: 1 })[] = [];
+  readonly events: WireEvent[] = [];
   closed = false;
 
   /** Called on every event and on close; event-driven, so that waiting clients cost no CPU. */
@@ -197,7 +197,7 @@ export class Connection {
     this.send({ version: 1, type: 'build', policy, spec });
   }
 
-  waitFor<T extends Event['type']>(type: T, predicate: (e: Extract<Event, { type: T }>) => boolean = () => true, timeoutMs = 60_000): Promise<Extract<Event, { type: T }>> {
+  waitFor<T extends WireEvent['type']>(type: T, predicate: (e: Extract<WireEvent, { type: T }>) => boolean = () => true, timeoutMs = 60_000): Promise<Extract<WireEvent, { type: T }>> {
     return new Promise((resolve, reject) => {
       const settle = (outcome: () => void) => {
         clearTimeout(timer);
@@ -205,8 +205,8 @@ export class Connection {
         outcome();
       };
       const watch = () => {
-        const found = this.events.find((e) => e.type === type && predicate(e as Extract<Event, { type: T }>));
-        if (found) settle(() => resolve(found as Extract<Event, { type: T }>));
+        const found = this.events.find((e) => e.type === type && predicate(e as Extract<WireEvent, { type: T }>));
+        if (found) settle(() => resolve(found as Extract<WireEvent, { type: T }>));
         else if (this.closed) settle(() => reject(new Error(`connection closed without a ${type} event; got ${JSON.stringify(this.events)}`)));
       };
       const timer = setTimeout(() => settle(() => reject(new Error(`no ${type} event; got ${JSON.stringify(this.events)}`))), timeoutMs);

@@ -9,9 +9,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, lockRecord, shSpec, toolArgs } from './helpers.js';
 import { CLI, ROOT } from '../runtime/helpers.js';
 
-function count(text: string, pattern: RegExp): number {
-  return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
-}
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);

@@ -37,7 +37,7 @@ if (!IS_ROOT) {
     t.teardown(() => c.close());
     c.build('test', { ...shSpec('seen', `cat ${shared}/sub/marker; echo cores=$NIX_BUILD_CORES; touch ${shared}/x 2>/dev/null || echo read-only`), cores: 4 });
     const seen = await c.waitFor('finished');
-    t.equal(seen.outcome, 'succeeded', seen.message);
+    t.equal(seen.outcome, 'succeeded', seen.message ?? '');
     t.equal(c.logOf(seen.id), 'shared\ncores=1\nread-only\n');
     c.build('test', shSpec('slow', 'sleep 30'));
     const slow = await c.waitFor('finished', (e) => e.id !== seen.id);

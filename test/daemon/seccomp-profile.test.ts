@@ -31,7 +31,7 @@ if (!IS_ROOT) {
     if (answer.type !== 'accepted') return;
     const accepted = answer;
     const finished = await c.waitFor('finished');
-    t.equal(finished.outcome, 'succeeded', finished.message);
+    t.equal(finished.outcome, 'succeeded', finished.message ?? '');
     const out = c.logOf(accepted.id);
     t.match(out, /^Seccomp:\s+2\n/, 'a seccomp filter is loaded');
     t.match(out, /Operation not supported\nmkdir 1\n/, "mkdir fails with the profile's errno");

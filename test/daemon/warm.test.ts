@@ -46,7 +46,7 @@ if (!IS_ROOT) {
       c.build('test', shSpec(name, 'echo $$; cut -d" " -f19 /proc/self/stat'));
       const accepted = await c.waitFor('accepted', (e) => !c.events.some((f) => f.type === 'finished' && f.id === e.id));
       const finished = await c.waitFor('finished', (e) => e.id === accepted.id);
-      t.equal(finished.outcome, 'succeeded', finished.message);
+      t.equal(finished.outcome, 'succeeded', finished.message ?? '');
       t.equal(c.logOf(accepted.id), '1\n0\n', "the builder is PID 1 of the worker's namespace, at normal priority");
       const line = new RegExp(`build ${accepted.id}: running as uid \\d+, init pid (\\d+) \\(warm worker\\)`).exec(d.log.slice(from));
       t.ok(line, `build ${name} used a warm worker`);

@@ -61,7 +61,7 @@ t.test('require refuses, naming what the kernel lacks', async (t) => {
 t.test('a restricted child: paths, abstract unix sockets and signals', async (t) => {
   const abi = landlockAbi();
   if (abi < 6) {
-    t.skip(`the kernel's Landlock ABI is ${abi}; this check needs 6 (scopes)`);
+    t.plan(0, `the kernel's Landlock ABI is ${abi}; this check needs 6 (scopes)`);
     return;
   }
   const abstractName = `stockade-test-${process.pid}`;

@@ -99,7 +99,7 @@ t.test('JSON errors are located where JSON.parse stops', async (t) => {
     ['{"a": ', 6, /unexpected end of file/],
   ];
   for (const [text, offset, message] of cases) {
-    t.throws(() => JSON.parse(text), {}, `${JSON.stringify(text)} is invalid`);
+    t.throws(() => JSON.parse(text), `${JSON.stringify(text)} is invalid`);
     t.match(jsonErrorAt(text), { offset, message }, JSON.stringify(text));
   }
   for (const text of ['{}', '[]', '"x"', '-1.5e+3', '{"a": [true, false, null, "\\u00e9\\n"]}']) t.equal(jsonErrorAt(text), null, `${text} is valid`);
@@ -115,7 +115,7 @@ t.test('kernel release comparison', async (t) => {
 
 t.test("Debian's containers default profile imports, compiles and holds", async (t) => {
   if (!existsSync(DEBIAN_PROFILE)) {
-    t.skip(`${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`);
+    t.plan(0, `${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`);
     return;
   }
   ensureBuilt();

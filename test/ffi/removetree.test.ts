@@ -1,6 +1,6 @@
 // Walking and removing trees through directory fds (build-dir clean-up, CVE-2025-46415, and
 // output hand-over): any depth, with a bounded number of open fds, never following a symlink.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ function deepChain(root: string, depth: number): void {
 }
 
 /** A temp dir, removed at the end whatever happened (rm -rf walks any depth). */
-function tempDir(t: Tap.Test): string {
+function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'stk-rmtree-'));
   t.teardown(() => void spawnSync('/bin/rm', ['-rf', dir]));
   return dir;

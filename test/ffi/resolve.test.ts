@@ -1,6 +1,6 @@
 // The resolver every root-side path lookup goes through: beneath a root fd, no symlink in any
 // component, the same refusals with openat2 and with the component walk used without it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { OPEN_FLAGS } from '../../src/ffi/arch.js';
 import { close } from '../../src/ffi/libc.js';
 import { PathRefused, makeDirsBeneath, openBeneath, openBeneathByWalk, openRoot, splitUnderRoot } from '../../src/ffi/resolve.js';
 
-function tree(t: Tap.Test): string {
+function tree(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'stk-resolve-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'a/b'), { recursive: true });

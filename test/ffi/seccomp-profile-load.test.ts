@@ -11,8 +11,8 @@ import { distUrl, ensureBuilt, isRoot, NOT_ROOT_REASON, runChildJson } from '../
 const DEBIAN_PROFILE = '/usr/share/containers/seccomp.json';
 
 t.test('a profile-based filter refuses what the profile and the policy refuse, and nothing else', async (t) => {
-  if (!isRoot) return t.skip(NOT_ROOT_REASON);
-  if (!existsSync(DEBIAN_PROFILE)) return t.skip(`${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`);
+  if (!isRoot) { t.plan(0, NOT_ROOT_REASON); return; }
+  if (!existsSync(DEBIAN_PROFILE)) { t.plan(0, `${DEBIAN_PROFILE} missing: apt-get install golang-github-containers-common`); return; }
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'stockade-profile-load-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // What the hand-over copies: sparse files stay sparse, the outputs' bytes can be capped, and a
 // journal hears of every host change before it is made.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ const BUILD_UID = 2_100_000_000 + randomBytes(2).readUInt16BE(0);
 const GiB = 1 << 30;
 
 /** A work directory standing for the build directory (`sources`) and an outputs.under root (`root`), removed at the end. */
-function workDir(t: Tap.Test): { root: string; sources: string; dirFd: number } {
+function workDir(t: Test): { root: string; sources: string; dirFd: number } {
   const work = mkdtempSync(join(tmpdir(), 'stk-copy-handover-'));
   const root = join(work, 'store');
   const sources = join(work, 'build');
@@ -83,7 +83,7 @@ if (!IS_ROOT) {
 
   t.test('from another kind of filesystem (tmpfs, where copy_file_range cannot reach), files are copied whole and holes stay holes', async (t) => {
     if (!existsSync('/dev/shm') || statSync('/dev/shm').dev === statSync(tmpdir()).dev) {
-      t.skip('needs /dev/shm on a filesystem other than the temporary directory');
+      t.plan(0, 'needs /dev/shm on a filesystem other than the temporary directory');
       return;
     }
     const { root } = workDir(t);

@@ -1,16 +1,16 @@
 // Output hand-over through real builds: what a builder leaves is handed back canonical (owner,
 // modes, mtime, no setuid bits, symlinks as links, fresh inodes), and whatever may not be
 // handed over fails the build with nothing installed.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chownSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import { IS_ROOT, NOT_ROOT_REASON, makePolicy, removeSandbox, run, runAsync, type Sandbox } from '../runtime/helpers.js';
 import { outputArgs, ownLeftovers } from './helpers.js';
 
 /** Every path under `root` (itself included), with lstat. */
-function walk(root: string): { path: string; st: ReturnType<typeof lstatSync> }[] {
+function walk(root: string): { path: string; st: Stats }[] {
   const st = lstatSync(root);
   const here = [{ path: root, st }];
   if (!st.isDirectory()) return here;
@@ -32,7 +32,7 @@ async function privateOutput(sb: Sandbox, out: string): Promise<string> {
 const WAIT_FOR_GO = 'mkdir -p "$OUT"; touch "$OUT/ready"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; rm -f "$OUT/go" "$OUT/ready"';
 
 /** Nothing of a refused build's outputs is installed, and no staging directory is left next to it. */
-function assertNothingInstalled(t: Tap.Test, sb: Sandbox, out: string): void {
+function assertNothingInstalled(t: Test, sb: Sandbox, out: string): void {
   t.notOk(existsSync(out), 'the output is not installed');
   t.same(readdirSync(sb.dir).filter((n) => n.startsWith('.stockade-handover-')), [], 'no staging directory left');
   t.same(ownLeftovers(sb), [], 'nothing of the build left');

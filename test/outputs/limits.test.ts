@@ -1,7 +1,7 @@
 // The hand-over at its limits, through real builds: deep trees (handed over or refused, and the
 // build directory always removed), group- or world-writable outputs (rejected at the top,
 // normalised below, as guix-daemon does), and directories made on the way to a refused output.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ function deepChain(where: string, depth: number): string {
 }
 
 /** A sandbox removed at the end whatever was left in it (rm -rf walks any depth). */
-function sandbox(t: Tap.Test, extra = ''): Sandbox {
+function sandbox(t: Test, extra = ''): Sandbox {
   const sb = makePolicy('guix-default', extra);
   t.teardown(() => void spawnSync('/bin/rm', ['-rf', sb.dir]));
   return sb;

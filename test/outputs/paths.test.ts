@@ -2,7 +2,7 @@
 // outputs.under root without following any symlink, at start and again at hand-over (a symlink
 // planted on the way while the build runs, as another build's output can hold, is refused);
 // and an output's own name may be as long as the filesystem allows.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,7 +24,7 @@ async function privateOutput(sb: Sandbox, out: string, n = 0): Promise<string> {
 /** Makes the output, writes `pwned` into it, says `ready`, and waits for the test to touch `go`. */
 const WRITE_THEN_WAIT = 'mkdir "$OUT"; echo pwned > "$OUT/pwned"; touch "$OUT/ready"; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; rm -f "$OUT/go" "$OUT/ready"';
 
-function noStaging(t: Tap.Test, dir: string): void {
+function noStaging(t: Test, dir: string): void {
   t.same(readdirSync(dir).filter((n) => n.startsWith('.stockade-handover-')), [], `no staging directory left in ${dir}`);
 }
 

@@ -1,6 +1,6 @@
 // The outputs section: guix's hand-over by default, only the owner configurable, checked
 // against the pool, and shown by explain.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ ensureBuilt();
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli/main.js');
 
-function policyFile(t: Tap.Test, body: string): string {
+function policyFile(t: Test, body: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'stk-outputs-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'policy.yaml');

@@ -22,7 +22,7 @@ function identity(pool: PoolRef, stateDir: string, supplementaryGroups: 'pool' |
   };
 }
 
-function range(count: number): PoolRef {
+function range(count: number): Extract<PoolRef, { kind: 'range' }> {
   return { kind: 'range', first: randomHighUid(), count, gid: 65534 };
 }
 
@@ -124,7 +124,7 @@ t.test('build-user pool (root)', { skip: NEEDS_ROOT }, async (t) => {
     const results = await Promise.all(children.map(async (c) => {
       let out = '';
       c.stdout!.on('data', (d) => (out += d));
-      const [code] = await once(c, 'exit');
+      const [code] = await once(c, 'close'); // 'exit' may come before the last of stdout
       t.equal(code, 0, 'child succeeded');
       return JSON.parse(out) as { uid: number; from: string; to: string };
     }));

@@ -92,7 +92,7 @@ if (!IS_ROOT) {
     const input = join(link, 'root', 'secret');
 
     const r = buildWithSwap(sb, [input], `cat ${input}`, { path: link, to: host });
-    t.equal(r.outcome, 'succeeded', r.message);
+    t.equal(r.outcome, 'succeeded', r.message ?? '');
     t.equal(r.output, 'DECOY\n', 'the file opened before the swap, not the root-only one the path leads to now');
     t.same(ownLeftovers(sb), []);
   });
@@ -127,7 +127,7 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default', '', 4, `  build_dir_host: ${admin}\n  paths: [{ source: ${join(admin, 'link')}, target: /opt/admin }]\n`);
     t.teardown(() => removeSandbox(sb));
     const r = buildWithSwap(sb, [], 'cat /opt/admin/file', { path: join(admin, 'link'), to: join(admin, 'real-b') });
-    t.equal(r.outcome, 'succeeded', r.message);
+    t.equal(r.outcome, 'succeeded', r.message ?? '');
     t.equal(r.output, 'A\n', 'the directory the symlink led to when it was opened');
     t.same(readdirSync(admin).sort(), ['link', 'link.away', 'real-a', 'real-b'], 'no build directory left');
   });

@@ -2,7 +2,7 @@
 // reach on the host, and that slirp4netns is gone after the build, whatever happened.
 // Traffic goes only to 10.0.2.2 inside the build's own namespace (slirp's view of the host's
 // loopback) and to the test's own listeners on 127.0.0.1 and abstract unix sockets.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -72,7 +72,7 @@ if (!IS_ROOT) {
   // fixed-output sets no cgroup limits, so its builds make no cgroup: the cgroups leftovers()
   // sees (host-wide) belong to other test runs going on at the same time.
   const buildLeftovers = (box: Sandbox) => leftovers(box).filter((l) => !l.startsWith('cgroups under'));
-  const noneLeft = (t: typeof import('tap').default, box: Sandbox) => {
+  const noneLeft = (t: Test, box: Sandbox) => {
     t.same(newSlirps(), [], 'no slirp4netns process remains');
     t.same(buildLeftovers(box), [], 'nothing of the build remains');
   };

@@ -1,8 +1,10 @@
 // The /dev set: guix-daemon gives builds a handful of character devices and nothing more.
+import { GUIX_DEVICES } from '../../policy/lists.js';
+import type { DeviceName } from '../../policy/types.js';
 import type { Hit, Rule } from '../types.js';
 
-/** What guix-daemon provides (nix/libstore/build.cc), kvm included when the host has it. */
-const GUIX_DEVICES = new Set(['full', 'kvm', 'null', 'random', 'tty', 'urandom', 'zero', 'pts', 'shm', 'fd']);
+/** What guix-daemon provides, kvm included when the host has it. */
+const GUIX_SET = new Set<DeviceName>([...GUIX_DEVICES, 'kvm']);
 
 export const deviceRules: Rule[] = [
   {
@@ -15,7 +17,7 @@ export const deviceRules: Rule[] = [
     check: ({ policy }) =>
       (policy.devices ?? []).flatMap((d, i): Hit[] => {
         const name = typeof d === 'string' ? d : d.name;
-        return GUIX_DEVICES.has(name) ? [] : [{ pointer: `/devices/${i}`, message: `device /dev/${name} is exposed to the build` }];
+        return GUIX_SET.has(name) ? [] : [{ pointer: `/devices/${i}`, message: `device /dev/${name} is exposed to the build` }];
       }),
   },
 ];

@@ -1,4 +1,4 @@
-import { CAPABILITIES } from '../../policy/capabilities.js';
+import { CAPABILITIES } from '../../linux/capabilities.js';
 import type { ProbeCheck } from '../check.js';
 
 function mask(names: string[]): string {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded
 // Entry point: dispatches to one module per command, imported lazily so each command
 // loads only what it uses.
 import { readFileSync } from 'node:fs';

@@ -44,21 +44,37 @@ export function canFork(): boolean {
   return process.platform === 'linux' && process.getuid?.() === 0 && process.execArgv.includes('--single-threaded');
 }
 
-/** MADV_DOFORK on every mapping of this process (V8's heap is MADV_DONTFORK). */
+/** Rounds of the MADV_DOFORK pass at most; each one after the first marks only what V8 mapped during the last. */
+const MARK_ROUNDS = 4;
+
+/**
+ * MADV_DOFORK on every mapping of this process (V8 marks its heap MADV_DONTFORK). The pass itself
+ * allocates, and V8 may map a heap page while it runs (seen: a child faulting in such a page), so
+ * it repeats until a round finds no mapping it has not marked.
+ */
 function markEverythingForkable(): void {
-  for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
-    const dash = line.indexOf('-');
-    const space = line.indexOf(' ');
-    // [vsyscall] lies above 2^53; it and [vvar] are special mappings madvise refuses (EINVAL).
-    if (dash < 0 || space - dash > 14 || line.includes('[vvar') || line.includes('[vsyscall]')) continue;
-    const start = parseInt(line.slice(0, dash), 16);
-    const end = parseInt(line.slice(dash + 1, space), 16);
-    try {
-      madvise(start, end - start, MADV_DOFORK);
-    } catch (err) {
-      // A mapping unmapped since the read, or one madvise cannot advise (VM_IO): nothing to copy.
-      if (!(err instanceof SyscallError && (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOMEM))) throw err;
+  const marked = new Set<string>();
+  for (let round = 0; round < MARK_ROUNDS; round++) {
+    let fresh = 0;
+    for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+      const dash = line.indexOf('-');
+      const space = line.indexOf(' ');
+      // [vsyscall] lies above 2^53; it and [vvar] are special mappings madvise refuses (EINVAL).
+      if (dash < 0 || space - dash > 14 || line.includes('[vvar') || line.includes('[vsyscall]')) continue;
+      const range = line.slice(0, space);
+      if (marked.has(range)) continue;
+      marked.add(range);
+      fresh++;
+      const start = parseInt(line.slice(0, dash), 16);
+      const end = parseInt(line.slice(dash + 1, space), 16);
+      try {
+        madvise(start, end - start, MADV_DOFORK);
+      } catch (err) {
+        // A mapping unmapped since the read, or one madvise cannot advise (VM_IO): nothing to copy.
+        if (!(err instanceof SyscallError && (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOMEM))) throw err;
+      }
     }
+    if (fresh === 0) return;
   }
 }
 

@@ -56,6 +56,11 @@ export interface RunOptions {
    * here and kills it whatever happens. Not for plans whose network namespace the supervisor makes.
    */
   init?: WarmInit;
+  /**
+   * Fork init from this process (zygote.ts), where it can, rather than start a fresh Node: only for
+   * a caller that does nothing else while it forks (`stockade run`), never a daemon's event loop.
+   */
+  forkInit?: boolean;
   /** Told once the build has its user and init (again for each fork retried), just before init gets its request. */
   onStart?: (started: { uid: number; initPid: number; warm: boolean; forked: boolean }) => void;
   /**
@@ -87,6 +92,8 @@ export interface RunResult {
   handOver?: HandOverReport;
   durationMs: number;
   peakMemoryBytes?: number;
+  /** How the build's init started: forked from the supervisor, a fresh Node, or a warm worker. */
+  init?: 'forked' | 'node' | 'warm';
 }
 
 /** guix's defence against CVE-2019-5736: the builder must resolve inside the build's inputs. */
@@ -403,7 +410,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     };
     // slirp4netns must attach to a network namespace made before init's set-up, which a fork
     // retried would have to make again: such plans keep the fresh-Node init.
-    const forked = !warm && !supervisorMakesNetns(plan) && canFork() ? await startForked(request, adopt, cleanups, options) : undefined;
+    const forked = options.forkInit && !warm && !supervisorMakesNetns(plan) && canFork() ? await startForked(request, adopt, cleanups, options) : undefined;
     let exit: Exit;
     if (forked) exit = await supervise(forked.child, plan, options, () => sources.close(), { setupError: forked.setupError });
     else {
@@ -417,7 +424,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       if (slirp) cleanups.push(() => slirp.stop());
       exit = await supervise(child, plan, options, () => sources.close(), { request });
     }
-    result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {
       result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');
     }

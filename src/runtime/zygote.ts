@@ -23,6 +23,8 @@ import { constants as osConstants } from 'node:os';
 import { CLONE_FLAGS, ERRNO, FCNTL, MADV_DOFORK, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
 import { dup3, exitNow, fcntl, fork, kill, libcFn, madvise, pipe2, read, setns, unshare } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
+import { libseccomp } from '../ffi/seccomp.js';
+import { vsockFilter } from '../seccomp/policy-filter.js';
 import { EXEC_LINE, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
 import { report, setUp } from './setup.js';
 import { resetSignals } from './signals.js';
@@ -239,6 +241,9 @@ export function forkInit(request: InitRequest): ForkedInit {
     pipes.push(goRead, goWrite);
     const devNull = openSync('/dev/null', 'r');
     pipes.push(devNull);
+    // Loaded here, once per process, not in each child: dlopen in a forked child could wait on a
+    // loader lock another thread held at the fork.
+    if (request.plan.seccomp || vsockFilter(request.plan.network)) libseccomp();
     const fault = faultFor(forksDone++);
     let pid: number;
     unshare(CLONE_FLAGS.CLONE_NEWPID);

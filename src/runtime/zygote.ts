@@ -21,7 +21,7 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { CLONE_FLAGS, ERRNO, FCNTL, MADV_DOFORK, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
-import { dup3, exitNow, fcntl, fork, kill, libcFn, madvise, pipe2, read, setns, unshare } from '../ffi/libc.js';
+import { dup3, exitNow, fcntl, fork, kill, libcFn, madvise, pipe2, read, setns, unshare, waitpid } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
 import { libseccomp } from '../ffi/seccomp.js';
 import { vsockFilter } from '../seccomp/policy-filter.js';
@@ -96,24 +96,22 @@ let keepAlive: NodeJS.Timeout | undefined;
 
 function reapRunning(): void {
   for (const [pid, child] of running) {
-    const status = waitpid(pid);
-    if (status === undefined) continue;
+    let status: ReapedStatus;
+    try {
+      const raw = waitpid(pid, WNOHANG);
+      if (raw === undefined) continue;
+      status = decodeWaitStatus(raw);
+    } catch (err) {
+      // ECHILD: reaped by someone else; it has ended all the same, how is unknown.
+      if (!(err instanceof SyscallError && err.errno === ERRNO.ECHILD)) throw err;
+      status = { code: null, signal: null };
+    }
     running.delete(pid);
-    child.reaped(decodeWaitStatus(status));
+    child.reaped(status);
   }
   if (running.size === 0 && keepAlive) {
     clearInterval(keepAlive);
     keepAlive = undefined;
-  }
-}
-
-function waitpid(pid: number): number | undefined {
-  try {
-    return waitpidNoHang(pid);
-  } catch (err) {
-    // ECHILD: someone else reaped it; it has ended all the same.
-    if (err instanceof SyscallError && err.errno === ERRNO.ECHILD) return 0x09;
-    throw err;
   }
 }
 
@@ -185,11 +183,6 @@ export class ForkedInit extends EventEmitter {
     if (this.exited && this.open === 0) this.emit('close', this.exitCode, this.signalCode);
   }
 }
-
-function waitpidNoHang(pid: number): number | undefined {
-  return waitpidRaw(pid, WNOHANG);
-}
-import { waitpid as waitpidRaw } from '../ffi/libc.js';
 
 let forksDone = 0;
 
@@ -302,6 +295,9 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void):
     });
     const lose = (why: string) => {
       child.kill();
+      // Nothing of a lost child reaches the build's log.
+      child.stdout.destroy();
+      child.stderr.destroy();
       const done = () => resolve({ kind: 'lost', why });
       if (child.exitCode !== null || child.signalCode !== null) done();
       else child.once('exit', done);

@@ -34,8 +34,12 @@ import { LineSplitter } from './lines.js';
 export const FORK_ATTEMPTS = 3;
 /** From fork to EXEC_LINE: a child past it is hung (V8's SIGSEGV handler can spin) and retried. */
 const PRE_EXEC_DEADLINE_MS = 15_000;
-/** Fault injection for tests: `crash:N` makes this process's first N forked children die of SIGSEGV before set-up. */
+/**
+ * Fault injection for tests: `crash:N` makes this process's first N forked children die of
+ * SIGSEGV before set-up, `hang:N` makes them wait forever, `…,deadline:MS` shortens the deadline.
+ */
 const FAULT_VARIABLE = 'STOCKADE_TEST_FORK_FAULTS';
+type Fault = 'crash' | 'hang';
 /** Above every fd the child places, so that placing one never overwrites another still to be placed. */
 const HIGH_FD = 10;
 
@@ -186,18 +190,21 @@ export class ForkedInit extends EventEmitter {
 
 let forksDone = 0;
 
-function faultFor(fork: number): 'crash' | undefined {
-  const match = /^crash:(\d+)$/.exec(process.env[FAULT_VARIABLE] ?? '');
-  return match && fork < Number(match[1]) ? 'crash' : undefined;
+const faultSpec = /^(crash|hang):(\d+)(?:,deadline:(\d+))?$/.exec(process.env[FAULT_VARIABLE] ?? '');
+const preExecDeadlineMs = faultSpec?.[3] ? Number(faultSpec[3]) : PRE_EXEC_DEADLINE_MS;
+
+function faultFor(fork: number): Fault | undefined {
+  return faultSpec && fork < Number(faultSpec[2]) ? (faultSpec[1] as Fault) : undefined;
 }
 
 /** The forked child: never returns to the parent's event loop. */
-function childMain(request: InitRequest, fds: { devNull: number; stdout: number; stderr: number; status: number; go: number }, fault: 'crash' | undefined): never {
+function childMain(request: InitRequest, fds: { devNull: number; stdout: number; stderr: number; status: number; go: number }, fault: Fault | undefined): never {
   try {
     // Node's handlers would run the parent's libuv code here; the set-up resets them again later.
     resetSignals();
     // A real memory fault: a signal sent to itself would be ignored by a PID 1 with no handler.
     if (fault === 'crash') libcFn('size_t strlen(void *s)')(null);
+    if (fault === 'hang') for (;;) libcFn('int pause(void)')();
     const high = Object.fromEntries(Object.entries(fds).map(([name, fd]) => [name, fcntl(fd, FCNTL.F_DUPFD_CLOEXEC, HIGH_FD)])) as typeof fds;
     dup3(high.status, STATUS_FD, OPEN_FLAGS.O_CLOEXEC);
     dup3(high.devNull, 0, 0);
@@ -304,8 +311,8 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void):
     };
     const deadline = setTimeout(() => {
       child.status.destroy();
-      lose(`no word from it within ${PRE_EXEC_DEADLINE_MS / 1000} s`);
-    }, PRE_EXEC_DEADLINE_MS);
+      lose(`no word from it within ${preExecDeadlineMs / 1000} s`);
+    }, preExecDeadlineMs);
     child.status.setEncoding('utf8');
     child.status.on('data', (text: string) => lines.push(text));
     child.status.on('error', () => {});

@@ -3,6 +3,7 @@
 // to a fresh Node init, and many builds forked from one process.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, ROOT, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
 
@@ -59,6 +60,18 @@ if (!IS_ROOT) {
     t.match(lost[0], /forked set-up 1 of 3 lost \(pid \d+: it ended \(SIGSEGV\) before set-up\); retrying on a fresh fork/);
     t.equal(r.stderr.split('\n').filter((l) => l === 'ran').length, 1, 'the builder ran once');
     t.match(JSON.parse(r.stdout), { init: 'forked', outcome: 'failed', exitCode: 7 });
+    t.same(leftovers(sb), []);
+  });
+
+  t.test('a forked init that hangs before exec is killed at the deadline and the build retried', async (t) => {
+    const r = run(sb, 'echo ran', [], env('hang:1,deadline:1000'));
+    t.equal(r.status, 0, r.stderr);
+    t.equal(r.stdout, 'ran\n', 'the builder ran once');
+    const lost = lostLines(r.stderr);
+    t.equal(lost.length, 1, r.stderr);
+    t.match(lost[0], /forked set-up 1 of 3 lost \(pid \d+: no word from it within 1 s\); retrying on a fresh fork/);
+    const pid = /pid (\d+)/.exec(lost[0])![1];
+    t.notOk(existsSync(`/proc/${pid}`), 'the hung child is gone (it was root, not a pool user: leftovers() would not see it)');
     t.same(leftovers(sb), []);
   });
 

@@ -233,7 +233,8 @@ function supervise(child: InitProcess, plan: Plan, options: RunOptions, initDone
     // Paused while any promise of onOutput is pending; never once init has exited, so the
     // pipes are read to their end and 'close' comes.
     let holds = 0;
-    let exited = false;
+    // A forked init may have exited already, while its set-up was verified.
+    let exited = child.exitCode !== null || child.signalCode !== null;
     const flow = (resume: boolean) => {
       for (const stream of [child.stdout!, child.stderr!]) {
         if (resume) stream.resume();
@@ -268,12 +269,14 @@ function supervise(child: InitProcess, plan: Plan, options: RunOptions, initDone
       if (message?.error) setupError = String(message.error);
       if (message?.warning) options.onNotice?.(String(message.warning));
     });
-    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
+    const closed = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(total);
       clearTimeout(silent);
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, setupError, ended });
-    });
+    };
+    if (child instanceof ForkedInit) child.onceClosed(closed);
+    else child.on('close', closed);
     if (child instanceof ForkedInit || !('request' in start)) {
       initDone();
       return;

@@ -141,6 +141,8 @@ export class ForkedInit extends EventEmitter {
   private open = 2;
   private exited = false;
   private started = false;
+  /** 'close' was emitted: possibly before the supervisor listened (a builder with no output exits fast). */
+  private closed = false;
 
   constructor(
     readonly pid: number,
@@ -183,8 +185,16 @@ export class ForkedInit extends EventEmitter {
     this.maybeClose();
   }
 
+  /** Calls `listener` once it has exited and its output has ended, at once if that is past already. */
+  onceClosed(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    if (this.closed) listener(this.exitCode, this.signalCode);
+    else this.once('close', listener);
+  }
+
   private maybeClose(): void {
-    if (this.exited && this.open === 0) this.emit('close', this.exitCode, this.signalCode);
+    if (!this.exited || this.open !== 0 || this.closed) return;
+    this.closed = true;
+    this.emit('close', this.exitCode, this.signalCode);
   }
 }
 

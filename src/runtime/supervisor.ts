@@ -318,8 +318,9 @@ async function startForked(
     }
     cleanups.push(() => killTree(child));
     adopt(child.pid, true);
-    const verdict = await verify(child, options.onNotice);
-    if (verdict.kind === 'exec') return { child };
+    const verdict = await verify(child, options.onNotice, options.signal);
+    // Cancelled: supervise() sees the signal aborted and reports the build so.
+    if (verdict.kind === 'exec' || options.signal?.aborted) return { child };
     if (verdict.kind === 'setup-failed') return { child, setupError: verdict.error };
     const next = attempt < FORK_ATTEMPTS ? 'retrying on a fresh fork' : 'starting a fresh Node init';
     options.onNotice?.(`init: forked set-up ${attempt} of ${FORK_ATTEMPTS} lost (pid ${child.pid}: ${verdict.why}); ${next}`);

@@ -291,7 +291,7 @@ export type ForkVerdict =
  * Starts the child and waits until its status pipe says how its set-up ended; a child lost is
  * killed and reaped. Warnings go to `onNotice` as they come.
  */
-export function verify(child: ForkedInit, onNotice?: (message: string) => void): Promise<ForkVerdict> {
+export function verify(child: ForkedInit, onNotice?: (message: string) => void, signal?: AbortSignal): Promise<ForkVerdict> {
   return new Promise((resolve) => {
     let execLine = false;
     let error: string | undefined;
@@ -319,7 +319,12 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void):
       if (child.exitCode !== null || child.signalCode !== null) done();
       else child.once('exit', done);
     };
+    // Cancelled: killed at once, not at the deadline; its end then comes as any other's.
+    const cancel = () => child.kill();
+    if (signal?.aborted) cancel();
+    signal?.addEventListener('abort', cancel);
     const deadline = setTimeout(() => {
+      signal?.removeEventListener('abort', cancel);
       child.status.destroy();
       lose(`no word from it within ${preExecDeadlineMs / 1000} s`);
     }, preExecDeadlineMs);
@@ -328,6 +333,7 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void):
     child.status.on('error', () => {});
     child.status.once('end', () => {
       clearTimeout(deadline);
+      signal?.removeEventListener('abort', cancel);
       if (error !== undefined) resolve({ kind: 'setup-failed', error });
       else if (execLine) resolve({ kind: 'exec' });
       else {

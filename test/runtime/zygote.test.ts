@@ -2,10 +2,10 @@
 // builder inherits that way, a fork that dies before exec retried, repeated failures falling back
 // to a fresh Node init, and many builds forked from one process.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, ROOT, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
+import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, ROOT, leftovers, makePolicy, removeSandbox, run, runArgs } from './helpers.js';
 
 const FAULTS = 'STOCKADE_TEST_FORK_FAULTS';
 /** Builds forked from one process in the stress test; STOCKADE_STRESS_BUILDS for more (10,000 by hand). */
@@ -72,6 +72,24 @@ if (!IS_ROOT) {
     t.match(lost[0], /forked set-up 1 of 3 lost \(pid \d+: no word from it within 1 s\); retrying on a fresh fork/);
     const pid = /pid (\d+)/.exec(lost[0])![1];
     t.notOk(existsSync(`/proc/${pid}`), 'the hung child is gone (it was root, not a pool user: leftovers() would not see it)');
+    t.same(leftovers(sb), []);
+  });
+
+  t.test('cancelled while a forked init hangs before exec: it ends at once, not at the deadline, and is not retried', async (t) => {
+    // A deadline of 10 minutes: had cancelling waited for it, this test would time out.
+    const cli = spawn(process.execPath, runArgs(sb, 'echo ran'), { env: { ...env('hang:1,deadline:600000'), STOCKADE_BUILDS_DIR: sb.registry } });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.on('data', (d) => (stdout += d));
+    cli.stderr.on('data', (d) => (stderr += d));
+    // The child is forked and hanging well before this.
+    const interrupt = setTimeout(() => cli.kill('SIGINT'), 2000);
+    const status = await new Promise<number | null>((resolve) => cli.on('close', resolve));
+    clearTimeout(interrupt);
+    t.equal(status, 130, stderr);
+    t.equal(stdout, '', 'the builder never ran');
+    t.match(stderr, 'stockade: build cancelled');
+    t.same(lostLines(stderr), [], 'not retried');
     t.same(leftovers(sb), []);
   });
 

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded
+// --single-threaded: `run` forks its build's init from this process (runtime/zygote.ts), which is
+// safe only while V8 posts no work to other threads.
 // Entry point: dispatches to one module per command, imported lazily so each command
 // loads only what it uses.
 import { readFileSync } from 'node:fs';

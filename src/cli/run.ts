@@ -79,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', cancel).on('SIGTERM', cancel);
     const result = await runBuild(plan, {
       keepFailed: v['keep-failed'],
+      // This process does nothing else while the build runs: it forks init itself.
+      forkInit: true,
       poolTimeoutMs: Number(v['pool-timeout'] ?? 0) * 1000,
       signal: controller.signal,
       onNotice: (message) => process.stderr.write(`stockade: ${message}\n`),
@@ -101,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(notes.map((n) => `stockade: note: ${n}\n`).join(''));
     }
     if (v.json) {
-      const summary = { message: null, uid: null, keptBuildDir: null, keptTree: null, keptOutputs: null, peakMemoryBytes: null, ...result };
+      const summary = { message: null, uid: null, keptBuildDir: null, keptTree: null, keptOutputs: null, peakMemoryBytes: null, init: null, ...result };
       process.stdout.write(JSON.stringify(summary, (_key, value: unknown) => (value === undefined ? null : value)) + '\n');
     }
     if (cancelledBy) return cancelledBy === 'SIGINT' ? 130 : 143;

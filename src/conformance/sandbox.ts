@@ -191,6 +191,8 @@ export async function runSandbox(plan: Plan, options: RunOptions = {}): Promise<
   let stdout = '';
   let stderr = '';
   const result = await runBuild(plan, {
+    // The suite runs one build at a time: its process may fork each init (when it can).
+    forkInit: true,
     signal: options.signal,
     keepFailed: options.keepFailed,
     onOutput: (stream, chunk) => {

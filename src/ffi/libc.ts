@@ -30,6 +30,7 @@ import {
   SIG_SETMASK,
   SYS,
   UMOUNT_FLAGS,
+  WNOHANG,
 } from './arch.js';
 
 type Fn = (...args: any[]) => any;
@@ -463,6 +464,50 @@ export function setSignalMask(mask: bigint): void {
   set.writeBigUInt64LE(mask);
   const { result, errno } = rawSyscall(SYS.rt_sigprocmask, SIG_SETMASK, set, null, KERNEL_SIGSET_BYTES);
   if (result === -1) fail('rt_sigprocmask', `SIG_SETMASK, 0x${mask.toString(16)}`, errno);
+}
+
+// ---- processes (the forked init, src/runtime/zygote.ts) ----
+
+export function getpid(): number {
+  return libcFn('int getpid(void)')() as number;
+}
+
+/** libc fork(2): its atfork handlers keep malloc usable in the child. Returns 0 in the child. */
+export function fork(): number {
+  return check(libcFn('int fork(void)')() as number, 'fork', () => '');
+}
+
+/** Ends the process at once: no exit handlers, no flushing of anything the parent also holds. */
+export function exitNow(status: number): never {
+  libcFn('void _exit(int status)')(status);
+  throw new Error('_exit returned');
+}
+
+export function madvise(address: number, length: number, advice: number): void {
+  check(libcFn('int madvise(uintptr_t addr, size_t length, int advice)')(address, length, advice) as number, 'madvise', () => `0x${address.toString(16)}, ${length}, ${advice}`);
+}
+
+/** waitpid(2); `undefined` when WNOHANG and the child still runs, else its raw wait status. */
+export function waitpid(pid: number, options = 0): number | undefined {
+  const status = new Int32Array(1);
+  const result = check(libcFn('int waitpid(int pid, void *status, int options)')(pid, status, options) as number, 'waitpid', () => `${pid}, ${renderFlags(options, { WNOHANG })}`);
+  return result === 0 ? undefined : status[0]!;
+}
+
+/** pipe2(2): [read end, write end]. */
+export function pipe2(flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  check(libcFn('int pipe2(void *fds, int flags)')(fds, flags) as number, 'pipe2', () => renderFlags(flags, OPEN_FLAGS));
+  return [fds[0]!, fds[1]!];
+}
+
+export function dup3(oldFd: number, newFd: number, flags: number): void {
+  check(libcFn('int dup3(int oldfd, int newfd, int flags)')(oldFd, newFd, flags) as number, 'dup3', () => `${oldFd}, ${newFd}, ${renderFlags(flags, OPEN_FLAGS)}`);
+}
+
+/** read(2) into `buffer`; returns the byte count (0 at end of file). */
+export function read(fd: number, buffer: Buffer): number {
+  return check(Number(libcFn('long read(int fd, void *buf, size_t count)')(fd, buffer, buffer.length)), 'read', () => `${fd}, ${buffer.length}`);
 }
 
 // ---- raw syscalls ----

@@ -33,6 +33,8 @@ export const REQUEST_FD = 3;
 export const STATUS_FD = 4;
 /** init's first status line: Node has started and init waits for its request. */
 export const READY_LINE = JSON.stringify({ ready: true });
+/** init's last status line, written just before it execve's the builder. */
+export const EXEC_LINE = JSON.stringify({ exec: true });
 
 /** `{uid}`/`{gid}` in generated files are the identity taken from the pool. */
 export function substituteIds(content: string, uid: number, gid: number): string {

@@ -1,6 +1,7 @@
 // The supervisor: opens every bind source once (a missing input or one through a symlink is refused, exit 1),
 // takes a pool UID, makes the build directory and cgroup, starts init as PID 1 of a fresh PID
-// namespace and hands it the opened sources, relays the log, enforces timeouts, and cleans up
+// namespace (forked from this process, zygote.ts, or else a fresh Node) and hands it the opened
+// sources, relays the log, enforces timeouts, and cleans up
 // whatever happened, in reverse order of setup.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup }
 import { supervisorMakesNetns } from './net.js';
 import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
+import { canFork, forkInit, ForkedInit, FORK_ATTEMPTS, verify } from './zygote.js';
 import { InputRefused, openBindSources, openBuildDirSources } from './sources.js';
 import { LineSplitter } from './lines.js';
 
@@ -56,8 +58,13 @@ export interface RunOptions {
    * here and kills it whatever happens. Not for plans whose network namespace the supervisor makes.
    */
   init?: WarmInit;
-  /** Told once the build has its user and init, just before init gets its request. */
-  onStart?: (started: { uid: number; initPid: number; warm: boolean }) => void;
+  /**
+   * Fork init from this process (zygote.ts), where it can, rather than start a fresh Node: only for
+   * a caller that does nothing else while it forks (`stockade run`), never a daemon's event loop.
+   */
+  forkInit?: boolean;
+  /** Told once the build has its user and init (again for each fork retried), just before init gets its request. */
+  onStart?: (started: { uid: number; initPid: number; warm: boolean; forked: boolean }) => void;
   /**
    * The build's record, admitted by the caller when it queued the build (the daemon); runBuild
    * owns it from here and releases it. Without one, runBuild admits the build itself.
@@ -91,6 +98,8 @@ export interface RunResult {
   handOver?: HandOverReport;
   durationMs: number;
   peakMemoryBytes?: number;
+  /** How the build's init started: forked from the supervisor, a fresh Node, or a warm worker. */
+  init?: 'forked' | 'node' | 'warm';
 }
 
 /** A builder the sandbox could not run as it is: the spec is refused before the build. */
@@ -214,7 +223,10 @@ export function startWarmInit(onReady?: () => void): WarmInit {
   return worker;
 }
 
-function killTree(child: ChildProcess): void {
+/** init as the supervisor sees it, forked or spawned. */
+type InitProcess = ChildProcess | ForkedInit;
+
+function killTree(child: InitProcess): void {
   // SIGKILL to PID 1 of the build's namespace: the kernel then kills every process in it.
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
@@ -226,12 +238,15 @@ interface Exit {
   ended?: 'timeout' | 'silent-timeout' | 'cancelled';
 }
 
-/** `initDone` is called once init has exec'd the builder or exited (its status pipe closed). */
-function supervise(child: ChildProcess, request: InitRequest, options: RunOptions, initDone: () => void): Promise<Exit> {
-  const { plan } = request;
+/**
+ * `initDone` is called once init has exec'd the builder or exited (its status pipe closed). A
+ * spawned init is sent `request`; a forked one is already past its set-up (verify), which
+ * ended in `setupError` if it failed.
+ */
+function supervise(child: InitProcess, plan: Plan, options: RunOptions, initDone: () => void, start: { request: InitRequest } | { setupError?: string }): Promise<Exit> {
   return new Promise((resolve) => {
     let ended: Exit['ended'];
-    let setupError: string | undefined;
+    let setupError = 'setupError' in start ? start.setupError : undefined;
     const stop = (why: NonNullable<Exit['ended']>) => {
       ended ??= why;
       killTree(child);
@@ -254,7 +269,8 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     // Paused while any promise of onOutput is pending; never once init has exited, so the
     // pipes are read to their end and 'close' comes.
     let holds = 0;
-    let exited = false;
+    // A forked init may have exited already, while its set-up was verified.
+    let exited = child.exitCode !== null || child.signalCode !== null;
     const flow = (resume: boolean) => {
       for (const stream of [child.stdout!, child.stderr!]) {
         if (resume) stream.resume();
@@ -289,15 +305,21 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
       if (message?.error) setupError = String(message.error);
       if (message?.warning) options.onNotice?.(String(message.warning));
     });
-    const statusStream = child.stdio[4] as NodeJS.ReadableStream;
-    statusStream.setEncoding('utf8');
-    statusStream.on('data', (text: string) => status.push(text));
-    child.on('close', (code, signal) => {
+    const closed = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(total);
       clearTimeout(silent);
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, setupError, ended });
-    });
+    };
+    if (child instanceof ForkedInit) child.onceClosed(closed);
+    else child.on('close', closed);
+    if (child instanceof ForkedInit || !('request' in start)) {
+      initDone();
+      return;
+    }
+    const statusStream = child.stdio[4] as NodeJS.ReadableStream;
+    statusStream.setEncoding('utf8');
+    statusStream.on('data', (text: string) => status.push(text));
     // Init can die before it reads its request (a memory limit too small for Node, say): the
     // socket then fails (EPIPE/ECONNRESET), and the build counts as not set up.
     const requestStream = child.stdio[3] as NodeJS.WritableStream;
@@ -307,8 +329,39 @@ function supervise(child: ChildProcess, request: InitRequest, options: RunOption
     });
     // init's copy closes at execve (or its exit): from then on it has cloned every source.
     statusStream.once('close', initDone);
-    requestStream.end(JSON.stringify(request));
+    requestStream.end(JSON.stringify(start.request));
   });
+}
+
+/**
+ * init forked from this process (zygote.ts), verified up to its execve. A fork lost before it
+ * could report is retried on a fresh one; undefined after FORK_ATTEMPTS (or if this process
+ * cannot fork): the caller starts a fresh Node init instead.
+ */
+async function startForked(
+  request: InitRequest,
+  adopt: (pid: number, forked: boolean) => void,
+  cleanups: (() => void | Promise<void>)[],
+  options: RunOptions,
+): Promise<{ child: ForkedInit; setupError?: string } | undefined> {
+  for (let attempt = 1; attempt <= FORK_ATTEMPTS; attempt++) {
+    let child: ForkedInit;
+    try {
+      child = forkInit(request);
+    } catch (err) {
+      options.onNotice?.(`init: cannot fork (${err instanceof Error ? err.message : String(err)}); starting a fresh Node init`);
+      return undefined;
+    }
+    cleanups.push(() => killTree(child));
+    adopt(child.pid, true);
+    const verdict = await verify(child, options.onNotice, options.signal);
+    // Cancelled: supervise() sees the signal aborted and reports the build so.
+    if (verdict.kind === 'exec' || options.signal?.aborted) return { child };
+    if (verdict.kind === 'setup-failed') return { child, setupError: verdict.error };
+    const next = attempt < FORK_ATTEMPTS ? 'retrying on a fresh fork' : 'starting a fresh Node init';
+    options.onNotice?.(`init: forked set-up ${attempt} of ${FORK_ATTEMPTS} lost (pid ${child.pid}: ${verdict.why}); ${next}`);
+  }
+  return undefined;
 }
 
 function outcomeOf(exit: Exit): Pick<RunResult, 'outcome' | 'exitCode' | 'status' | 'termSignal' | 'message'> {
@@ -405,21 +458,31 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const cgroup: BuildCgroup | null = createCgroup(cgroupId, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
-    if (warm && (warm.child.exitCode !== null || warm.child.signalCode !== null)) throw new Error(`the warm init (pid ${warm.child.pid}) has exited`);
-    const { child, netns } = warm ? { child: warm.child, netns: undefined } : spawnInit(supervisorMakesNetns(plan));
-    cleanups.push(() => killTree(child));
-    if (netns !== undefined) cleanups.push(() => closeSync(netns));
-    journal.noteInit(child.pid!);
-    // Before the request: init does nothing for the build until it has read it.
-    if (cgroup) addProcess(cgroup, child.pid!);
-    options.onStart?.({ uid: lease.uid, initPid: child.pid!, warm: warm !== undefined });
-    // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
-    const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
-    if (slirp) cleanups.push(() => slirp.stop());
     openBuildDirSources(sources, plan, buildDir);
     const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
-    const exit = await supervise(child, request, options, () => sources.close());
-    result = { ...outcomeOf(exit), uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+    // Before init starts its set-up: it does nothing for the build until told to.
+    const adopt = (pid: number, forked: boolean) => {
+      journal.noteInit(pid);
+      if (cgroup) addProcess(cgroup, pid);
+      options.onStart?.({ uid: held.uid, initPid: pid, warm: warm !== undefined, forked });
+    };
+    // slirp4netns must attach to a network namespace made before init's set-up, which a fork
+    // retried would have to make again: such plans keep the fresh-Node init.
+    const forked = options.forkInit && !warm && !supervisorMakesNetns(plan) && canFork() ? await startForked(request, adopt, cleanups, options) : undefined;
+    let exit: Exit;
+    if (forked) exit = await supervise(forked.child, plan, options, () => sources.close(), { setupError: forked.setupError });
+    else {
+      if (warm && (warm.child.exitCode !== null || warm.child.signalCode !== null)) throw new Error(`the warm init (pid ${warm.child.pid}) has exited`);
+      const { child, netns } = warm ? { child: warm.child, netns: undefined } : spawnInit(supervisorMakesNetns(plan));
+      cleanups.push(() => killTree(child));
+      if (netns !== undefined) cleanups.push(() => closeSync(netns));
+      adopt(child.pid!, false);
+      // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
+      const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
+      if (slirp) cleanups.push(() => slirp.stop());
+      exit = await supervise(child, plan, options, () => sources.close(), { request });
+    }
+    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {
       result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');
     }

@@ -13,20 +13,24 @@ const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
 
 t.before(ensureBuilt);
 
-t.test('every check passes (or does not apply) for the shipped policies', { skip: !isRoot && NOT_ROOT_REASON }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stockade-conformance-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const first = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
-  const report = join(dir, 'report.json');
-  const run = spawnSync(process.execPath, [CLI, 'conformance', '--pool-range', `${first}:4`, '--json', report], { encoding: 'utf8', env: CLEAN_ENV, timeout: 240_000 });
-  const failures = run.stdout.split('\n').filter((l) => l.startsWith('not ok'));
-  t.same(failures, [], run.stdout.slice(-4000) + run.stderr);
-  t.equal(run.status, 0, 'exit 0');
-  t.match(run.stdout, /^TAP version 13\n1\.\.\d+\n/, 'TAP 13 with a plan');
-  const { results, policies } = JSON.parse(readFileSync(report, 'utf8'));
-  t.same(policies.map((p: { policy: string }) => p.policy).sort(), ['fixed-output', 'guix-default', 'host-toolchain', 'strict']);
-  t.ok(results.filter((r: { status: string }) => r.status === 'pass').length > 100, 'more than 100 checks passed');
-  t.match(run.stdout, /# guix-default .*\n#   node \(.*\) runs from the host toolchain bound read-only/, 'the report says node is bound in for the probe');
-  t.same(readdirSync('/tmp').filter((n) => n.startsWith('stockade-conformance-') && !dir.endsWith(n) || n.startsWith('guix-build-conformance')), [], 'nothing left in /tmp');
-  t.notMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /guix-build-conformance/, 'no mount left');
-});
+// With --single-threaded (as the CLI's #! line starts it) every init is forked from the suite's
+// process; without it, each is a fresh Node (the fallback).
+for (const [how, nodeArgs] of [['inits forked', ['--single-threaded']], ['fresh-Node inits', []]] as const) {
+  t.test(`every check passes (or does not apply) for the shipped policies, ${how}`, { skip: !isRoot && NOT_ROOT_REASON }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stockade-conformance-test-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const first = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
+    const report = join(dir, 'report.json');
+    const run = spawnSync(process.execPath, [...nodeArgs, CLI, 'conformance', '--pool-range', `${first}:4`, '--json', report], { encoding: 'utf8', env: CLEAN_ENV, timeout: 240_000 });
+    const failures = run.stdout.split('\n').filter((l) => l.startsWith('not ok'));
+    t.same(failures, [], run.stdout.slice(-4000) + run.stderr);
+    t.equal(run.status, 0, 'exit 0');
+    t.match(run.stdout, /^TAP version 13\n1\.\.\d+\n/, 'TAP 13 with a plan');
+    const { results, policies } = JSON.parse(readFileSync(report, 'utf8'));
+    t.same(policies.map((p: { policy: string }) => p.policy).sort(), ['fixed-output', 'guix-default', 'host-toolchain', 'strict']);
+    t.ok(results.filter((r: { status: string }) => r.status === 'pass').length > 100, 'more than 100 checks passed');
+    t.match(run.stdout, /# guix-default .*\n#   node \(.*\) runs from the host toolchain bound read-only/, 'the report says node is bound in for the probe');
+    t.same(readdirSync('/tmp').filter((n) => n.startsWith('stockade-conformance-') && !dir.endsWith(n) || n.startsWith('guix-build-conformance')), [], 'nothing left in /tmp');
+    t.notMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /guix-build-conformance/, 'no mount left');
+  });
+}

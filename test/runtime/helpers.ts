@@ -59,8 +59,9 @@ export interface RunOutput {
   stderr: string;
 }
 
+/** Node's arguments for `stockade run`; --single-threaded as the CLI's own #! line has it (so init is forked). */
 export function runArgs(sb: Sandbox, script: string, extra: string[] = []): string[] {
-  return [CLI, 'run', '--policy', sb.policy, ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--env', 'PATH=/usr/bin:/bin', ...extra, '--', '/bin/sh', '-c', script];
+  return ['--single-threaded', CLI, 'run', '--policy', sb.policy, ...TOOL_INPUTS.flatMap((i) => ['--input', i]), '--env', 'PATH=/usr/bin:/bin', ...extra, '--', '/bin/sh', '-c', script];
 }
 
 export function run(sb: Sandbox, script: string, extra: string[] = [], env: NodeJS.ProcessEnv = CLEAN_ENV): RunOutput {

@@ -1,9 +1,10 @@
-// Init dying before it reads its request (here: a memory limit too small for Node to start)
-// is a set-up failure the supervisor reports and cleans up after, not a crash of the supervisor.
+// A fresh-Node init dying before it reads its request (here: a memory limit too small for Node to
+// start) is a set-up failure the supervisor reports and cleans up after, not a crash of the supervisor.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
+import { CLEAN_ENV, IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, runArgs } from './helpers.js';
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
@@ -14,7 +15,9 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(sb));
     // A name of its own: cgroups are host-wide, and other test runs make theirs meanwhile.
     const name = `init-lost-${randomBytes(4).toString('hex')}`;
-    const r = run(sb, 'echo the builder ran', ['--name', name]);
+    // Without --single-threaded: a forked init needs no Node start-up, so init is a fresh Node.
+    const args = runArgs(sb, 'echo the builder ran', ['--name', name]).slice(1);
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000, env: { ...CLEAN_ENV, STOCKADE_BUILDS_DIR: sb.registry } });
     t.equal(r.status, 125, r.stderr);
     t.equal(r.stdout, '', 'the builder never ran');
     t.match(r.stderr, /^stockade: sandbox setup failed: init ended before reading its request \((ECONNRESET|EPIPE)\)\n$/);

@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, rmSync } from 'node:fs';
 import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
 
-const FIELDS = ['durationMs', 'exitCode', 'keptBuildDir', 'keptOutputs', 'keptTree', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
+const FIELDS = ['durationMs', 'exitCode', 'init', 'keptBuildDir', 'keptOutputs', 'keptTree', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
@@ -26,7 +26,7 @@ if (!IS_ROOT) {
     t.equal(status, 0);
     t.equal(stderr, 'to-stdout\nto-stderr\n');
     t.same(Object.keys(result).sort(), FIELDS, 'every field, including absent ones');
-    t.match(result, { outcome: 'succeeded', exitCode: 0, status: 0, termSignal: null, message: null, keptBuildDir: null });
+    t.match(result, { outcome: 'succeeded', exitCode: 0, status: 0, termSignal: null, message: null, keptBuildDir: null, init: 'forked' });
     t.ok(result.uid >= sb.firstUid && result.uid < sb.firstUid + sb.count, `uid ${result.uid} from the pool`);
     t.ok(Number.isInteger(result.durationMs) && result.durationMs > 0, `durationMs ${result.durationMs}`);
     t.ok(Number.isInteger(result.peakMemoryBytes) && result.peakMemoryBytes > 0, `peakMemoryBytes ${result.peakMemoryBytes} from the build's memory cgroup`);

@@ -1,0 +1,347 @@
+// The forked init: the supervisor's own process, which already has Node, koffi and libc loaded,
+// forks through libc, and the child runs the same set-up as a fresh-Node init (setup.ts) and
+// execve's the builder. One Node start-up per supervisor process instead of one per build.
+//
+// Node does not expect to be forked, so nothing here trusts the fork:
+// - V8 marks its heap MADV_DONTFORK (a plain fork gives a child with no JS heap): every mapping
+//   is marked MADV_DOFORK again just before each fork. Pages V8 maps in between are still
+//   missing in the child, which then dies at once (SIGSEGV), never silently.
+// - Only a process started with --single-threaded forks: V8 then posts no work to its platform
+//   threads, so none holds a lock the child (which has only the forking thread) would wait on.
+// - Every fork is verified through an O_CLOEXEC status pipe: the child's last line before execve
+//   is EXEC_LINE; an error line is a set-up failure (the build's own, as with a fresh init);
+//   death or a pre-exec deadline without either is the fork's failure: the child is killed and
+//   the build retried on a fresh fork, and after FORK_ATTEMPTS the caller falls back to a fresh
+//   Node init. A child that wrote EXEC_LINE is never retried, so no build runs twice.
+// - Each attempt has pipes of its own, so a dying child's noise never reaches the build's log.
+// The child runs only synchronous code (koffi calls, writeSync): libuv's loop and threads are the
+// parent's, and it never returns to them; every way out is execve or _exit.
+import { EventEmitter } from 'node:events';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { CLONE_FLAGS, ERRNO, FCNTL, MADV_DOFORK, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
+import { dup3, exitNow, fcntl, fork, kill, libcFn, madvise, pipe2, read, setns, unshare, waitpid } from '../ffi/libc.js';
+import { SyscallError } from '../ffi/errors.js';
+import { libseccomp } from '../ffi/seccomp.js';
+import { vsockFilter } from '../seccomp/policy-filter.js';
+import { EXEC_LINE, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
+import { report, setUp } from './setup.js';
+import { resetSignals } from './signals.js';
+import { LineSplitter } from './lines.js';
+
+/** Forks tried for one build before it falls back to a fresh Node init. */
+export const FORK_ATTEMPTS = 3;
+/** From fork to EXEC_LINE: a child past it is hung (V8's SIGSEGV handler can spin) and retried. */
+const PRE_EXEC_DEADLINE_MS = 15_000;
+/**
+ * Fault injection for tests: `crash:N` makes this process's first N forked children die of
+ * SIGSEGV before set-up, `hang:N` makes them wait forever, `…,deadline:MS` shortens the deadline.
+ */
+const FAULT_VARIABLE = 'STOCKADE_TEST_FORK_FAULTS';
+type Fault = 'crash' | 'hang';
+/** Above every fd the child places, so that placing one never overwrites another still to be placed. */
+const HIGH_FD = 10;
+
+const signalNames = Object.fromEntries(Object.entries(osConstants.signals).map(([name, number]) => [number, name])) as Record<number, NodeJS.Signals>;
+
+/** Whether this process may fork its inits (root, Linux, started with --single-threaded). */
+export function canFork(): boolean {
+  return process.platform === 'linux' && process.getuid?.() === 0 && process.execArgv.includes('--single-threaded');
+}
+
+/** Rounds of the MADV_DOFORK pass at most; each one after the first marks only what V8 mapped during the last. */
+const MARK_ROUNDS = 4;
+
+/**
+ * MADV_DOFORK on every mapping of this process (V8 marks its heap MADV_DONTFORK). The pass itself
+ * allocates, and V8 may map a heap page while it runs (seen: a child faulting in such a page), so
+ * it repeats until a round finds no mapping it has not marked.
+ */
+function markEverythingForkable(): void {
+  const marked = new Set<string>();
+  for (let round = 0; round < MARK_ROUNDS; round++) {
+    let fresh = 0;
+    for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+      const dash = line.indexOf('-');
+      const space = line.indexOf(' ');
+      // [vsyscall] lies above 2^53; it and [vvar] are special mappings madvise refuses (EINVAL).
+      if (dash < 0 || space - dash > 14 || line.includes('[vvar') || line.includes('[vsyscall]')) continue;
+      const range = line.slice(0, space);
+      if (marked.has(range)) continue;
+      marked.add(range);
+      fresh++;
+      const start = parseInt(line.slice(0, dash), 16);
+      const end = parseInt(line.slice(dash + 1, space), 16);
+      try {
+        madvise(start, end - start, MADV_DOFORK);
+      } catch (err) {
+        // A mapping unmapped since the read, or one madvise cannot advise (VM_IO): nothing to copy.
+        if (!(err instanceof SyscallError && (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOMEM))) throw err;
+      }
+    }
+    if (fresh === 0) return;
+  }
+}
+
+interface ReapedStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function decodeWaitStatus(status: number): ReapedStatus {
+  const signal = status & 0x7f;
+  return signal === 0 ? { code: (status >> 8) & 0xff, signal: null } : { code: null, signal: signalNames[signal] ?? 'SIGKILL' };
+}
+
+/** Forked inits not reaped yet, by pid. Node's own SIGCHLD handling waits only for the pids it spawned. */
+const running = new Map<number, ForkedInit>();
+let keepAlive: NodeJS.Timeout | undefined;
+
+function reapRunning(): void {
+  for (const [pid, child] of running) {
+    let status: ReapedStatus;
+    try {
+      const raw = waitpid(pid, WNOHANG);
+      if (raw === undefined) continue;
+      status = decodeWaitStatus(raw);
+    } catch (err) {
+      // ECHILD: reaped by someone else; it has ended all the same, how is unknown.
+      if (!(err instanceof SyscallError && err.errno === ERRNO.ECHILD)) throw err;
+      status = { code: null, signal: null };
+    }
+    running.delete(pid);
+    child.reaped(status);
+  }
+  if (running.size === 0 && keepAlive) {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+  }
+}
+
+let listening = false;
+function track(child: ForkedInit): void {
+  if (!listening) {
+    process.on('SIGCHLD', reapRunning);
+    listening = true;
+  }
+  running.set(child.pid, child);
+  // The signal listener does not keep the event loop alive, and a builder may close its output
+  // long before it exits; also a backstop should a SIGCHLD be coalesced with one Node consumed.
+  keepAlive ??= setInterval(reapRunning, 500);
+}
+
+/**
+ * A forked init, seen by the supervisor as a spawned one is: pid, stdout/stderr, kill, and
+ * 'exit' then 'close' (after its output's end), with exitCode/signalCode set at 'exit'.
+ */
+export class ForkedInit extends EventEmitter {
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  private open = 2;
+  private exited = false;
+  private started = false;
+  /** 'close' was emitted: possibly before the supervisor listened (a builder with no output exits fast). */
+  private closed = false;
+
+  constructor(
+    readonly pid: number,
+    readonly stdout: Socket,
+    readonly stderr: Socket,
+    readonly status: Socket,
+    private readonly go: number,
+  ) {
+    super();
+    for (const stream of [stdout, stderr]) stream.once('close', () => --this.open === 0 && this.maybeClose());
+  }
+
+  /** Lets the child start its set-up (it waits for this, so that it can be put in the build's cgroup first). */
+  start(): void {
+    this.started = true;
+    try {
+      writeSync(this.go, 'g');
+    } catch (err) {
+      // EPIPE: it has died already, which its status pipe will tell.
+      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+    } finally {
+      closeSync(this.go);
+    }
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): boolean {
+    // Not reaped yet, so the pid is still this child's.
+    if (this.exited) return false;
+    kill(this.pid, osConstants.signals[signal]);
+    return true;
+  }
+
+  reaped(status: ReapedStatus): void {
+    this.exited = true;
+    this.exitCode = status.code;
+    this.signalCode = status.signal;
+    // Never told to start (the supervisor failed before): the go pipe is closed here.
+    if (!this.started) closeSync(this.go);
+    this.emit('exit', status.code, status.signal);
+    this.maybeClose();
+  }
+
+  /** Calls `listener` once it has exited and its output has ended, at once if that is past already. */
+  onceClosed(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    if (this.closed) listener(this.exitCode, this.signalCode);
+    else this.once('close', listener);
+  }
+
+  private maybeClose(): void {
+    if (!this.exited || this.open !== 0 || this.closed) return;
+    this.closed = true;
+    this.emit('close', this.exitCode, this.signalCode);
+  }
+}
+
+let forksDone = 0;
+
+const faultSpec = /^(crash|hang):(\d+)(?:,deadline:(\d+))?$/.exec(process.env[FAULT_VARIABLE] ?? '');
+const preExecDeadlineMs = faultSpec?.[3] ? Number(faultSpec[3]) : PRE_EXEC_DEADLINE_MS;
+
+function faultFor(fork: number): Fault | undefined {
+  return faultSpec && fork < Number(faultSpec[2]) ? (faultSpec[1] as Fault) : undefined;
+}
+
+/** The forked child: never returns to the parent's event loop. */
+function childMain(request: InitRequest, fds: { devNull: number; stdout: number; stderr: number; status: number; go: number }, fault: Fault | undefined): never {
+  try {
+    // Node's handlers would run the parent's libuv code here; the set-up resets them again later.
+    resetSignals();
+    // A real memory fault: a signal sent to itself would be ignored by a PID 1 with no handler.
+    if (fault === 'crash') libcFn('size_t strlen(void *s)')(null);
+    if (fault === 'hang') for (;;) libcFn('int pause(void)')();
+    const high = Object.fromEntries(Object.entries(fds).map(([name, fd]) => [name, fcntl(fd, FCNTL.F_DUPFD_CLOEXEC, HIGH_FD)])) as typeof fds;
+    dup3(high.status, STATUS_FD, OPEN_FLAGS.O_CLOEXEC);
+    dup3(high.devNull, 0, 0);
+    dup3(high.stdout, 1, 0);
+    dup3(high.stderr, 2, 0);
+    // 'g', or end of file if the supervisor gave up on this child.
+    if (read(high.go, Buffer.alloc(1)) !== 1) exitNow(SETUP_FAILED);
+    setUp(request);
+  } catch (err) {
+    try {
+      report({ error: err instanceof Error ? err.message : String(err) });
+    } catch {
+      // Nobody to tell: the supervisor sees the exit without EXEC_LINE.
+    }
+  }
+  return exitNow(SETUP_FAILED);
+}
+
+/**
+ * Forks init as PID 1 of a fresh PID namespace, holding `request`; it waits for start().
+ * Synchronous from the DOFORK pass to the fork, so that V8 maps as little as possible in between.
+ */
+export function forkInit(request: InitRequest): ForkedInit {
+  const pipes: number[] = [];
+  const own = openSync('/proc/thread-self/ns/pid', 'r');
+  try {
+    const [stdoutRead, stdoutWrite] = pipe2(OPEN_FLAGS.O_CLOEXEC);
+    pipes.push(stdoutRead, stdoutWrite);
+    const [stderrRead, stderrWrite] = pipe2(OPEN_FLAGS.O_CLOEXEC);
+    pipes.push(stderrRead, stderrWrite);
+    const [statusRead, statusWrite] = pipe2(OPEN_FLAGS.O_CLOEXEC);
+    pipes.push(statusRead, statusWrite);
+    const [goRead, goWrite] = pipe2(OPEN_FLAGS.O_CLOEXEC);
+    pipes.push(goRead, goWrite);
+    const devNull = openSync('/dev/null', 'r');
+    pipes.push(devNull);
+    // Loaded here, once per process, not in each child: dlopen in a forked child could wait on a
+    // loader lock another thread held at the fork.
+    if (request.plan.seccomp || vsockFilter(request.plan.network)) libseccomp();
+    const fault = faultFor(forksDone++);
+    let pid: number;
+    unshare(CLONE_FLAGS.CLONE_NEWPID);
+    try {
+      markEverythingForkable();
+      pid = fork();
+      if (pid === 0) childMain(request, { devNull, stdout: stdoutWrite, stderr: stderrWrite, status: statusWrite, go: goRead }, fault);
+    } finally {
+      // The child never gets here.
+      setns(own, CLONE_FLAGS.CLONE_NEWPID);
+    }
+    for (const fd of [stdoutWrite, stderrWrite, statusWrite, goRead, devNull]) closeSync(fd);
+    pipes.length = 0;
+    const child = new ForkedInit(pid, pipeReader(stdoutRead), pipeReader(stderrRead), pipeReader(statusRead), goWrite);
+    track(child);
+    return child;
+  } finally {
+    for (const fd of pipes) closeSync(fd);
+    closeSync(own);
+  }
+}
+
+function pipeReader(fd: number): Socket {
+  return new Socket({ fd, readable: true, writable: false });
+}
+
+/** How a forked child's set-up ended. */
+export type ForkVerdict =
+  | { kind: 'exec' }
+  | { kind: 'setup-failed'; error: string }
+  /** Died or hung before it could report: the fork's failure, not the build's. */
+  | { kind: 'lost'; why: string };
+
+/**
+ * Starts the child and waits until its status pipe says how its set-up ended; a child lost is
+ * killed and reaped. Warnings go to `onNotice` as they come.
+ */
+export function verify(child: ForkedInit, onNotice?: (message: string) => void, signal?: AbortSignal): Promise<ForkVerdict> {
+  return new Promise((resolve) => {
+    let execLine = false;
+    let error: string | undefined;
+    const lines = new LineSplitter((line) => {
+      if (line === EXEC_LINE) {
+        execLine = true;
+        return;
+      }
+      let message: { error?: unknown; warning?: unknown };
+      try {
+        message = JSON.parse(line) as typeof message;
+      } catch {
+        error ??= `unreadable status line from init: ${JSON.stringify(line.slice(0, 100))}`;
+        return;
+      }
+      if (message?.error) error = String(message.error);
+      if (message?.warning) onNotice?.(String(message.warning));
+    });
+    const lose = (why: string) => {
+      child.kill();
+      // Nothing of a lost child reaches the build's log.
+      child.stdout.destroy();
+      child.stderr.destroy();
+      const done = () => resolve({ kind: 'lost', why });
+      if (child.exitCode !== null || child.signalCode !== null) done();
+      else child.once('exit', done);
+    };
+    // Cancelled: killed at once, not at the deadline; its end then comes as any other's.
+    const cancel = () => child.kill();
+    if (signal?.aborted) cancel();
+    signal?.addEventListener('abort', cancel);
+    const deadline = setTimeout(() => {
+      signal?.removeEventListener('abort', cancel);
+      child.status.destroy();
+      lose(`no word from it within ${preExecDeadlineMs / 1000} s`);
+    }, preExecDeadlineMs);
+    child.status.setEncoding('utf8');
+    child.status.on('data', (text: string) => lines.push(text));
+    child.status.on('error', () => {});
+    child.status.once('end', () => {
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', cancel);
+      if (error !== undefined) resolve({ kind: 'setup-failed', error });
+      else if (execLine) resolve({ kind: 'exec' });
+      else {
+        const describe = () => `it ended (${child.signalCode ?? child.exitCode}) before set-up`;
+        if (child.exitCode !== null || child.signalCode !== null) lose(describe());
+        else child.once('exit', () => lose(describe()));
+      }
+    });
+    child.start();
+  });
+}

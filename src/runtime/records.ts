@@ -19,7 +19,7 @@
 // A record's paths are the host's, written when they were made; builds may have raced them since.
 // Everything removed is reached beneath an fd of its admin-set root without following symlinks,
 // and checked first (type, owner, identity, name) against what the build made.
-import { fstatSync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { existsSync, fstatSync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -422,6 +422,13 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
   for (const { stateDir, uid } of kinds('uid')) {
     await step(`build uid ${uid}`, async () => {
       // Held by someone: its holder reaped it before use, and its processes are that build's now.
+      // A pool state dir removed since holds no lock to take (nor is it made again): the uid's
+      // processes are still the dead build's to kill.
+      if (!existsSync(stateDir)) {
+        const { killed } = await reapUid(uid);
+        if (killed) report(`removed ${killed} processes of build uid ${uid}, ${of}`);
+        return;
+      }
       // As acquire does: the lock excludes any build taking the uid while its processes are killed.
       ensureStateDir(stateDir);
       const fd = tryLock(stateDir, uid);

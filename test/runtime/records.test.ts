@@ -168,6 +168,15 @@ if (!IS_ROOT) {
     writeFileSync(join(path, 'precious'), 'keep me');
   }
 
+  t.test("a dead build's pool state dir removed since is not made again (its pool, a test's say, is gone)", async (t) => {
+    const { dir, registry, store } = fresh();
+    const gone = join(dir, 'removed-sandbox', 'state');
+    deadRecord(registry, [`${store}/o`], [store], [{ t: 'uid', stateDir: gone, uid: 4_100_000_001 }]);
+    await recoverStale(registry);
+    t.notOk(existsSync(join(dir, 'removed-sandbox')), 'nothing is created where the state dir was');
+    t.same(readdirSync(registry).filter((n) => n.endsWith('.rec')), [], 'the record is gone');
+  });
+
   t.test('a file or symlink output installed by an unfinished hand-over is removed; one owned by someone else is left', async (t) => {
     const { registry, store } = fresh();
     writeFileSync(join(store, 'file-out'), 'x', { mode: 0o444 });

@@ -15,7 +15,7 @@ import type { Plan } from '../plan/types.js';
 import type { BuildDir } from './builddir.js';
 import type { MountSources } from './request.js';
 
-/** An input the spec may not use as it is (a symlink on its way, or under no allowed root). */
+/** An input the spec may not use as it is (missing, a symlink on its way, or under no allowed root). */
 export class InputRefused extends Error {
   constructor(message: string) {
     super(message);
@@ -87,7 +87,7 @@ function openInput(input: string, under: readonly string[], roots: Map<string, n
     try {
       rootFd = openRoot(split.root);
     } catch (err) {
-      if (isMissing(err)) throw missing(`input ${input}: its root ${split.root}`);
+      if (isMissing(err)) throw new InputRefused(missing(`input ${input}: its root ${split.root}`).message);
       throw err;
     }
     roots.set(split.root, rootFd);
@@ -96,7 +96,7 @@ function openInput(input: string, under: readonly string[], roots: Map<string, n
     return openBeneath(rootFd, split.relative, OPEN_FLAGS.O_PATH, { label: `input ${input}` });
   } catch (err) {
     if (err instanceof PathRefused) throw new InputRefused(err.message);
-    if (isMissing(err)) throw missing(`input ${input}`);
+    if (isMissing(err)) throw new InputRefused(missing(`input ${input}`).message);
     throw err;
   }
 }

@@ -410,7 +410,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     // sources.ts names a missing input in a plain Error whose message starts with the field.
-    const sources = refusing(() => openBindSources(plan), (err) => err instanceof InputRefused || (!(err instanceof SyscallError) && err instanceof Error && err.message.startsWith('input ')));
+    const sources = refusing(() => openBindSources(plan), (err) => err instanceof InputRefused);
     cleanups.push(() => sources.close());
     // Outputs are resolved beneath their root as the hand-over will: any symlink on the way refuses them.
     refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);

@@ -47,7 +47,7 @@ function buildWithSwap(sb: Sandbox, inputs: string[], script: string, swap: Swap
     `import { renameSync, symlinkSync } from 'node:fs';
 import { planFromFile } from ${JSON.stringify(distUrl('plan/index.js'))};
 import { readFileSync } from 'node:fs';
-import { runBuild, startWarmInit } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
+import { runBuild } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
 const cpuTicks = (stat) => stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b);
 const swap = ${JSON.stringify(swap)};
 const plan = planFromFile(${JSON.stringify(sb.policy)}, {
@@ -160,7 +160,8 @@ if (!IS_ROOT) {
     const child = runChild(
       `import { planFromFile } from ${JSON.stringify(distUrl('plan/index.js'))};
 import { readFileSync } from 'node:fs';
-import { runBuild, startWarmInit } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
+import { runBuild } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
+import { startWarmInit } from ${JSON.stringify(distUrl('runtime/start-init.js'))};
 const cpuTicks = (stat) => stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b);
 const dirs = ${JSON.stringify(dirs)};
 const times = {};

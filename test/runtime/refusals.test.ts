@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { planFromFile } from '../../src/plan/index.js';
-import { BuilderRefused, checkBuilder } from '../../src/runtime/supervisor.js';
+import { BuilderRefused, checkBuilder } from '../../src/runtime/paths.js';
 import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, run, runArgs, type Sandbox } from './helpers.js';
 
 const GUIX_DEFAULT = join(import.meta.dirname, '../../policies/guix-default.yaml');

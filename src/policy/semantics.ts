@@ -256,7 +256,7 @@ function remove(root: Json, pointer: string): void {
   if (node !== null && typeof node === 'object' && !Array.isArray(node)) delete node[last];
 }
 
-/** A read-only view of `value` that adds the pointer of every key read through it to `reads`. */
+/** A view of `value` that adds the pointer of every key read through it to `reads`. */
 function readTracked(value: Json, pointer: string, reads: Set<string>): Json {
   if (value === null || typeof value !== 'object') return value;
   return new Proxy(value, {

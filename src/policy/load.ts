@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { PolicyError, type Diagnostic } from './errors.js';
 import { parseSource, pointerJoin, type Json, type NodePos, type SourceDoc } from './source.js';
 import { FileRefused, readBoundedText } from './read.js';
-import { schemaDiagnostics, type Locate } from './validate.js';
-import { semanticDiagnostics } from './semantics.js';
+import type { Locate } from './validate.js';
+import { policyDiagnostics } from './semantics.js';
 import type { Policy } from './types.js';
 import { loadOciProfile } from '../seccomp/profile-file.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
@@ -264,11 +264,9 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
   if (docs.length > 1) merged.extends = (docs[0].value as { [key: string]: Json }).extends;
 
   const locate = locator(layer.origins, file);
-  const schemaErrors = schemaDiagnostics(merged, locate);
-  if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
+  const problems = policyDiagnostics(merged, locate);
+  if (problems.length) throw new PolicyError(sortDiagnostics(problems));
   const policy = merged as unknown as Policy;
-  const semanticErrors = semanticDiagnostics(policy, locate);
-  if (semanticErrors.length) throw new PolicyError(sortDiagnostics(semanticErrors));
   const seccompProfile = importSeccompProfile(policy, layer.origins, locate);
   const seccomp = planSeccomp(policy, seccompProfile, locate);
   return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate, seccomp, ...(seccompProfile ? { seccompProfile } : {}) };

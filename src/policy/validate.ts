@@ -204,6 +204,31 @@ export function schemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
   return validatorDiagnostics(policyValidators().validatePolicy, value, locate);
 }
 
+/**
+ * What the policy schema rejects in a value, as JSON pointers: `keys` it does not allow (the rest
+ * means what it says without them) and `values` it rejects (a map missing a required key counts
+ * as rejected; a list item rejects its whole list, so later items keep their indices). Null when
+ * the value passes.
+ */
+export function schemaViolations(value: Json): { keys: string[]; values: string[] } | null {
+  const validate = policyValidators().validatePolicy;
+  if (validate(value)) return null;
+  const keys: string[] = [];
+  const values: string[] = [];
+  for (const e of prune((validate.errors ?? []) as AjvError[], value)) {
+    if (e.propertyName !== undefined) keys.push(pointerJoin(e.instancePath, e.propertyName));
+    else if (e.keyword === 'additionalProperties') keys.push(pointerJoin(e.instancePath, String(e.params.additionalProperty)));
+    else values.push(wholeList(value, e.instancePath));
+  }
+  return { keys, values };
+}
+
+/** The list a pointer names an item of, or the pointer itself. */
+function wholeList(root: Json, pointer: string): string {
+  const parent = pointer.slice(0, pointer.lastIndexOf('/'));
+  return pointer !== '' && Array.isArray(valueAt(root, parent)) ? wholeList(root, parent) : pointer;
+}
+
 export function specSchemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
   return validatorDiagnostics(policyValidators().validateSpec, value, locate);
 }

@@ -2,7 +2,7 @@
 // declared here, once, when libc is first needed. Declaring them all at once (~1 ms) means a
 // forked child (src/runtime/zygote.ts) only calls functions its parent already declared.
 import { createRequire } from 'node:module';
-import { assertSupportedArch } from './arch.js';
+import { assertSupportedArch, IFNAMSIZ } from './arch.js';
 import { SyscallError } from './errors.js';
 
 // koffi's CommonJS build: its ES module entry imports node:fs, node:util and node:module as ES
@@ -53,6 +53,12 @@ export interface GroupStruct {
   gr_gid: number;
   /** A NULL-terminated char **, left a pointer: koffi cannot size it by itself. */
   gr_mem: bigint | null;
+}
+
+/** struct ifreq with the flags member of its union (SIOCGIFFLAGS, SIOCSIFFLAGS). */
+export interface IfreqFlags {
+  ifr_name: string;
+  ifr_flags: number;
 }
 
 export interface Timespec {
@@ -202,6 +208,8 @@ function declareStructs(): void {
   koffi.struct('stockade_landlock_ruleset_attr', { handled_access_fs: 'uint64_t', handled_access_net: 'uint64_t', scoped: 'uint64_t' });
   koffi.pack('stockade_landlock_path_beneath_attr', { allowed_access: 'uint64_t', parent_fd: 'int32_t' });
   koffi.struct('stockade_landlock_net_port_attr', { allowed_access: 'uint64_t', port: 'uint64_t' });
+  // ifr_flags, a short in C read here as the bit set it is, is a member of a 24-byte union (struct ifmap's size).
+  koffi.struct('stockade_ifreq', { ifr_name: koffi.array('char', IFNAMSIZ), ifr_flags: 'uint16_t', rest: koffi.array('uint8_t', 22) });
   koffi.struct('stockade_kernel_sigaction', { handler: 'uintptr_t', flags: 'unsigned long', restorer: 'uintptr_t', mask: 'uint64_t' });
 }
 

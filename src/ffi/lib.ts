@@ -1,5 +1,5 @@
 // koffi, and libc as one typed table: every libc function and struct the FFI layer uses is
-// declared here, once, when libc is first needed. Declaring them all at once (~1 ms) means a
+// declared here, once, when libc is first needed. Declaring them all at once (1-2 ms) means a
 // forked child (src/runtime/zygote.ts) only calls functions its parent already declared.
 import { createRequire } from 'node:module';
 import { assertSupportedArch, IFNAMSIZ } from './arch.js';

@@ -25,7 +25,6 @@ const NOT_FOUND_ERRNOS = new Set([2 /* ENOENT */, 3 /* ESRCH */, 9 /* EBADF */, 
 const INITIAL_BUFFER = 1024;
 /** Bounds the ERANGE retries: a group with tens of thousands of members still fits. */
 const MAX_BUFFER = 64 * 1024 * 1024;
-const POINTER_SIZE = 8;
 
 type Lookup = (out: object, buffer: Buffer, buflen: number, result: [unknown]) => number;
 
@@ -60,7 +59,7 @@ function toPasswd(raw: PasswdStruct): Passwd {
 
 function toGroup(raw: GroupStruct): Group {
   const members: string[] = [];
-  for (let offset = 0; raw.gr_mem; offset += POINTER_SIZE) {
+  for (let offset = 0; raw.gr_mem; offset += koffi.sizeof('void *')) {
     const entry = koffi.decode(raw.gr_mem, offset, 'void *') as bigint | null;
     if (!entry) break;
     members.push(koffi.decode.string(entry));

@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { errnoName, SOCKET_TYPES, SYS } from '../ffi/arch.js';
-import { rawSyscall } from '../ffi/libc.js';
+import { rawSyscall } from './calls.js';
 import { AF_VSOCK } from '../seccomp/policy-filter.js';
 import { loadPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';

@@ -55,10 +55,10 @@ export function cloneSources(sources: MountSources): (number | null)[] {
 }
 
 /** Mounts the new root's tmpfs and returns an fd of it: everything below is made beneath that fd. */
-export function mountRoot(plan: Plan, chroot: string): number {
-  mount('tmpfs', chroot, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, `mode=0755,size=${plan.root.size}`);
-  // The build directory's `chroot` is root's, in a root-only directory: its path is safe to open.
-  return openat(AT_FDCWD, chroot, OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC);
+export function mountRoot(plan: Plan, newRoot: string): number {
+  mount('tmpfs', newRoot, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, `mode=0755,size=${plan.root.size}`);
+  // The build directory's `root` is root's, in a root-only directory: its path is safe to open.
+  return openat(AT_FDCWD, newRoot, OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC);
 }
 
 /**
@@ -201,7 +201,7 @@ function applyMount(m: Mount, tree: number | null, relative: string, targets: Ta
   const target = targets.open(relative, 'dir', label);
   try {
     // The kernel resolves the fd's magic link to the very directory opened: no path is walked again.
-    mount(m.source, `/proc/self/fd/${target}`, m.type, flagsOf(m), m.options ?? null);
+    mount(m.type, `/proc/self/fd/${target}`, m.type, flagsOf(m), m.options ?? null);
   } finally {
     close(target);
   }

@@ -9,6 +9,7 @@ import { SyscallError } from '../ffi/errors.js';
 import { chdir, chmod, close, fchdir, mount, MOUNT_ATTR, mountSetattr, moveMount, MOVE_MOUNT, OPEN_TREE, openTree, pivotRoot, umount2 } from '../ffi/libc.js';
 import { fstat, mkdirat, openat } from '../ffi/fsat.js';
 import { componentsOf, openBeneath, PathRefused } from '../ffi/resolve.js';
+import { describeOrigin } from '../plan/describe.js';
 import type { Mount, Plan } from '../plan/types.js';
 import type { MountSources } from './request.js';
 
@@ -167,7 +168,8 @@ export function applyMounts(plan: Plan, trees: (number | null)[], rootFd: number
         applyMount(m, trees[i], relative, targets);
       } catch (err) {
         if (err instanceof PathRefused) throw err;
-        throw new Error(`mount at ${m.target}: ${err instanceof Error ? err.message : String(err)}`);
+        const setting = m.origin ? `${describeOrigin(m.origin)}: ` : '';
+        throw new Error(`${setting}mount at ${m.target}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   } finally {

@@ -47,7 +47,7 @@ if (!IS_ROOT) {
       ['a missing input (a refused spec)', '', ['--input', '/usr/does-not-exist'], /^stockade: refused: command line: inputs\[4\]: input \/usr\/does-not-exist: No such file or directory\n$/, 1],
       ['an unwritable build dir parent', '  build_dir_host: /proc/1\n', [], /mkdirat\(\d+, "guix-build-sh\.drv-0", 0700\): ENOENT \(No such file or directory\)/, 125],
       ['a missing mount source', '  paths: [{ source: /does/not/exist, target: /opt/x }]\n', [], /^stockade: \/\S+\/policy\.yaml:10:11: filesystem\.paths\[0\]: source \/does\/not\/exist: No such file or directory\n$/, 125],
-      ['a mount target init cannot make', '  paths: [{ source: /usr/bin, target: /etc/hosts/x }]\n', [], /^stockade: sandbox setup failed: mount at \/etc\/hosts\/x: openat2\(\d+, "hosts", .*\): ENOTDIR/, 125],
+      ['a mount target init cannot make', '  paths: [{ source: /usr/bin, target: /etc/hosts/x }]\n', [], /^stockade: sandbox setup failed: \/\S+\/policy\.yaml:10:11: filesystem\.paths\[0\]: mount at \/etc\/hosts\/x: openat2\(\d+, "hosts", .*\): ENOTDIR/, 125],
     ];
     for (const [what, filesystem, args, message, status] of cases) {
       const sb = makePolicy('guix-default', '', 4, filesystem);

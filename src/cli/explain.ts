@@ -1,7 +1,7 @@
 // stockade explain FILE [--spec SPEC] [--json]: the Plan a policy resolves to, readable.
 import { command, parse, UsageError } from './args.js';
 import type { Mount, Plan, SeccompAction, SeccompRule } from '../plan/types.js';
-import { describeSource, etcText } from '../plan/describe.js';
+import { describeOrigin, describeSource, etcText } from '../plan/describe.js';
 
 const HELP = `usage: stockade explain [--spec SPEC] [--json] [--policies DIR] FILE
 
@@ -57,7 +57,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`  ${plan.namespaces.join(', ')} (no user namespace: builds run as real pool UIDs)`);
   section('mounts');
   out.push(`  / tmpfs size=${plan.root.size} mode=${plan.root.mode.toString(8).padStart(4, '0')}${plan.root.readonly ? ', read-only once built' : ''}`);
-  out.push(...table([['TARGET', 'TYPE', 'SOURCE', 'FLAGS', 'ROLE'], ...plan.mounts.map((m) => [m.target, m.type, describeSource(m), flags(m), m.role])]));
+  out.push(...table([['TARGET', 'TYPE', 'SOURCE', 'FLAGS', 'ROLE', 'SET BY'], ...plan.mounts.map((m) => [m.target, m.type, describeSource(m), flags(m), m.role, m.origin ? describeOrigin(m.origin) : ''])]));
   section('/dev');
   out.push(...plan.devices.map((d) => `  ${d.name.padEnd(8)} ${d.kind === 'bind' ? `bind of ${d.source}` : `-> ${d.source}`}${d.optional ? ' (if the host has it)' : ''}`));
   section('/etc');

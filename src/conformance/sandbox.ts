@@ -57,7 +57,7 @@ export interface Subject {
 }
 
 function probeMount(source: string, target: string, kind: 'dir' | 'file'): Mount {
-  return { source, target, type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, kind, role: 'probe' };
+  return { source: { kind: 'host', path: source }, target, type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, kind, role: 'probe' };
 }
 
 /** koffi and its native module (an optional package per platform, @koromix/koffi-PLATFORM-ARCH). */

@@ -2,7 +2,10 @@
 import { fileURLToPath } from 'node:url';
 import { loadCompiled } from './compiled.js';
 import type { Diagnostic } from './errors.js';
-import { pointerJoin, type Json } from './source.js';
+import type { Json } from './source.js';
+import { displayPath, pointerJoin } from './pointer.js';
+
+export { displayPath };
 import { POLICY_NAME_PATTERN, SPEC_NAME_PATTERN } from './lists.js';
 
 /** Where a JSON pointer of the validated value came from. */
@@ -54,18 +57,6 @@ const VALUE_KEYWORDS = new Set([
   'enum', 'const', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
   'minLength', 'maxLength', 'multipleOf',
 ]);
-
-/** Renders a JSON pointer as a dotted path for messages: /filesystem/paths/0/source → filesystem.paths[0].source */
-export function displayPath(pointer: string): string {
-  let out = '';
-  for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(part)) out += `[${part}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
-    else out += `[${JSON.stringify(part)}]`;
-  }
-  return out || '(top level)';
-}
 
 function valueAt(root: Json, pointer: string): Json | undefined {
   let node: Json | undefined = root;

@@ -24,7 +24,7 @@ const MAX_BUILDER_LINKS = 40;
 export function checkBuilder(plan: Plan): void {
   const roots = [
     ...plan.build.inputs,
-    ...plan.mounts.filter((m) => m.role === 'path' && m.readonly && m.source === m.target).map((m) => m.source),
+    ...plan.mounts.flatMap((m) => (m.type === 'bind' && m.role === 'path' && m.readonly && m.source.kind === 'host' && m.source.path === m.target ? [m.target] : [])),
   ].flatMap((p) => (existsSync(p) ? [realpathSync(p)] : []));
   const inputs = `the build's inputs (${plan.build.inputs.join(', ') || 'none'})`;
   const builder = plan.build.builder;

@@ -261,7 +261,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     journal.noteUid(plan.identity.stateDir, lease.uid);
     // Again: waiting for a build user can take long.
     refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
-    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, outputDirs(plan.build.outputs).length, plan.limits.buildDirBytes);
+    dir = createBuildDir(plan.build.hostParent, plan.build.hostDirPrefix, lease.uid, lease.gid, outputDirs(plan.build.outputs).length, plan.limits.buildDirBytes);
     const buildDir = dir;
     cleanups.push(async () => {
       if (options.keepFailed && result && result.outcome !== 'succeeded') {
@@ -294,7 +294,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
     openBuildDirSources(sources, plan, buildDir);
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, newRoot: dir.newRoot, sources: sources.forInit() };
     // Before init starts its set-up: it does nothing for the build until told to.
     const adopt = (forked: boolean) => (pid: number) => {
       journal.noteInit(pid);

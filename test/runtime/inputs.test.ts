@@ -142,7 +142,7 @@ if (!IS_ROOT) {
     const r = run(sb, 'echo the builder ran', ['--input', input]);
     t.equal(r.status, 1, 'exit 1, as a refused spec');
     t.equal(r.stdout, '', 'the builder never ran');
-    t.equal(r.stderr, `stockade: refused: input ${input}: component "Y/link" is a symlink (to ${JSON.stringify(join(sb.dir, 'real'))}); symlinks are not followed here\n`);
+    t.equal(r.stderr, `stockade: refused: command line: inputs[4]: input ${input}: component "Y/link" is a symlink (to ${JSON.stringify(join(sb.dir, 'real'))}); symlinks are not followed here\n`);
     t.same(ownLeftovers(sb), []);
   });
 

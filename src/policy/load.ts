@@ -8,7 +8,7 @@ import { PolicyError, type Diagnostic } from './errors.js';
 import { parseSource, pointerJoin, type Json, type NodePos, type SourceDoc } from './source.js';
 import { FileRefused, readBoundedText } from './read.js';
 import type { Locate } from './validate.js';
-import { policyDiagnostics } from './semantics.js';
+import { policyDiagnostics } from './diagnostics.js';
 import type { Policy } from './types.js';
 import { loadOciProfile } from '../seccomp/profile-file.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';

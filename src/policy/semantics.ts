@@ -2,8 +2,7 @@
 // impossible or unsafe. They run on a schema-valid policy, or on what is left of one once the
 // values the schema rejects are taken out.
 import type { Diagnostic } from './errors.js';
-import { schemaDiagnostics, schemaViolations, type Locate } from './validate.js';
-import { pointerJoin, type Json } from './source.js';
+import type { Locate } from './validate.js';
 import type { Policy, RlimitValue } from './types.js';
 import { isKnownSyscall } from '../linux/syscalls.js';
 import { CAPABILITIES } from '../linux/capabilities.js';
@@ -36,7 +35,7 @@ type Report = (pointer: string, message: string, atKey?: boolean) => void;
 type Check = (policy: Policy, error: Report, locate: Locate) => void;
 
 /** Each check is independent of the others, so one can be left out when it would read a value the schema rejected. */
-const CHECKS: Check[] = [
+export const CHECKS: Check[] = [
   function pool(policy, error) {
     if (policy.users?.group !== undefined && policy.users.range !== undefined) {
       error('/users/range', 'users: give either group or range, not both', true);
@@ -210,68 +209,8 @@ export function semanticDiagnostics(policy: Policy, locate: Locate): Diagnostic[
   return out;
 }
 
-function reporter(out: Diagnostic[], locate: Locate): Report {
+export function reporter(out: Diagnostic[], locate: Locate): Report {
   return (pointer, message, atKey = false) => out.push({ ...locate(pointer, atKey), message });
-}
-
-/** Rounds of taking rejected values out; each round follows from the last (a map left without a required key). */
-const MAX_PRUNE_ROUNDS = 8;
-
-/**
- * Every schema error of a merged policy and, alongside them, the semantic errors the schema
- * errors do not hide: the checks run on the policy without what the schema rejected, and a check
- * that read a rejected value (now missing, so it would judge a default the author did not write)
- * reports nothing. Keys the schema does not allow hide nothing.
- */
-export function policyDiagnostics(value: Json, locate: Locate): Diagnostic[] {
-  const schemaErrors = schemaDiagnostics(value, locate);
-  if (schemaErrors.length === 0) return semanticDiagnostics(value as unknown as Policy, locate);
-  const rest = structuredClone(value);
-  const rejected = new Set<string>();
-  for (let round = 0; ; round++) {
-    const violations = schemaViolations(rest);
-    if (!violations) break;
-    if (round === MAX_PRUNE_ROUNDS || violations.values.includes('')) return schemaErrors;
-    for (const pointer of violations.keys) remove(rest, pointer);
-    for (const pointer of violations.values) {
-      rejected.add(pointer);
-      remove(rest, pointer);
-    }
-  }
-  const out = [...schemaErrors];
-  for (const check of CHECKS) {
-    const found: Diagnostic[] = [];
-    const reads = new Set<string>();
-    check(readTracked(rest, '', reads) as unknown as Policy, reporter(found, locate), locate);
-    if (![...reads].some((pointer) => rejected.has(pointer))) out.push(...found);
-  }
-  return out;
-}
-
-function remove(root: Json, pointer: string): void {
-  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  const last = parts.pop()!;
-  let node: Json | undefined = root;
-  for (const part of parts) node = node === null || typeof node !== 'object' ? undefined : Array.isArray(node) ? node[Number(part)] : node[part];
-  if (node !== null && typeof node === 'object' && !Array.isArray(node)) delete node[last];
-}
-
-/** A view of `value` that adds the pointer of every key read through it to `reads`. */
-function readTracked(value: Json, pointer: string, reads: Set<string>): Json {
-  if (value === null || typeof value !== 'object') return value;
-  return new Proxy(value, {
-    get(target, key, receiver) {
-      const child = Reflect.get(target, key, receiver) as Json;
-      if (typeof key !== 'string') return child;
-      const at = pointerJoin(pointer, key);
-      reads.add(at);
-      return readTracked(child, at, reads);
-    },
-    has(target, key) {
-      if (typeof key === 'string') reads.add(pointerJoin(pointer, key));
-      return Reflect.has(target, key);
-    },
-  });
 }
 
 /** Whether a normalised absolute path is `prefix` or lies below it. */

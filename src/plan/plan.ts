@@ -17,6 +17,8 @@ export interface PlanContext {
   specSource?: string;
   /** libseccomp's name of the host's architecture, for a policy's `native`; without it `native` stays for libseccomp to resolve. */
   nativeArch?: string;
+  /** The build directory inside the sandbox instead of filesystem.build_dir (a remote action's input root, `stockade runner`). */
+  buildDir?: string;
 }
 
 function octal(mode: string): number {
@@ -186,7 +188,7 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
   spec.outputs = spec.outputs!.map(normalise);
   const fs = policy.filesystem ?? {};
   const cores = spec.cores ?? 0;
-  const buildDir = (fs.build_dir ?? DEFAULTS.buildDir).replace(/\{name\}/g, spec.name);
+  const buildDir = context.buildDir ?? (fs.build_dir ?? DEFAULTS.buildDir).replace(/\{name\}/g, spec.name);
   const base = posix.basename(buildDir);
   const hostName = /-0$/.test(base) ? base.replace(/-0$/, '-{n}') : `${base}-{n}`;
 

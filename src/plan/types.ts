@@ -143,8 +143,10 @@ export interface BuildPlan {
   name: string;
   builder: string;
   args: string[];
-  /** The build directory inside the sandbox (also the cwd). */
+  /** The build directory inside the sandbox (also the cwd unless `cwd` says otherwise). */
   dir: string;
+  /** The builder's working directory inside the sandbox, when not the build directory (a remote action's, beneath its input root). */
+  cwd?: string;
   /** Host directory the build dir is made under (guix: $TMPDIR). */
   hostParent: string;
   /** Host directory name template; `{n}` counts up when taken. */

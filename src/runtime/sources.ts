@@ -9,7 +9,7 @@
 // builds cannot write, and the object they led to at open time is the one mounted.
 import { OPEN_FLAGS } from '../ffi/arch.js';
 import { close } from '../ffi/libc.js';
-import { isMissing, openBeneath, openRoot, PathRefused, splitUnderRoot } from '../ffi/resolve.js';
+import { isMissing, openBeneath, openRoot, PathRefused, reopen, splitUnderRoot } from '../ffi/resolve.js';
 import { outputDirs } from '../plan/outputs.js';
 import type { Plan } from '../plan/types.js';
 import type { BuildDir } from './builddir.js';
@@ -52,13 +52,13 @@ function missing(what: string): Error {
  * (openBuildDirSources, once they exist). Throws InputRefused for an input the spec may not
  * use; whatever it throws, it has closed what it opened.
  */
-export function openBindSources(plan: Plan): BindSources {
+export function openBindSources(plan: Plan, trees: Readonly<Record<string, number>> = {}): BindSources {
   const sources = new BindSources(plan.mounts.length);
   // Each root opened once, however many inputs lie under it: the cost stays linear in the inputs.
   const roots = new Map<string, number>();
   try {
     for (const [i, m] of plan.mounts.entries()) {
-      if (m.type !== 'bind' || m.source === '{build_dir_host}' || m.source === '{outputs_dir_host}') continue;
+      if (m.type !== 'bind' || m.source === '{build_dir_host}' || m.source === '{outputs_dir_host}' || Object.hasOwn(trees, m.source)) continue;
       if (m.role === 'input') {
         sources.fds[i] = openInput(m.source, plan.build.inputsUnder, roots);
         continue;
@@ -101,12 +101,16 @@ function openInput(input: string, under: readonly string[], roots: Map<string, n
   }
 }
 
-/** Opens the build directory's `top` and the outputs directories (root-made, in a root-only 0700 directory). */
-export function openBuildDirSources(sources: BindSources, plan: Plan, dir: BuildDir): void {
+/**
+ * Opens the build directory's `top` and the outputs directories (root-made, in a root-only 0700
+ * directory), and takes its own fd of each caller's tree (RunOptions.trees).
+ */
+export function openBuildDirSources(sources: BindSources, plan: Plan, dir: BuildDir, trees: Readonly<Record<string, number>> = {}): void {
   const hosts = new Map(outputDirs(plan.build.outputs).map((target, i) => [target, dir.outputDirs[i]]));
   for (const [i, m] of plan.mounts.entries()) {
     if (m.type !== 'bind') continue;
-    if (m.source === '{build_dir_host}') sources.fds[i] = openRoot(dir.top);
+    if (Object.hasOwn(trees, m.source)) sources.fds[i] = reopen(trees[m.source], OPEN_FLAGS.O_PATH);
+    else if (m.source === '{build_dir_host}') sources.fds[i] = openRoot(dir.top);
     else if (m.source === '{outputs_dir_host}') {
       const host = hosts.get(m.target);
       if (host === undefined) throw new Error(`no host directory for the outputs directory ${m.target}`);

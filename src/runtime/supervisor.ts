@@ -18,7 +18,7 @@ import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type B
 import { checkOutputsFree, handOver, OutputMissing, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { outputDirs } from '../plan/outputs.js';
 import { admit, OutputClaimed, type BuildRecord } from './records.js';
-import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
+import { addProcess, cpuTime, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
 import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
@@ -70,6 +70,14 @@ export interface RunOptions {
    * owns it from here and releases it. Without one, runBuild admits the build itself.
    */
   record?: BuildRecord;
+  /**
+   * Directories the caller opened (O_PATH, beneath a root of its own), by the placeholder a
+   * mount's source names: each is bound there instead of being opened by name. `{build_dir_host}`
+   * among them replaces the fresh `top` (the runner binds an action's input root so). Not closed.
+   */
+  trees?: Readonly<Record<string, number>>;
+  /** Checks the builder instead of checkBuilder (the runner checks argv[0] inside its action's own tree). */
+  builderCheck?: (plan: Plan) => void;
 }
 
 /** init as PID 1 of a fresh PID namespace, blocked reading its request on fd 3; nothing else set up yet. */
@@ -98,6 +106,8 @@ export interface RunResult {
   handOver?: HandOverReport;
   durationMs: number;
   peakMemoryBytes?: number;
+  /** CPU time of the build's cgroup, where the host counts it. */
+  cpu?: { userUs: number; systemUs: number };
   /** How the build's init started: forked from the supervisor, a fresh Node, or a warm worker. */
   init?: 'forked' | 'node' | 'warm';
 }
@@ -410,11 +420,11 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     // sources.ts names a missing input in a plain Error whose message starts with the field.
-    const sources = refusing(() => openBindSources(plan), (err) => err instanceof InputRefused);
+    const sources = refusing(() => openBindSources(plan, options.trees), (err) => err instanceof InputRefused);
     cleanups.push(() => sources.close());
     // Outputs are resolved beneath their root as the hand-over will: any symlink on the way refuses them.
     refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
-    refusing(() => checkBuilder(plan), (err) => err instanceof BuilderRefused);
+    refusing(() => (options.builderCheck ?? checkBuilder)(plan), (err) => err instanceof BuilderRefused);
     try {
       record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
     } catch (err) {
@@ -458,7 +468,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const cgroup: BuildCgroup | null = createCgroup(cgroupId, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
-    openBuildDirSources(sources, plan, buildDir);
+    openBuildDirSources(sources, plan, buildDir, options.trees);
     const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
     // Before init starts its set-up: it does nothing for the build until told to.
     const adopt = (pid: number, forked: boolean) => {
@@ -482,7 +492,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       if (slirp) cleanups.push(() => slirp.stop());
       exit = await supervise(child, plan, options, () => sources.close(), { request });
     }
-    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup), cpu: cpuTime(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {
       result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');
     }

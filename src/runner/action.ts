@@ -11,7 +11,7 @@ import { close } from '../ffi/libc.js';
 import { openBeneath, PathRefused } from '../ffi/resolve.js';
 import { plan as planBuild } from '../plan/plan.js';
 import { SpecRefused } from '../plan/spec.js';
-import type { Mount, Plan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import type { LoadedPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';
 import { BuilderRefused, checkBuilder, runBuild, type RunResult } from '../runtime/supervisor.js';
@@ -128,18 +128,19 @@ function planAction(context: RunnerContext, request: RunRequest, target: string,
     if (err instanceof SpecRefused) throw new RequestInvalid(err.message);
     throw err;
   }
-  const clash = plan.mounts.find((m) => m.type === 'bind' && m.role !== 'build-dir' && (isUnder(target, m.target) || isUnder(m.target, target)));
-  if (clash) throw new ActionFailed(`the input root's place in the sandbox, ${target}, overlaps ${clash.role} ${clash.target} (remote_execution.input_root, or the build directory's location)`);
   // REAPI's environment is the whole environment: the policy's set, pass and build_dir_vars do not apply.
   plan.environment = env;
   if (context.loaded.policy.remote_execution?.temporary_directory === 'tmpdir') plan.environment.TMPDIR = '/tmp';
   if (cwd !== target) plan.build.cwd = cwd;
   if (hasTmp) {
+    // In the tmpfs's place, so the mounts stay parents first.
     const tmp = plan.mounts.findIndex((m) => m.role === 'tmp');
-    const bind: Mount = { source: TMP_SOURCE, target: '/tmp', type: 'bind', readonly: false, nosuid: true, nodev: true, noexec: false, kind: 'dir', role: 'tmp' };
-    if (tmp >= 0) plan.mounts[tmp] = bind;
-    else plan.mounts.push(bind);
+    if (tmp < 0) throw new ActionFailed('the plan has no /tmp to replace with the temporary directory');
+    plan.mounts[tmp] = { source: TMP_SOURCE, target: '/tmp', type: 'bind', readonly: false, nosuid: true, nodev: true, noexec: false, kind: 'dir', role: 'tmp' };
   }
+  // A bind holds a host tree: the input root's mount point would be made in it.
+  const clash = plan.mounts.find((m) => m.type === 'bind' && m.role !== 'build-dir' && (isUnder(target, m.target) || isUnder(m.target, target)));
+  if (clash) throw new ActionFailed(`the input root's place in the sandbox, ${target}, overlaps ${clash.role} ${clash.target} (remote_execution.input_root, or the build directory's location)`);
   plan.build.builder = resolveProgram(request.arguments[0], env, cwd, plan, inputFd);
   return plan;
 }

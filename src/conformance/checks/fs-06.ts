@@ -1,4 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
+import { isUnder } from '../../policy/semantics.js';
 import type { ProbeCheck } from '../check.js';
 
 export const check: ProbeCheck = {
@@ -16,7 +17,10 @@ export const check: ProbeCheck = {
         expected[file.path] = { content: (file.content ?? '').replace(/\{uid\}/g, String(uid)).replace(/\{gid\}/g, String(gid)), mode: file.mode };
       }
     }
+    // A host directory the policy binds under /etc (filesystem.paths: /etc/alternatives) holds the host's files, not generated ones.
+    const bound = plan.mounts.filter((m) => m.type === 'bind' && m.role === 'path' && isUnder(m.target, '/etc')).map((m) => m.target);
+    const observed = Object.fromEntries(Object.entries(obs.etc).filter(([path]) => !bound.some((dir) => isUnder(path, dir))));
     const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
-    return { expected: sorted(expected), observed: sorted(obs.etc) };
+    return { expected: sorted(expected), observed: sorted(observed) };
   },
 };

@@ -34,7 +34,7 @@ function uidsIn(root: string): number[] {
 }
 
 t.test('stockade runner: timeouts, cancellation, policy choices', { skip: IS_ROOT ? false : NOT_ROOT_REASON }, async (t) => {
-  const worker: Worker = await startWorker({ extra: 'timeouts: { total: 5, max_silent: 0 }\nremote_execution: { input_root: /build/root, temporary_directory: tmpdir }\n' });
+  const worker: Worker = await startWorker({ extra: 'timeouts: { total: 5, max_silent: 0 }\nremote_execution: { input_root: real, temporary_directory: tmpdir }\n' });
   t.teardown(() => worker.stop());
 
   t.test('an action the policy\'s timeout kills answers exit_code -1 and termination_signal KILL', async (t) => {
@@ -59,17 +59,17 @@ t.test('stockade runner: timeouts, cancellation, policy choices', { skip: IS_ROO
     t.ok(statSync(join(a.root, 'made-by-action'), { throwIfNoEntry: false }), 'its file is still there for the worker to collect');
   });
 
-  t.test('remote_execution.input_root puts the input root where the policy says; tmpdir sets TMPDIR=/tmp', async (t) => {
-    const a = worker.layOut('fixed', {}, ['w']);
-    const res = await worker.run({ ...a.request, arguments: ['/bin/sh', '-c', 'pwd; echo "$TMPDIR"; echo x > "$TMPDIR/x"'], working_directory: 'w', environment_variables: { PATH } });
+  t.test('remote_execution.input_root real puts the input root at its host path; tmpdir sets TMPDIR=/tmp', async (t) => {
+    const a = worker.layOut('real', {}, ['w']);
+    const res = await worker.run({ ...a.request, arguments: ['/bin/sh', '-c', 'pwd -P; echo "$TMPDIR"; echo x > "$TMPDIR/x"'], working_directory: 'w', environment_variables: { PATH } });
     t.equal(res.exit_code, 0);
-    t.equal(readFileSync(join(a.dir, 'stdout'), 'utf8'), '/build/root/w\n/tmp\n');
+    t.equal(readFileSync(join(a.dir, 'stdout'), 'utf8'), `${join(a.root, 'w')}\n/tmp\n`);
     t.equal(readFileSync(join(a.dir, 'tmp/x'), 'utf8'), 'x\n');
   });
 });
 
 t.test('an input root at its real path beneath the sandbox\'s /tmp is refused (INTERNAL), not mounted into the temporary directory', { skip: IS_ROOT ? false : NOT_ROOT_REASON }, async (t) => {
-  const worker = await startWorker({ parent: '/tmp' });
+  const worker = await startWorker({ parent: '/tmp', extra: 'remote_execution: { input_root: real }\n' });
   t.teardown(() => worker.stop());
   const a = worker.layOut('clash');
   const err = await worker.run({ ...a.request, arguments: ['/bin/true'], environment_variables: {} }).then(() => undefined, (e: grpc.ServiceError) => e);

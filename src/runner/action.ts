@@ -117,7 +117,7 @@ function resolveProgram(argv0: string, env: Record<string, string>, cwd: string,
 }
 
 /** The Plan of one action, its input root bound where `target` says. */
-function planAction(context: RunnerContext, request: RunRequest, target: string, cwd: string, inputFd: number, hasTmp: boolean): Plan {
+function planAction(context: RunnerContext, request: RunRequest, target: string, cwd: string, inputFd: number, hasTmp: boolean, amend?: (plan: Plan) => void): Plan {
   const env = { ...(request.environment_variables ?? {}) };
   const name = `action-${process.pid}-${++sequence}`;
   let plan: Plan;
@@ -128,6 +128,8 @@ function planAction(context: RunnerContext, request: RunRequest, target: string,
     if (err instanceof SpecRefused) throw new RequestInvalid(err.message);
     throw err;
   }
+  // The input root takes the place of the fresh build directory: limits.build_dir_bytes does not bound it.
+  plan.limits.buildDirBytes = null;
   // REAPI's environment is the whole environment: the policy's set, pass and build_dir_vars do not apply.
   plan.environment = env;
   if (context.loaded.policy.remote_execution?.temporary_directory === 'tmpdir') plan.environment.TMPDIR = '/tmp';
@@ -141,6 +143,7 @@ function planAction(context: RunnerContext, request: RunRequest, target: string,
   // A bind holds a host tree: the input root's mount point would be made in it.
   const clash = plan.mounts.find((m) => m.type === 'bind' && m.role !== 'build-dir' && (isUnder(target, m.target) || isUnder(m.target, target)));
   if (clash) throw new ActionFailed(`the input root's place in the sandbox, ${target}, overlaps ${clash.role} ${clash.target} (remote_execution.input_root, or the build directory's location)`);
+  amend?.(plan);
   plan.build.builder = resolveProgram(request.arguments[0], env, cwd, plan, inputFd);
   return plan;
 }
@@ -161,8 +164,16 @@ function openOutputFile(context: RunnerContext, field: string, path: string): nu
   return fd;
 }
 
+/** What the conformance suite needs of an action besides its answer. */
+export interface ActionHooks {
+  /** Changes the action's Plan before argv[0] is resolved in it (the suite binds its probe in). */
+  amendPlan?: (plan: Plan) => void;
+  /** Told the Plan the action runs under. */
+  onPlan?: (plan: Plan) => void;
+}
+
 /** Runs one action to its end; throws RequestInvalid, ActionFailed or ActionCancelled. */
-export async function runAction(context: RunnerContext, request: RunRequest, signal: AbortSignal): Promise<ActionResult> {
+export async function runAction(context: RunnerContext, request: RunRequest, signal: AbortSignal, hooks: ActionHooks = {}): Promise<ActionResult> {
   checkRequest(request);
   const fds: (number | undefined)[] = [];
   let inputFd: number | undefined;
@@ -181,7 +192,8 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
       fds.push(tmpFd);
     }
     if (request.server_logs_directory) close(openRequestPath(context.buildDirFd, 'server_logs_directory', request.server_logs_directory, OPEN_FLAGS.O_PATH | DIRECTORY));
-    const plan = planAction(context, request, target, cwd, inputFd, tmpFd !== undefined);
+    const plan = planAction(context, request, target, cwd, inputFd, tmpFd !== undefined, hooks.amendPlan);
+    hooks.onPlan?.(plan);
     const stdout = openOutputFile(context, 'stdout_path', request.stdout_path ?? '');
     fds.push(stdout);
     const stderr = openOutputFile(context, 'stderr_path', request.stderr_path ?? '');

@@ -23,6 +23,7 @@ DIR's owner (bb_worker's user) once it has ended. Cancelling the call kills the 
 
 options:
   --socket PATH          Unix socket to listen on (a stale socket there is replaced; mode 0600)
+  --socket-group GROUP   make the socket 0660 root:GROUP (name or GID), for a worker not run as root
   --build-directory DIR  bb_worker's build directory: every request path is relative to it
   --policy POLICY        policy file, or the name of a shipped policy (default remote-exec)
   --policies DIR         where 'extends: NAME' is looked up
@@ -36,7 +37,7 @@ SIGINT or SIGTERM, which cancel the running actions first.`;
 
 export async function main(argv: string[]): Promise<number> {
   return command(HELP, async () => {
-    const args = parse(argv, { socket: { type: 'string' }, 'build-directory': { type: 'string' }, policy: { type: 'string' }, policies: { type: 'string' }, 'pool-timeout': { type: 'string' } }, HELP);
+    const args = parse(argv, { socket: { type: 'string' }, 'build-directory': { type: 'string' }, policy: { type: 'string' }, policies: { type: 'string' }, 'pool-timeout': { type: 'string' }, 'socket-group': { type: 'string' } }, HELP);
     if (!args) return 0;
     const v = args.values;
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
@@ -44,6 +45,12 @@ export async function main(argv: string[]): Promise<number> {
     if (!v['build-directory']) throw new UsageError('runner needs --build-directory DIR');
     const poolTimeout = v['pool-timeout'] ?? '3600';
     if (!/^\d+(\.\d+)?$/.test(poolTimeout)) throw new UsageError(`--pool-timeout needs seconds, got '${poolTimeout}'`);
+    let socketGroup: number | undefined;
+    if (v['socket-group'] !== undefined) {
+      const { getgrnam } = await import('../ffi/nss.js');
+      socketGroup = /^\d+$/.test(v['socket-group']) ? Number(v['socket-group']) : getgrnam(v['socket-group'])?.gid;
+      if (socketGroup === undefined) throw new UsageError(`--socket-group: no group ${v['socket-group']}`);
+    }
     const policyArg = v.policy ?? 'remote-exec';
     const policyFile = /^[a-z0-9][a-z0-9._-]*$/.test(policyArg) && !policyArg.endsWith('.yaml') ? `${SHIPPED_POLICIES}${policyArg}.yaml` : policyArg;
     const { loadPolicy } = await import('../policy/load.js');
@@ -80,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
         onNotice: (message) => process.stderr.write(`stockade runner: ${message}\n`),
       },
       v.socket,
+      { socketGroup },
     );
     process.stderr.write(`stockade runner: serving policy ${loaded.policy.name} for ${buildDirectory} on ${v.socket}\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {

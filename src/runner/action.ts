@@ -14,7 +14,7 @@ import { SpecRefused } from '../plan/spec.js';
 import type { Plan } from '../plan/types.js';
 import type { LoadedPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';
-import { BuilderRefused, checkBuilder, runBuild, type RunResult } from '../runtime/supervisor.js';
+import { BuilderRefused, checkBuilder, runBuild } from '../runtime/supervisor.js';
 import { checkRequest, closeAll, DIRECTORY, openRequestPath, relativeParts, RequestInvalid, type RunRequest } from './request.js';
 import { handBack, lendDirectories, type Owner } from './tree.js';
 
@@ -45,7 +45,6 @@ export interface ActionResult {
   userUs?: number;
   systemUs?: number;
   maxRssBytes?: number;
-  outcome: RunResult['outcome'];
 }
 
 /** The sandbox could not run the action (gRPC INTERNAL). */
@@ -203,6 +202,9 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
     const tmp = tmpFd;
     const trees: Record<string, number> = { '{build_dir_host}': input };
     if (tmp !== undefined) trees[TMP_SOURCE] = tmp;
+    // stdout and stderr land on the worker's disk: bounded together by limits.output_bytes, past which they are cut with a note.
+    const outputLimit = plan.limits.outputBytes ?? Infinity;
+    let written = 0;
     const result = await runBuild(plan, {
       signal,
       poolTimeoutMs: context.poolTimeoutMs,
@@ -220,7 +222,11 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
       },
       onOutput: (stream, chunk) => {
         const fd = stream === 'stdout' ? stdout : stderr;
-        if (fd !== undefined) writeSync(fd, chunk);
+        if (fd === undefined || written > outputLimit) return;
+        const room = outputLimit - written;
+        written += chunk.length;
+        writeSync(fd, chunk.length <= room ? chunk : chunk.subarray(0, room));
+        if (written > outputLimit) writeSync(fd, `\n[stockade runner: output cut at ${outputLimit} bytes (limits.output_bytes)]\n`);
       },
     });
     if (signal.aborted) throw new ActionCancelled('the call was cancelled: the action was killed');
@@ -236,7 +242,6 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
     // A timeout of the policy kills the action with SIGKILL, as a signal would.
     const killed = result.termSignal ?? (result.outcome === 'timeout' || result.outcome === 'silent-timeout' ? 'SIGKILL' : null);
     return {
-      outcome: result.outcome,
       exitCode: killed ? -1 : result.status ?? -1,
       terminationSignal: killed ? killed.replace(/^SIG/, '') : undefined,
       userUs: result.cpu?.userUs,

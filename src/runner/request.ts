@@ -77,7 +77,7 @@ export function checkRequest(request: RunRequest): void {
   if (bytes > REQUEST_BOUNDS.environmentBytes) throw new RequestInvalid(`environment_variables: more than ${REQUEST_BOUNDS.environmentBytes} bytes`);
 }
 
-/** Closes fds, ignoring none: each was opened by the caller. */
+/** Closes the fds a request opened (undefined: not opened). */
 export function closeAll(fds: (number | undefined)[]): void {
   for (const fd of fds) if (fd !== undefined) close(fd);
 }

@@ -1,6 +1,6 @@
 // buildbarn.runner.Runner over gRPC on a Unix socket: CheckReadiness and Run, each Run one
 // action (action.ts). Cancelling a call kills its action; closing the server cancels them all.
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -77,8 +77,8 @@ export interface RunnerServer {
   readonly running: number;
 }
 
-/** Serves the Runner service on the Unix socket `socketPath` (replacing a stale socket there, nothing else). */
-export async function serveRunner(context: RunnerContext, socketPath: string, options: { socketMode?: number } = {}): Promise<RunnerServer> {
+/** Serves the Runner service on the Unix socket `socketPath` (replacing a stale socket there, nothing else); 0600, or 0660 for `socketGroup`. */
+export async function serveRunner(context: RunnerContext, socketPath: string, options: { socketGroup?: number } = {}): Promise<RunnerServer> {
   const usageType = resourceUsageType();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
   const actions = new Set<{ controller: AbortController; done: Promise<unknown> }>();
@@ -107,7 +107,9 @@ export async function serveRunner(context: RunnerContext, socketPath: string, op
   if (stale && !stale.isSocket()) throw new Error(`--socket ${socketPath}: exists and is not a socket`);
   if (stale) unlinkSync(socketPath);
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
-  chmodSync(socketPath, options.socketMode ?? 0o600);
+  // Whoever can connect can run actions as the pool's users: root, and the group named for a worker that is not root.
+  if (options.socketGroup !== undefined) chownSync(socketPath, 0, options.socketGroup);
+  chmodSync(socketPath, options.socketGroup === undefined ? 0o600 : 0o660);
   return {
     get running() {
       return actions.size;

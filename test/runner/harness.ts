@@ -91,7 +91,7 @@ export interface Worker {
  * under /var/tmp: under /tmp it would lie beneath the sandbox's /tmp, which is the request's
  * temporary directory (the runner refuses that overlap).
  */
-export async function startWorker(options: { base?: string; extra?: string; count?: number; parent?: string } = {}): Promise<Worker> {
+export async function startWorker(options: { base?: string; extra?: string; count?: number; parent?: string; runnerArgs?: string[] } = {}): Promise<Worker> {
   const count = options.count ?? 4;
   const dir = mkdtempSync(join(options.parent ?? '/var/tmp', 'stk-runner-'));
   chmodSync(dir, 0o755);
@@ -107,7 +107,7 @@ export async function startWorker(options: { base?: string; extra?: string; coun
   const buildDirectory = join(dir, 'build');
   mkdirSync(buildDirectory, { mode: 0o755 });
   const socket = join(dir, 'runner.sock');
-  const runner = spawn(process.execPath, [CLI, 'runner', '--socket', socket, '--build-directory', buildDirectory, '--policy', policy], {
+  const runner = spawn(process.execPath, [CLI, 'runner', '--socket', socket, '--build-directory', buildDirectory, '--policy', policy, ...(options.runnerArgs ?? [])], {
     env: { ...CLEAN_ENV, STOCKADE_BUILDS_DIR: join(dir, 'builds') },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

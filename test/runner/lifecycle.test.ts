@@ -34,8 +34,27 @@ function uidsIn(root: string): number[] {
 }
 
 t.test('stockade runner: timeouts, cancellation, policy choices', { skip: IS_ROOT ? false : NOT_ROOT_REASON }, async (t) => {
-  const worker: Worker = await startWorker({ extra: 'timeouts: { total: 5, max_silent: 0 }\nremote_execution: { input_root: real, temporary_directory: tmpdir }\n' });
+  const worker: Worker = await startWorker({
+    extra: 'timeouts: { total: 5, max_silent: 0 }\nremote_execution: { input_root: real, temporary_directory: tmpdir }\nlimits: { output_bytes: 1000 }\n',
+    runnerArgs: ['--socket-group', '0'],
+  });
   t.teardown(() => worker.stop());
+
+  t.test('--socket-group makes the socket 0660 root:GROUP', async (t) => {
+    const st = statSync(worker.socket);
+    t.equal(st.mode & 0o777, 0o660);
+    t.equal(st.gid, 0);
+  });
+
+  t.test("stdout and stderr together are cut at the policy's limits.output_bytes, with a note", async (t) => {
+    const a = worker.layOut('cut');
+    const res = await worker.run({ ...a.request, arguments: ['/bin/sh', '-c', 'head -c 3000 /dev/zero | tr "\\0" a; head -c 3000 /dev/zero | tr "\\0" b >&2'], environment_variables: { PATH } });
+    t.equal(res.exit_code, 0);
+    const out = readFileSync(join(a.dir, 'stdout'), 'utf8');
+    const err = readFileSync(join(a.dir, 'stderr'), 'utf8');
+    t.equal(out.replace(/\n\[stockade runner: .*\]\n$/, '').length + err.replace(/\n\[stockade runner: .*\]\n$/, '').length, 1000, '1000 bytes of output kept');
+    t.match(out + err, /output cut at 1000 bytes \(limits\.output_bytes\)/);
+  });
 
   t.test('an action the policy\'s timeout kills answers exit_code -1 and termination_signal KILL', async (t) => {
     const a = worker.layOut('timeout');

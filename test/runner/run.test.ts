@@ -40,6 +40,7 @@ t.test('stockade runner', { skip: IS_ROOT ? false : NOT_ROOT_REASON }, async (t)
     t.equal(await check('ready'), null);
     t.equal((await check('not-there'))?.code, grpc.status.INTERNAL);
     t.equal((await check('../..'))?.code, grpc.status.INVALID_ARGUMENT);
+    t.equal(statSync(worker.socket).mode & 0o777, 0o600, 'the socket is for root alone');
   });
 
   t.test('stdout and stderr go to the requested files; exit codes 0 and 1; outputs are left readable and owned by the worker', async (t) => {

@@ -1,7 +1,10 @@
-// Shared by the bench scripts: CPU time of waited-for children, read through Stockade's own FFI
-// (process.cpuUsage covers only this process).
-const { libcFn } = await import(new URL('../dist/ffi/libc.js', import.meta.url).href);
-const getrusage = libcFn('int getrusage(int who, void *usage)');
+// Shared by the bench scripts: CPU time of waited-for children, read through koffi
+// (process.cpuUsage covers only this process). getrusage is no call Stockade makes, so it is
+// declared here rather than in Stockade's FFI.
+import { createRequire } from 'node:module';
+
+const koffi = createRequire(import.meta.url)('koffi');
+const getrusage = koffi.load('libc.so.6').func('int getrusage(int who, void *usage)');
 const RUSAGE_CHILDREN = -1;
 
 /** CPU seconds (user + system) used so far by waited-for children. */

@@ -33,7 +33,7 @@ const [libc, caps, net, landlock, seccomp, compile, oci] = await Promise.all(
   ['ffi/libc.js', 'ffi/caps.js', 'ffi/net.js', 'ffi/landlock.js', 'ffi/seccomp.js', 'seccomp/compile.js', 'seccomp/oci.js']
     .map((m) => import(${JSON.stringify(dist)} + m)));
 libc.getresuid();
-caps.getCapabilities();
+caps.clearAmbient();
 landlock.landlockAbi();
 seccomp.libseccomp();
 `;
@@ -45,7 +45,7 @@ symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
 writeFileSync(
   join(work, 'ffi-loads.mjs'),
   ['libc', 'caps', 'landlock', 'seccomp'].map((m) => `import * as ${m} from ${JSON.stringify(join(root, `dist/ffi/${m}.js`))};`).join('\n') +
-    '\nlibc.getresuid();\ncaps.getCapabilities();\nlandlock.landlockAbi();\nseccomp.libseccomp();\n',
+    '\nlibc.getresuid();\ncaps.clearAmbient();\nlandlock.landlockAbi();\nseccomp.libseccomp();\n',
 );
 const initWithLoads = join(work, 'init-ffi.cjs');
 await bundleLikeInit({

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The Debian packages the tests need, listed here and nowhere else; `npm test` runs this first.
-# As root, missing ones are installed; otherwise they are named, and the tests that need them
-# or root say so when they skip.
+# As root, missing ones are installed. Otherwise nothing is done here: at the end of the run,
+# scripts/test.mjs names them (`--missing` prints them), beside the skipped tests' reasons.
 set -eu
 packages="libseccomp2 slirp4netns bubblewrap passwd login procps iproute2 util-linux gcc make libc6-dev acl golang-github-containers-common"
 
@@ -10,10 +10,11 @@ for p in $packages; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = installed ] || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "test-deps: not root, so not installing:$missing (tests that need them will skip)" >&2
+if [ "${1:-}" = --missing ]; then
+  echo "${missing# }"
+  exit 0
+fi
+if [ -z "$missing" ] || [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 echo "test-deps: installing:$missing" >&2

@@ -2,6 +2,7 @@
 // or neutral for isolation. Works on Plans, not YAML text, so a refactored policy that
 // resolves to the same sandbox shows no change.
 import type { DeviceNode, EtcFile, Mount, Plan, Rlimit, SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
+import { describeSource } from '../plan/describe.js';
 import { DEFAULT_NOTE } from './index.js';
 import { isUnder } from './rules/filesystem.js';
 import { SECRET_NAME } from './rules/environment.js';
@@ -43,7 +44,7 @@ function byKey<T>(items: readonly T[], key: (item: T) => string): Map<string, T>
 }
 
 function mountFlags(m: Mount): string {
-  return `${m.type} ${m.source} ${m.readonly ? 'ro' : 'rw'}`;
+  return `${m.type} ${describeSource(m)} ${m.readonly ? 'ro' : 'rw'}`;
 }
 
 /** Device nodes and /etc host files are compared in their own sections; the build dir by role, as its path follows the build's name. */
@@ -62,7 +63,7 @@ function diffMounts(emit: Emit, before: Mount[], after: Mount[]): void {
       continue;
     }
     const where = m.role === 'build-dir' ? `build dir ${m.target}` : m.target;
-    if (old.target !== m.target || old.source !== m.source || old.type !== m.type) emit('neutral', `${where}: ${old.type} ${old.source} at ${old.target} → ${m.type} ${m.source} at ${m.target}`);
+    if (old.target !== m.target || describeSource(old) !== describeSource(m) || old.type !== m.type) emit('neutral', `${where}: ${old.type} ${describeSource(old)} at ${old.target} → ${m.type} ${describeSource(m)} at ${m.target}`);
     if (old.readonly !== m.readonly) emit(m.readonly ? 'strengthening' : 'weakening', `${where}: ${old.readonly ? 'read-only' : 'writable'} → ${m.readonly ? 'read-only' : 'writable'}`);
     for (const flag of ['nosuid', 'nodev', 'noexec'] as const) {
       if (old[flag] !== m[flag]) emit(m[flag] ? 'strengthening' : 'weakening', `${where}: ${flag} ${m[flag] ? 'set' : 'dropped'}`);
@@ -94,7 +95,7 @@ function diffEtc(emit: Emit, before: EtcFile[], after: EtcFile[]): void {
     const old = a.get(path);
     if (!old) emit(f.hostSource ? 'weakening' : 'neutral', `${path} added (${describe(f)})`);
     else if (old.hostSource !== f.hostSource) emit(f.hostSource ? 'weakening' : 'strengthening', `${path}: ${describe(old)} → ${describe(f)}`);
-    else if (old.content !== f.content || old.mode !== f.mode) emit('neutral', `${path}: content changed`);
+    else if (JSON.stringify(old.content) !== JSON.stringify(f.content) || old.mode !== f.mode) emit('neutral', `${path}: content changed`);
   }
   for (const [path, f] of a) if (!b.has(path)) emit(f.hostSource ? 'strengthening' : 'neutral', `${path} removed (${describe(f)})`);
 }

@@ -1,6 +1,7 @@
 // stockade explain FILE [--spec SPEC] [--json]: the Plan a policy resolves to, readable.
 import { command, parse, UsageError } from './args.js';
 import type { Mount, Plan, SeccompAction, SeccompRule } from '../plan/types.js';
+import { describeOrigin, describeSource, etcText } from '../plan/describe.js';
 
 const HELP = `usage: stockade explain [--spec SPEC] [--json] [--policies DIR] FILE
 
@@ -29,7 +30,7 @@ function flags(m: Mount): string {
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => '  ' + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  '));
+  return rows.map((r) => ('  ' + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).trimEnd());
 }
 
 function action(a: SeccompAction): string {
@@ -44,7 +45,7 @@ export function renderPlan(plan: Plan): string {
   section('build');
   // Arguments as a JSON list: joined by spaces, [PIPE,XFSZ] and [PIPE, XFSZ] would read the same.
   out.push(`  name ${plan.build.name}, builder ${plan.build.builder}, args ${JSON.stringify(plan.build.args)}`);
-  out.push(`  build dir ${plan.build.dir} (cwd), on the host ${plan.build.hostParent}/${plan.build.hostName}/top`);
+  out.push(`  build dir ${plan.build.dir} (cwd), on the host ${plan.build.hostParent}/${plan.build.hostDirPrefix}N/top (the first N free)`);
   out.push(`  cores ${plan.build.cores === 0 ? '0 (all)' : plan.build.cores}`);
   section('identity');
   const pool = plan.identity.pool;
@@ -56,7 +57,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`  ${plan.namespaces.join(', ')} (no user namespace: builds run as real pool UIDs)`);
   section('mounts');
   out.push(`  / tmpfs size=${plan.root.size} mode=${plan.root.mode.toString(8).padStart(4, '0')}${plan.root.readonly ? ', read-only once built' : ''}`);
-  out.push(...table([['TARGET', 'TYPE', 'SOURCE', 'FLAGS', 'ROLE'], ...plan.mounts.map((m) => [m.target, m.type, m.source, flags(m), m.role])]));
+  out.push(...table([['TARGET', 'TYPE', 'SOURCE', 'FLAGS', 'ROLE', 'SET BY'], ...plan.mounts.map((m) => [m.target, m.type, describeSource(m), flags(m), m.role, m.origin ? describeOrigin(m.origin) : ''])]));
   section('/dev');
   out.push(...plan.devices.map((d) => `  ${d.name.padEnd(8)} ${d.kind === 'bind' ? `bind of ${d.source}` : `-> ${d.source}`}${d.optional ? ' (if the host has it)' : ''}`));
   section('/etc');
@@ -64,7 +65,7 @@ export function renderPlan(plan: Plan): string {
     if (f.hostSource) out.push(`  ${f.path}: the host's, read-only${f.optional ? ', if present' : ''}`);
     else {
       out.push(`  ${f.path} (${f.mode.toString(8)}):`);
-      out.push(...f.content!.trimEnd().split('\n').map((l) => `    ${l}`));
+      out.push(...etcText(f.content ?? [], { uid: '{uid}', gid: '{gid}' }).trimEnd().split('\n').map((l) => `    ${l}`));
     }
   }
   out.push('  ({uid} and {gid} are the build user taken from the pool)');

@@ -27,6 +27,10 @@ ${SPEC_HELP}
   --policies DIR      where 'extends: NAME' is looked up
   -h, --help          show this help
 
+A policy loaded once is kept in /var/lib/stockade/plan-cache (root's alone, mode 0700;
+STOCKADE_PLAN_CACHE_DIR elsewhere, empty for none) and reused while it, the policies it
+extends, the schema and Stockade are unchanged.
+
 exit status: the builder's; 128+N when killed by signal N; 124 timeout (total or silent);
 125 the sandbox could not be set up (the builder never ran); 1 invalid policy or refused
 spec; 2 usage error; 130/143 cancelled by SIGINT/SIGTERM`;
@@ -49,14 +53,20 @@ export async function main(argv: string[]): Promise<number> {
     if (!v.policy) throw new UsageError('run needs --policy POLICY');
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}' (put the builder after --)`);
     if (v['pool-timeout'] !== undefined && !/^\d+(\.\d+)?$/.test(v['pool-timeout'])) throw new UsageError(`--pool-timeout needs seconds, got '${v['pool-timeout']}'`);
-    const { SpecRefused } = await import('../plan/spec.js');
+    const { SpecRefused } = await import('../plan/spec-check.js');
     const { PolicyError } = await import('../policy/errors.js');
-    const { planFromFile } = await import('../plan/index.js');
+    const { DEFAULT_PLAN_CACHE_DIR, planForRun } = await import('../plan/cache.js');
+    const cacheDir = process.env.STOCKADE_PLAN_CACHE_DIR ?? DEFAULT_PLAN_CACHE_DIR;
     let plan;
     try {
       // Inside: an invalid spec file is refused as an invalid policy is, FILE:LINE:COL and exit 1.
       const spec = await specFromOptions('run', v, builderArgv);
-      plan = planFromFile(v.policy, { spec, specSource: 'command line', policiesDir: v.policies, callerEnv: process.env });
+      ({ plan } = await planForRun(v.policy, {
+        spec, specSource: 'command line', policiesDir: v.policies, callerEnv: process.env,
+        // Root's alone: a caller who is not root is refused below anyway.
+        cacheDir: process.getuid?.() === 0 && cacheDir !== '' ? cacheDir : undefined,
+        onNotice: (message) => process.stderr.write(`stockade: note: ${message}\n`),
+      }));
     } catch (err) {
       if (err instanceof PolicyError || err instanceof SpecRefused) {
         process.stderr.write(err.message + '\n');

@@ -27,8 +27,9 @@ export interface SpecValues {
 
 /** The spec a command line describes; `command` names the command in usage errors. */
 export async function specFromOptions(command: string, v: SpecValues, builderArgv: string[]): Promise<BuildSpec> {
-  const { loadSpecFile, positionsOf, withPositions } = await import('../plan/spec.js');
-  const base: Partial<BuildSpec> = v.spec ? loadSpecFile(v.spec) : {};
+  const { positionsOf, withPositions } = await import('../plan/spec-check.js');
+  // The spec file's parser only when there is one: `run` plans a cached policy without it.
+  const base: Partial<BuildSpec> = v.spec ? (await import('../plan/spec.js')).loadSpecFile(v.spec) : {};
   const [builder, ...builderArgs] = builderArgv.length ? builderArgv : [base.builder, ...(base.args ?? [])];
   if (!builder) throw new UsageError(`${command} needs a builder: -- BUILDER [ARG…] or a spec with builder`);
   const env: Record<string, string> = { ...base.env };

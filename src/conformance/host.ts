@@ -16,7 +16,7 @@ export function poolProcesses(plan: Plan): number {
 
 /** Host build directories of builds named like the Plan's (guix-build-NAME.drv-N). */
 export function buildDirs(plan: Plan): string[] {
-  const prefix = plan.build.hostName.replace('{n}', '');
+  const prefix = plan.build.hostDirPrefix;
   return readdirSync(plan.build.hostParent).filter((n) => n.startsWith(prefix)).map((n) => join(plan.build.hostParent, n));
 }
 
@@ -38,5 +38,5 @@ export function mountsUnder(path: string): string[] {
 
 /** Everything of the Plan's builds still on the host. */
 export function leftovers(plan: Plan): { processes: number; buildDirs: string[]; cgroups: string[]; mounts: string[] } {
-  return { processes: poolProcesses(plan), buildDirs: buildDirs(plan), cgroups: buildCgroups(plan), mounts: mountsUnder(join(plan.build.hostParent, plan.build.hostName.replace('{n}', ''))) };
+  return { processes: poolProcesses(plan), buildDirs: buildDirs(plan), cgroups: buildCgroups(plan), mounts: mountsUnder(join(plan.build.hostParent, plan.build.hostDirPrefix)) };
 }

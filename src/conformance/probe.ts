@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { errnoName, IFF_UP, KEY_SPEC, KEYCTL, SOCKET_TYPES, SYS } from '../ffi/arch.js';
 import { interfaceFlags } from '../ffi/net.js';
 import { AF_VSOCK } from '../seccomp/policy-filter.js';
-import { chmod, getresgid, getresuid, injectTtyInput, kill, mknod, rawSyscall, type SyscallArg } from '../ffi/libc.js';
+import { chmod, getresgid, getresuid, kill } from '../ffi/libc.js';
+import { injectTtyInput, mknod, rawSyscall, type SyscallArg } from './calls.js';
 import { KEYS_MARKER, PEER_MARKER, PROBE_MARKER, type CallResult, type DeviceEntry, type KeysConfig, type KeysReport, type MountEntry, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 
 const S_IFCHR = 0o020000;

@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { errnoName, SOCKET_TYPES, SYS } from '../ffi/arch.js';
-import { rawSyscall } from '../ffi/libc.js';
+import { rawSyscall } from './calls.js';
 import { AF_VSOCK } from '../seccomp/policy-filter.js';
 import { loadPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';
@@ -57,7 +57,7 @@ export interface Subject {
 }
 
 function probeMount(source: string, target: string, kind: 'dir' | 'file'): Mount {
-  return { source, target, type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, kind, role: 'probe' };
+  return { source: { kind: 'host', path: source }, target, type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, kind, role: 'probe' };
 }
 
 /** koffi and its native module (an optional package per platform, @koromix/koffi-PLATFORM-ARCH). */

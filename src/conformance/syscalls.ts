@@ -2,7 +2,7 @@
 // argument: a bad fd, flag or pointer makes a call that reaches the kernel fail harmlessly
 // (EBADF, EINVAL, EFAULT…), while a filtered one returns the policy's errno.
 import { X32_SYSCALL_BIT } from '../linux/constants.js';
-import { syscallNumber } from '../ffi/seccomp.js';
+import { archToken, libseccomp, NR_SCMP_ERROR } from '../ffi/seccomp.js';
 import { X86_64_SYSCALLS } from '../linux/syscalls.js';
 import type { Plan } from '../plan/types.js';
 import type { CallResult, SyscallProbe } from './observation.js';
@@ -26,8 +26,8 @@ export function probedArchitectures(plan: Plan): SyscallProbe['arch'][] {
 }
 
 function number(name: string, arch: SyscallProbe['arch']): number | null {
-  const known = syscallNumber(name, arch);
-  if (known !== null) return known;
+  const known = libseccomp().resolveNameArch(archToken(arch), name);
+  if (known !== NR_SCMP_ERROR) return known;
   // Newer than this libseccomp (fchmodat2…): x32 shares x86_64's numbers for these.
   const nr = X86_64_SYSCALLS[name];
   if (nr === undefined) return null;

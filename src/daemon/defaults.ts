@@ -3,6 +3,7 @@
 // sees them, so that what runs is what `explain` of the effective Plan would show.
 import { DEFAULTS } from '../plan/defaults.js';
 import type { Mount, Plan } from '../plan/types.js';
+import { bindHostPath } from '../plan/describe.js';
 import type { BuildSpec } from '../policy/types.js';
 import { isUnder, normalise } from '../policy/semantics.js';
 import { RESERVED_TARGETS } from '../policy/lists.js';
@@ -95,13 +96,13 @@ function addChrootDirectories(plan: Plan, directories: ChrootDirectory[]): Mount
   ];
   for (const { path, kind } of directories) {
     const target = normalise(path);
-    const same = plan.mounts.find((m) => m.type === 'bind' && m.readonly && m.source === target && m.target === target);
+    const same = plan.mounts.find((m) => m.type === 'bind' && m.readonly && bindHostPath(m.source) === target && m.target === target);
     if (same) continue;
     const hidden = taken.find((t) => isUnder(t.target, target));
     if (hidden) {
       throw new DefaultsRefused(`--chroot-directory=${path} would hide ${hidden.target} (${hidden.what})`);
     }
-    mounts.push({ source: target, target, type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, kind, role: 'chroot-directory' });
+    mounts.push({ source: { kind: 'host', path: target }, target, type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, kind, role: 'chroot-directory' });
   }
   // Parents before children, as the planner orders them.
   const depth = (m: Mount) => m.target.split('/').filter(Boolean).length;

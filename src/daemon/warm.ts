@@ -2,7 +2,7 @@
 // request, so that a build does not wait for Node to start. Each serves one build at most;
 // the pool refills in the background and its idle workers are killed on shutdown.
 import { setPriority } from 'node:os';
-import { startWarmInit, type WarmInit } from '../runtime/supervisor.js';
+import { startWarmInit, type WarmInit } from '../runtime/start-init.js';
 
 /**
  * Workers start at the lowest CPU priority, so that on a busy machine their Node start-up takes

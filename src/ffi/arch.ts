@@ -2,7 +2,7 @@
 // supports x86_64 only for now: syscall numbers, struct layouts and the seccomp ABI list are
 // written for it, so any other architecture fails at load time instead of calling the wrong syscall.
 
-export const SUPPORTED_ARCHITECTURES = ['x64'] as const;
+const SUPPORTED_ARCHITECTURES = ['x64'] as const;
 
 export function assertSupportedArch(): void {
   const { arch } = process; // the global: importing node:process costs ~10 ms of start-up

@@ -1,8 +1,8 @@
 // The *at file calls, so trees are walked and removed through directory fds, never by
 // absolute path: a symlink swapped in by a build cannot redirect them (CVE-2025-46415).
 import { readdirSync } from 'node:fs';
-import { check, lastErrno } from './lib.js';
-import { close, libcFn } from './libc.js';
+import { check, lastErrno, libc, type StatxStruct, type Timespec } from './lib.js';
+import { close } from './libc.js';
 import { quote, renderFlags, renderMode } from './errors.js';
 import { AT_FDCWD, ERRNO, OPEN_FLAGS } from './arch.js';
 
@@ -14,26 +14,26 @@ function dirLabel(dirfd: number): string {
 }
 
 export function openat(dirfd: number, name: string, flags: number, mode = 0): number {
-  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, flags, 'uint32_t', mode) as number;
+  const fd = libc().openat(dirfd, name, flags, 'uint32_t', mode);
   return check(fd, 'openat', () => `${dirLabel(dirfd)}, ${quote(name)}, ${flags & 3 ? '' : 'O_RDONLY|'}${renderFlags(flags, OPEN_FLAGS)}`);
 }
 
 export function unlinkat(dirfd: number, name: string, flags: number): void {
-  check(libcFn('int unlinkat(int dirfd, const char *path, int flags)')(dirfd, name, flags), 'unlinkat', () =>
+  check(libc().unlinkat(dirfd, name, flags), 'unlinkat', () =>
     `${dirLabel(dirfd)}, ${quote(name)}, ${flags & AT_REMOVEDIR ? 'AT_REMOVEDIR' : '0'}`);
 }
 
 export function mkdirat(dirfd: number, name: string, mode: number): void {
-  check(libcFn('int mkdirat(int dirfd, const char *path, uint32_t mode)')(dirfd, name, mode), 'mkdirat', () =>
+  check(libc().mkdirat(dirfd, name, mode), 'mkdirat', () =>
     `${dirLabel(dirfd)}, ${quote(name)}, ${renderMode(mode)}`);
 }
 
 export function fchown(fd: number, uid: number, gid: number): void {
-  check(libcFn('int fchown(int fd, uint32_t uid, uint32_t gid)')(fd, uid, gid), 'fchown', () => `${fd}, ${uid}, ${gid}`);
+  check(libc().fchown(fd, uid, gid), 'fchown', () => `${fd}, ${uid}, ${gid}`);
 }
 
 export function fchmod(fd: number, mode: number): void {
-  check(libcFn('int fchmod(int fd, uint32_t mode)')(fd, mode), 'fchmod', () => `${fd}, ${renderMode(mode)}`);
+  check(libc().fchmod(fd, mode), 'fchmod', () => `${fd}, ${renderMode(mode)}`);
 }
 
 const DIR_FLAGS = OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC;
@@ -62,7 +62,7 @@ function shownName(name: RawName): string {
 
 /** Opens a directory to remove it; undefined when it is no directory (then removed) or already gone. */
 function openForRemoval(dirfd: number, name: RawName): number | undefined {
-  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, DIR_FLAGS, 'uint32_t', 0) as number;
+  const fd = libc().openat(dirfd, name, DIR_FLAGS, 'uint32_t', 0);
   if (fd >= 0) return fd;
   const errno = lastErrno();
   if (errno === ERRNO.ENOENT) return undefined;
@@ -114,7 +114,7 @@ export function removeTreeAt(dirfd: number, name: string): void {
       close(fd);
       for (;;) {
         const upName = `.stockade-deep-${moved++}`;
-        const r = libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(top.fd, entry, rootFd, upName, RENAME_NOREPLACE) as number;
+        const r = libc().renameat2(top.fd, entry, rootFd, upName, RENAME_NOREPLACE);
         if (r < 0 && lastErrno() === ERRNO.EEXIST) continue;
         check(r, 'renameat2', () => `${top.fd}, ${shownName(entry)}, ${rootFd}, ${quote(upName)}, RENAME_NOREPLACE`);
         stack[0].pending.push(rawName(upName));
@@ -198,7 +198,7 @@ function idOf(st: Stat): string {
 }
 
 function unlinkIfPresent(dirfd: number, name: RawName, flags: number): void {
-  const result = libcFn('int unlinkat(int dirfd, const char *path, int flags)')(dirfd, name, flags) as number;
+  const result = libc().unlinkat(dirfd, name, flags);
   if (result < 0 && lastErrno() !== ERRNO.ENOENT) {
     check(result, 'unlinkat', () => `${dirLabel(dirfd)}, ${shownName(name)}, ${flags & AT_REMOVEDIR ? 'AT_REMOVEDIR' : '0'}`);
   }
@@ -223,7 +223,6 @@ export const RENAME_NOREPLACE = 1;
 const AT_FLAGS = { AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_EMPTY_PATH };
 /** statx's basic fields (type, mode, nlink, uid, gid, ino, size). */
 const STATX_BASIC_STATS = 0x7ff;
-const STATX_SIZE = 256;
 
 export interface Stat {
   /** File type and permission bits, as st_mode. */
@@ -237,19 +236,18 @@ export interface Stat {
   size: number;
 }
 
-/** statx(2): the layout of struct statx is the same on every architecture. */
 export function statx(dirfd: number, name: string, flags: number): Stat {
-  const buf = Buffer.alloc(STATX_SIZE);
-  check(libcFn('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)')(dirfd, name, flags, STATX_BASIC_STATS, buf), 'statx', () =>
+  const st: Partial<StatxStruct> = {};
+  check(libc().statx(dirfd, name, flags, STATX_BASIC_STATS, st), 'statx', () =>
     `${dirLabel(dirfd)}, ${quote(name)}, ${renderFlags(flags, AT_FLAGS)}`);
   return {
-    nlink: buf.readUInt32LE(16),
-    uid: buf.readUInt32LE(20),
-    gid: buf.readUInt32LE(24),
-    mode: buf.readUInt16LE(28),
-    ino: buf.readBigUInt64LE(32),
-    size: Number(buf.readBigUInt64LE(40)),
-    dev: `${buf.readUInt32LE(136)}:${buf.readUInt32LE(140)}`,
+    nlink: st.stx_nlink!,
+    uid: st.stx_uid!,
+    gid: st.stx_gid!,
+    mode: st.stx_mode!,
+    ino: BigInt(st.stx_ino!),
+    size: Number(st.stx_size!),
+    dev: `${st.stx_dev_major}:${st.stx_dev_minor}`,
   };
 }
 
@@ -260,7 +258,7 @@ export function fstat(fd: number): Stat {
 
 export function readlinkat(dirfd: number, name: string): string {
   const buf = Buffer.alloc(4096);
-  const n = check(libcFn('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)')(dirfd, name, buf, buf.length) as number, 'readlinkat', () =>
+  const n = check(Number(libc().readlinkat(dirfd, name, buf, buf.length)), 'readlinkat', () =>
     `${dirLabel(dirfd)}, ${quote(name)}`);
   // PATH_MAX holds every target the kernel accepts; a full buffer would mean truncation.
   if (n >= buf.length) throw new Error(`readlinkat(${dirLabel(dirfd)}, ${quote(name)}): target longer than ${buf.length - 1} bytes`);
@@ -269,36 +267,33 @@ export function readlinkat(dirfd: number, name: string): string {
 
 /** Creates a symlink; `target` is written as is, bytes kept (latin1 round-trips readlinkat). */
 export function symlinkat(target: string, dirfd: number, name: string): void {
-  check(libcFn('int symlinkat(const uint8_t *target, int dirfd, const char *path)')(Buffer.from(target + '\0', 'latin1'), dirfd, name), 'symlinkat', () =>
+  check(libc().symlinkat(Buffer.from(target + '\0', 'latin1'), dirfd, name), 'symlinkat', () =>
     `${quote(target)}, ${dirLabel(dirfd)}, ${quote(name)}`);
 }
 
 export function fchownat(dirfd: number, name: string, uid: number, gid: number, flags: number): void {
-  check(libcFn('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)')(dirfd, name, uid, gid, flags), 'fchownat', () =>
+  check(libc().fchownat(dirfd, name, uid, gid, flags), 'fchownat', () =>
     `${dirLabel(dirfd)}, ${quote(name)}, ${uid}, ${gid}, ${renderFlags(flags, AT_FLAGS)}`);
 }
 
-/** Two struct timespec (atime, mtime), both `seconds` with no nanoseconds. */
-function timespecs(seconds: number): Buffer {
-  const times = Buffer.alloc(32);
-  times.writeBigInt64LE(BigInt(seconds), 0);
-  times.writeBigInt64LE(BigInt(seconds), 16);
-  return times;
+/** atime and mtime, both `seconds` with no nanoseconds. */
+function timespecs(seconds: number): [Timespec, Timespec] {
+  return [{ tv_sec: seconds, tv_nsec: 0 }, { tv_sec: seconds, tv_nsec: 0 }];
 }
 
 /** Sets atime and mtime of `name` to `seconds`. */
 export function utimensat(dirfd: number, name: string, seconds: number, flags: number): void {
-  check(libcFn('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)')(dirfd, name, timespecs(seconds), flags), 'utimensat', () =>
+  check(libc().utimensat(dirfd, name, timespecs(seconds), flags), 'utimensat', () =>
     `${dirLabel(dirfd)}, ${quote(name)}, ${seconds}, ${renderFlags(flags, AT_FLAGS)}`);
 }
 
 /** Sets atime and mtime of an open file to `seconds`. */
 export function futimens(fd: number, seconds: number): void {
-  check(libcFn('int futimens(int fd, const uint8_t *times)')(fd, timespecs(seconds)), 'futimens', () => `${fd}, ${seconds}`);
+  check(libc().futimens(fd, timespecs(seconds)), 'futimens', () => `${fd}, ${seconds}`);
 }
 
 export function renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): void {
-  check(libcFn('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)')(olddirfd, oldname, newdirfd, newname, flags), 'renameat2', () =>
+  check(libc().renameat2(olddirfd, oldname, newdirfd, newname, flags), 'renameat2', () =>
     `${dirLabel(olddirfd)}, ${quote(oldname)}, ${dirLabel(newdirfd)}, ${quote(newname)}, ${flags & RENAME_NOREPLACE ? 'RENAME_NOREPLACE' : flags}`);
 }
 
@@ -309,18 +304,16 @@ const WHENCE = ['SEEK_SET', 'SEEK_CUR', 'SEEK_END', 'SEEK_DATA', 'SEEK_HOLE'];
 
 /** lseek(2); returns the new offset. SEEK_DATA beyond the last data fails with ENXIO. */
 export function lseek(fd: number, offset: number, whence: number): number {
-  return check(libcFn('int64_t lseek(int fd, int64_t offset, int whence)')(fd, offset, whence) as number, 'lseek', () => `${fd}, ${offset}, ${WHENCE[whence] ?? whence}`);
+  return check(Number(libc().lseek(fd, offset, whence)), 'lseek', () => `${fd}, ${offset}, ${WHENCE[whence] ?? whence}`);
 }
 
 export function ftruncate(fd: number, length: number): void {
-  check(libcFn('int ftruncate(int fd, int64_t length)')(fd, length), 'ftruncate', () => `${fd}, ${length}`);
+  check(libc().ftruncate(fd, length), 'ftruncate', () => `${fd}, ${length}`);
 }
 
 /** A loff_t the kernel reads and advances. */
-function offsetCell(offset: number): Buffer {
-  const cell = Buffer.alloc(8);
-  cell.writeBigInt64LE(BigInt(offset));
-  return cell;
+function offsetCell(offset: number): BigInt64Array {
+  return BigInt64Array.of(BigInt(offset));
 }
 
 /**
@@ -328,23 +321,22 @@ function offsetCell(offset: number): Buffer {
  * offset moved: copies up to `count` bytes, returns how many (0 at the end of `inFd`).
  */
 export function copyFileRange(inFd: number, outFd: number, offset: number, count: number): number {
-  return check(libcFn('long copy_file_range(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)')(inFd, offsetCell(offset), outFd, offsetCell(offset), count, 0) as number,
+  return check(Number(libc().copy_file_range(inFd, offsetCell(offset), outFd, offsetCell(offset), count, 0)),
     'copy_file_range', () => `${inFd}, [${offset}], ${outFd}, [${offset}], ${count}, 0`);
 }
 
 /** sendfile(2) from `inOffset` of `inFd` (its file offset not moved) to the current offset of `outFd`; returns how many bytes (0 at the end). */
 export function sendfile(outFd: number, inFd: number, inOffset: number, count: number): number {
-  return check(libcFn('long sendfile(int out_fd, int in_fd, void *offset, size_t count)')(outFd, inFd, offsetCell(inOffset), count) as number, 'sendfile', () => `${outFd}, ${inFd}, [${inOffset}], ${count}`);
+  return check(Number(libc().sendfile(outFd, inFd, offsetCell(inOffset), count)), 'sendfile', () => `${outFd}, ${inFd}, [${inOffset}], ${count}`);
 }
 
 /** Names of the extended attributes of an open file (ACLs are system.posix_acl_*). */
 export function flistxattr(fd: number): string[] {
-  const list = libcFn('long flistxattr(int fd, _Out_ uint8_t *list, size_t size)');
   for (;;) {
-    const size = check(list(fd, null, 0) as number, 'flistxattr', () => `${fd}, NULL, 0`);
+    const size = check(Number(libc().flistxattr(fd, null, 0)), 'flistxattr', () => `${fd}, NULL, 0`);
     if (size === 0) return [];
     const buf = Buffer.alloc(size);
-    const n = list(fd, buf, size) as number;
+    const n = Number(libc().flistxattr(fd, buf, size));
     // ERANGE: an attribute was added between the two calls; ask again.
     if (n < 0 && lastErrno() === ERRNO.ERANGE) continue;
     check(n, 'flistxattr', () => `${fd}, buf, ${size}`);
@@ -353,5 +345,5 @@ export function flistxattr(fd: number): string[] {
 }
 
 export function fremovexattr(fd: number, name: string): void {
-  check(libcFn('int fremovexattr(int fd, const char *name)')(fd, name), 'fremovexattr', () => `${fd}, ${quote(name)}`);
+  check(libc().fremovexattr(fd, name), 'fremovexattr', () => `${fd}, ${quote(name)}`);
 }

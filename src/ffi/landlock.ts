@@ -5,8 +5,8 @@ import { fstatSync } from 'node:fs';
 import type { LandlockAccess, LandlockPlan } from '../plan/types.js';
 import { ERRNO, OPEN_FLAGS, SYS } from './arch.js';
 import { quote, renderFlags } from './errors.js';
-import { check, lastErrno } from './lib.js';
-import { close, libcFn, open } from './libc.js';
+import { check, lastErrno, libc, STRUCT_POINTER } from './lib.js';
+import { close, open } from './libc.js';
 
 type Right = { bit: bigint; abi: number };
 
@@ -30,12 +30,12 @@ export const LANDLOCK_ACCESS_FS = {
   ioctl_dev: { bit: 1n << 15n, abi: 5 },
 } as const satisfies Record<string, Right>;
 
-export const LANDLOCK_ACCESS_NET = {
+const LANDLOCK_ACCESS_NET = {
   bind_tcp: { bit: 1n << 0n, abi: 4 },
   connect_tcp: { bit: 1n << 1n, abi: 4 },
 } as const satisfies Record<string, Right>;
 
-export const LANDLOCK_SCOPE = {
+const LANDLOCK_SCOPE = {
   'abstract-unix-socket': { bit: 1n << 0n, abi: 6 },
   signal: { bit: 1n << 1n, abi: 6 },
 } as const satisfies Record<string, Right>;
@@ -43,7 +43,7 @@ export const LANDLOCK_SCOPE = {
 type FsRight = keyof typeof LANDLOCK_ACCESS_FS;
 
 /** What each plan access grants. */
-export const ACCESS_RIGHTS: Record<LandlockAccess, readonly FsRight[]> = {
+const ACCESS_RIGHTS: Record<LandlockAccess, readonly FsRight[]> = {
   read: ['read_file', 'read_dir'],
   write: [
     'write_file', 'remove_dir', 'remove_file', 'make_char', 'make_dir', 'make_reg', 'make_sock',
@@ -64,8 +64,11 @@ const NET_FLAG_NAMES = Object.fromEntries(Object.entries(LANDLOCK_ACCESS_NET).ma
 const SCOPE_FLAG_NAMES = Object.fromEntries(Object.entries(LANDLOCK_SCOPE).map(([n, r]) => [n.toUpperCase(), r.bit]));
 
 function syscall(nr: number, ...args: [string, unknown][]): number {
-  return Number(libcFn('long syscall(long number, ...)')(nr, ...args.flat()));
+  return Number(libc().syscall(nr, ...args.flat()));
 }
+
+/** sizeof(struct landlock_ruleset_attr) by the ABI that last grew it: scoped (6), handled_access_net (4). */
+const rulesetAttrSize = (abi: number) => (abi >= 6 ? 24 : abi >= 4 ? 16 : 8);
 
 /** The kernel's Landlock ABI version, 0 when Landlock is absent or disabled. */
 export function landlockAbi(): number {
@@ -134,8 +137,8 @@ export function planRuleset(plan: LandlockPlan, abi: number): LandlockRuleset {
   return { abi, handledFs, handledNet, scoped, paths, ports, dropped };
 }
 
-function addRule(rulesetFd: number, type: number, attr: Buffer, describe: () => string): void {
-  const rc = syscall(SYS.landlock_add_rule, ['int', rulesetFd], ['int', type], ['void *', attr], ['uint32_t', 0]);
+function addRule(rulesetFd: number, type: number, attr: [string, object], describe: () => string): void {
+  const rc = syscall(SYS.landlock_add_rule, ['int', rulesetFd], ['int', type], attr, ['uint32_t', 0]);
   check(rc, 'landlock_add_rule', describe);
 }
 
@@ -150,12 +153,9 @@ export function applyLandlock(plan: LandlockPlan): { abi: number; dropped: strin
   if (ruleset.abi === 0) return { abi: 0, dropped: ruleset.dropped };
 
   // struct landlock_ruleset_attr grew with the ABI; pass the size this kernel knows.
-  const attr = Buffer.alloc(24);
-  attr.writeBigUInt64LE(ruleset.handledFs, 0);
-  attr.writeBigUInt64LE(ruleset.handledNet, 8);
-  attr.writeBigUInt64LE(ruleset.scoped, 16);
-  const size = ruleset.abi >= 6 ? 24 : ruleset.abi >= 4 ? 16 : 8;
-  const rulesetFd = check(syscall(SYS.landlock_create_ruleset, ['void *', attr], ['size_t', size], ['uint32_t', 0]), 'landlock_create_ruleset', () =>
+  const attr = { handled_access_fs: ruleset.handledFs, handled_access_net: ruleset.handledNet, scoped: ruleset.scoped };
+  const size = rulesetAttrSize(ruleset.abi);
+  const rulesetFd = check(syscall(SYS.landlock_create_ruleset, [STRUCT_POINTER.landlockRulesetAttr, attr], ['size_t', size], ['uint32_t', 0]), 'landlock_create_ruleset', () =>
     `{fs=${renderFlags(ruleset.handledFs, FS_FLAG_NAMES)}, net=${renderFlags(ruleset.handledNet, NET_FLAG_NAMES)}, ` +
     `scoped=${renderFlags(ruleset.scoped, SCOPE_FLAG_NAMES)}}, ${size}, 0`,
   );
@@ -165,20 +165,15 @@ export function applyLandlock(plan: LandlockPlan): { abi: number; dropped: strin
       try {
         const allowed = fstatSync(fd).isDirectory() ? access : access & FILE_MASK;
         if (allowed === 0n) continue;
-        // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
-        const rule = Buffer.alloc(12);
-        rule.writeBigUInt64LE(allowed, 0);
-        rule.writeInt32LE(fd, 8);
-        addRule(rulesetFd, LANDLOCK_RULE_PATH_BENEATH, rule, () => `${rulesetFd}, PATH_BENEATH, {${renderFlags(allowed, FS_FLAG_NAMES)}, ${quote(path)}}, 0`);
+        const rule = { allowed_access: allowed, parent_fd: fd };
+        addRule(rulesetFd, LANDLOCK_RULE_PATH_BENEATH, [STRUCT_POINTER.landlockPathBeneathAttr, rule], () => `${rulesetFd}, PATH_BENEATH, {${renderFlags(allowed, FS_FLAG_NAMES)}, ${quote(path)}}, 0`);
       } finally {
         close(fd);
       }
     }
     for (const { port, access } of ruleset.ports) {
-      const rule = Buffer.alloc(16);
-      rule.writeBigUInt64LE(access, 0);
-      rule.writeBigUInt64LE(BigInt(port), 8);
-      addRule(rulesetFd, LANDLOCK_RULE_NET_PORT, rule, () => `${rulesetFd}, NET_PORT, {${renderFlags(access, NET_FLAG_NAMES)}, ${port}}, 0`);
+      const rule = { allowed_access: access, port };
+      addRule(rulesetFd, LANDLOCK_RULE_NET_PORT, [STRUCT_POINTER.landlockNetPortAttr, rule], () => `${rulesetFd}, NET_PORT, {${renderFlags(access, NET_FLAG_NAMES)}, ${port}}, 0`);
     }
     check(syscall(SYS.landlock_restrict_self, ['int', rulesetFd], ['uint32_t', 0]), 'landlock_restrict_self', () => `${rulesetFd}, 0`);
   } finally {

@@ -1,14 +1,21 @@
 // Network interface control through ioctl on an AF_INET socket (no netlink needed for `lo`).
-import { IFF_UP, IFNAMSIZ, IFREQ_SIZE, IOCTL, SOCKET_DOMAINS, SOCKET_TYPES, SOCKET_TYPE_FLAGS } from './arch.js';
+import { IFF_UP, IFNAMSIZ, IOCTL, SOCKET_DOMAINS, SOCKET_TYPES, SOCKET_TYPE_FLAGS } from './arch.js';
 import { quote } from './errors.js';
+import { koffi, libc, type IfreqFlags } from './lib.js';
 import { close, ioctlPointer, socket } from './libc.js';
 
+const IFREQ = 'stockade_ifreq';
+
+/** A struct ifreq naming the interface, as a buffer the kernel reads and fills. */
 function ifreq(name: string): Buffer {
-  const request = Buffer.alloc(IFREQ_SIZE);
   if (Buffer.byteLength(name) >= IFNAMSIZ) throw new Error(`interface name too long: ${quote(name)}`);
-  request.write(name, 0);
+  libc(); // declares the struct
+  const request = Buffer.alloc(koffi.sizeof(IFREQ));
+  koffi.encode(request, IFREQ, { ifr_name: name, ifr_flags: 0 });
   return request;
 }
+
+const flagsOf = (request: Buffer) => (koffi.decode(request, IFREQ) as IfreqFlags).ifr_flags;
 
 /** The interface's flags (IFF_*), from SIOCGIFFLAGS. */
 export function interfaceFlags(name: string): number {
@@ -16,7 +23,7 @@ export function interfaceFlags(name: string): number {
   try {
     const request = ifreq(name);
     ioctlPointer(fd, IOCTL.SIOCGIFFLAGS, request, () => `{${quote(name)}}`);
-    return request.readUInt16LE(IFNAMSIZ);
+    return flagsOf(request);
   } finally {
     close(fd);
   }
@@ -28,8 +35,8 @@ export function bringInterfaceUp(name: string): void {
   try {
     const request = ifreq(name);
     ioctlPointer(fd, IOCTL.SIOCGIFFLAGS, request, () => `{${quote(name)}}`);
-    const flags = request.readUInt16LE(IFNAMSIZ) | IFF_UP;
-    request.writeUInt16LE(flags, IFNAMSIZ);
+    const flags = flagsOf(request) | IFF_UP;
+    koffi.encode(request, IFREQ, { ifr_name: name, ifr_flags: flags });
     ioctlPointer(fd, IOCTL.SIOCSIFFLAGS, request, () => `{${quote(name)}, flags=0x${flags.toString(16)}}`);
   } finally {
     close(fd);

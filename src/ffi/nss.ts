@@ -1,7 +1,6 @@
 // Account look-ups through libc's NSS (getpwnam_r & co.), so pools defined in LDAP, sssd or
 // systemd-userdb resolve exactly as the rest of the system sees them; /etc files are never parsed.
-import { fail, koffi } from './lib.js';
-import { libcFn } from './libc.js';
+import { fail, koffi, libc, type GroupStruct, type PasswdStruct } from './lib.js';
 import { quote } from './errors.js';
 
 export interface Passwd {
@@ -26,45 +25,8 @@ const NOT_FOUND_ERRNOS = new Set([2 /* ENOENT */, 3 /* ESRCH */, 9 /* EBADF */, 
 const INITIAL_BUFFER = 1024;
 /** Bounds the ERANGE retries: a group with tens of thousands of members still fits. */
 const MAX_BUFFER = 64 * 1024 * 1024;
-const POINTER_SIZE = 8;
 
-let structsDeclared = false;
-
-/** Declares a libc function whose prototype uses the NSS structs, registering them first. */
-function nssFn(prototype: string): (...args: unknown[]) => number {
-  if (!structsDeclared) {
-    koffi.struct('stockade_passwd', {
-      pw_name: 'char *',
-      pw_passwd: 'char *',
-      pw_uid: 'uint32_t',
-      pw_gid: 'uint32_t',
-      pw_gecos: 'char *',
-      pw_dir: 'char *',
-      pw_shell: 'char *',
-    });
-    // gr_mem stays a raw pointer: it is a NULL-terminated char ** that koffi cannot size by itself.
-    koffi.struct('stockade_group', { gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'void *' });
-    structsDeclared = true;
-  }
-  return libcFn(prototype);
-}
-
-interface RawPasswd {
-  pw_name: string | null;
-  pw_uid: number;
-  pw_gid: number;
-  pw_gecos: string | null;
-  pw_dir: string | null;
-  pw_shell: string | null;
-}
-
-interface RawGroup {
-  gr_name: string | null;
-  gr_gid: number;
-  gr_mem: bigint | null;
-}
-
-type Lookup = (out: object, buffer: Buffer, buflen: number, result: unknown[]) => number;
+type Lookup = (out: object, buffer: Buffer, buflen: number, result: [unknown]) => number;
 
 /**
  * Runs one reentrant look-up, growing the buffer on ERANGE. `decode` runs while the buffer the
@@ -74,7 +36,7 @@ function lookup<R, T>(call: string, args: string, invoke: Lookup, decode: (raw: 
   for (let size = INITIAL_BUFFER; size <= MAX_BUFFER; size *= 4) {
     const buffer = Buffer.alloc(size);
     const out = {};
-    const result: unknown[] = [null];
+    const result: [unknown] = [null];
     const rc = invoke(out, buffer, size, result);
     if (rc === ERANGE) continue;
     if (rc === 0) return result[0] ? decode(out as R) : null;
@@ -84,7 +46,7 @@ function lookup<R, T>(call: string, args: string, invoke: Lookup, decode: (raw: 
   fail(call, args, ERANGE);
 }
 
-function toPasswd(raw: RawPasswd): Passwd {
+function toPasswd(raw: PasswdStruct): Passwd {
   return {
     name: raw.pw_name ?? '',
     uid: raw.pw_uid,
@@ -95,9 +57,9 @@ function toPasswd(raw: RawPasswd): Passwd {
   };
 }
 
-function toGroup(raw: RawGroup): Group {
+function toGroup(raw: GroupStruct): Group {
   const members: string[] = [];
-  for (let offset = 0; raw.gr_mem; offset += POINTER_SIZE) {
+  for (let offset = 0; raw.gr_mem; offset += koffi.sizeof('void *')) {
     const entry = koffi.decode(raw.gr_mem, offset, 'void *') as bigint | null;
     if (!entry) break;
     members.push(koffi.decode.string(entry));
@@ -106,42 +68,29 @@ function toGroup(raw: RawGroup): Group {
 }
 
 export function getpwnam(name: string): Passwd | null {
-  const fn = nssFn(
-    'int getpwnam_r(const char *name, _Out_ stockade_passwd *pwd, void *buf, size_t buflen, _Out_ void **result)',
-  );
-  return lookup('getpwnam_r', quote(name), (out, buf, len, res) => fn(name, out, buf, len, res), toPasswd);
+  return lookup('getpwnam_r', quote(name), (out, buf, len, res) => libc().getpwnam_r(name, out, buf, len, res), toPasswd);
 }
 
 export function getpwuid(uid: number): Passwd | null {
-  const fn = nssFn(
-    'int getpwuid_r(uint32_t uid, _Out_ stockade_passwd *pwd, void *buf, size_t buflen, _Out_ void **result)',
-  );
-  return lookup('getpwuid_r', String(uid), (out, buf, len, res) => fn(uid, out, buf, len, res), toPasswd);
+  return lookup('getpwuid_r', String(uid), (out, buf, len, res) => libc().getpwuid_r(uid, out, buf, len, res), toPasswd);
 }
 
 export function getgrnam(name: string): Group | null {
-  const fn = nssFn(
-    'int getgrnam_r(const char *name, _Out_ stockade_group *grp, void *buf, size_t buflen, _Out_ void **result)',
-  );
-  return lookup('getgrnam_r', quote(name), (out, buf, len, res) => fn(name, out, buf, len, res), toGroup);
+  return lookup('getgrnam_r', quote(name), (out, buf, len, res) => libc().getgrnam_r(name, out, buf, len, res), toGroup);
 }
 
 export function getgrgid(gid: number): Group | null {
-  const fn = nssFn(
-    'int getgrgid_r(uint32_t gid, _Out_ stockade_group *grp, void *buf, size_t buflen, _Out_ void **result)',
-  );
-  return lookup('getgrgid_r', String(gid), (out, buf, len, res) => fn(gid, out, buf, len, res), toGroup);
+  return lookup('getgrgid_r', String(gid), (out, buf, len, res) => libc().getgrgid_r(gid, out, buf, len, res), toGroup);
 }
 
 /** All groups `user` belongs to, `gid` (normally its primary group) included, as initgroups(3) would set them. */
 export function getgrouplist(user: string, gid: number): number[] {
-  const fn = libcFn('int getgrouplist(const char *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int *ngroups)');
   let capacity = 32;
   for (;;) {
     const groups = new Uint32Array(capacity);
     const count = new Int32Array([capacity]);
     // -1 means "too small" and sets count to the size needed; it does not set errno.
-    if (fn(user, gid, groups, count) >= 0) return Array.from(groups.subarray(0, count[0]));
+    if (libc().getgrouplist(user, gid, groups, count) >= 0) return Array.from(groups.subarray(0, count[0]));
     if (count[0] <= capacity) fail('getgrouplist', `${quote(user)}, ${gid}`, ERANGE);
     capacity = count[0];
   }

@@ -6,8 +6,8 @@
 // openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) does it in the kernel
 // (Linux >= 5.6); where openat2 is missing, a walk opens one component at a time with O_NOFOLLOW
 // and refuses a symlink it meets the same way.
-import { check } from './lib.js';
-import { close, libcFn } from './libc.js';
+import { check, libc, STRUCT_POINTER, structSize } from './lib.js';
+import { close } from './libc.js';
 import { SyscallError, quote, renderFlags } from './errors.js';
 import { AT_FDCWD, ERRNO, OPEN_FLAGS } from './arch.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, mkdirat, readlinkat, statx } from './fsat.js';
@@ -15,7 +15,7 @@ import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, mkdirat, readlinkat, statx } from '
 /** x86_64 (and every other architecture since 5.x): openat2's number. */
 const SYS_OPENAT2 = 437;
 
-export const RESOLVE = {
+const RESOLVE = {
   RESOLVE_NO_XDEV: 0x01,
   RESOLVE_NO_MAGICLINKS: 0x02,
   RESOLVE_NO_SYMLINKS: 0x04,
@@ -38,12 +38,9 @@ export class PathRefused extends Error {
 }
 
 /** openat2(2): one call, no retries; throws a SyscallError on failure. */
-export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
-  const how = Buffer.alloc(24);
-  how.writeBigUInt64LE(BigInt(flags), 0);
-  how.writeBigUInt64LE(BigInt(mode), 8);
-  how.writeBigUInt64LE(BigInt(resolve), 16);
-  const fd = Number(libcFn('long syscall(long number, ...)')(SYS_OPENAT2, 'int', dirfd, 'const char *', path, 'void *', how, 'size_t', how.length));
+function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
+  const how = { flags, mode, resolve };
+  const fd = Number(libc().syscall(SYS_OPENAT2, 'int', dirfd, 'const char *', path, STRUCT_POINTER.openHow, how, 'size_t', structSize(STRUCT_POINTER.openHow)));
   return check(fd, 'openat2', () =>
     `${dirfd === AT_FDCWD ? 'AT_FDCWD' : dirfd}, ${quote(path)}, {${renderFlags(flags, OPEN_FLAGS)}, 0${mode.toString(8)}, ${renderFlags(resolve, RESOLVE)}}`);
 }
@@ -127,7 +124,7 @@ function refuseOpenedSymlink(fd: number, rootFd: number, parts: string[], label:
 }
 
 function openAt(dirfd: number, name: string, flags: number, mode: number): number {
-  const fd = libcFn('int openat(int dirfd, const char *path, int flags, ...)')(dirfd, name, flags, 'uint32_t', mode) as number;
+  const fd = libc().openat(dirfd, name, flags, 'uint32_t', mode);
   return check(fd, 'openat', () => `${dirfd}, ${quote(name)}, ${renderFlags(flags, OPEN_FLAGS)}`);
 }
 
@@ -140,7 +137,7 @@ function isSymlinkAt(dirFd: number, name: string): boolean {
 }
 
 /** A new fd on what `fd` refers to, with other flags (the /proc/self/fd magic link, resolved by the kernel itself). */
-export function reopen(fd: number, flags: number): number {
+function reopen(fd: number, flags: number): number {
   return openAt(AT_FDCWD, `/proc/self/fd/${fd}`, flags & ~OPEN_FLAGS.O_NOFOLLOW, 0);
 }
 

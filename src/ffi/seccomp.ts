@@ -5,8 +5,8 @@ import { readSync } from 'node:fs';
 import type { LibraryHandle } from 'koffi';
 import { assertSupportedArch } from './arch.js';
 import { quote } from './errors.js';
-import { check, fail, koffi } from './lib.js';
-import { close, libcFn } from './libc.js';
+import { check, fail, koffi, libc } from './lib.js';
+import { close } from './libc.js';
 
 /** Action values from seccomp.h. */
 export const SCMP_ACT = {
@@ -35,8 +35,13 @@ export const SCMP_FLTATR = {
 /** Returned by the name resolvers for a name libseccomp does not know at all. */
 export const NR_SCMP_ERROR = -1;
 
-/** sizeof(struct scmp_arg_cmp): unsigned int arg, int op, uint64 datum_a, uint64 datum_b. */
-export const SCMP_ARG_CMP_SIZE = 24;
+/** struct scmp_arg_cmp: one argument condition of a rule. */
+export interface ScmpArgCmp {
+  arg: number;
+  op: number;
+  datum_a: bigint;
+  datum_b: bigint;
+}
 
 export type FilterHandle = unknown;
 
@@ -49,8 +54,7 @@ interface Api {
   archRemove(ctx: FilterHandle, arch: number): number;
   resolveName(name: string): number;
   resolveNameArch(arch: number, name: string): number;
-  resolveNumArch(arch: number, nr: number): unknown;
-  ruleAddArray(ctx: FilterHandle, action: number, syscall: number, count: number, args: Buffer | null): number;
+  ruleAddArray(ctx: FilterHandle, action: number, syscall: number, count: number, args: ScmpArgCmp[] | null): number;
   attrSet(ctx: FilterHandle, attr: number, value: number): number;
   load(ctx: FilterHandle): number;
   exportPfc(ctx: FilterHandle, fd: number): number;
@@ -71,6 +75,7 @@ export function libseccomp(): Api {
   }
   const versionStruct = koffi.struct('stockade_scmp_version', { major: 'uint', minor: 'uint', micro: 'uint' });
   const version = lib.func('seccomp_version', koffi.pointer(versionStruct), []);
+  koffi.struct('stockade_scmp_arg_cmp', { arg: 'unsigned int', op: 'int', datum_a: 'uint64_t', datum_b: 'uint64_t' });
   api = {
     init: lib.func('void *seccomp_init(uint32_t def_action)'),
     release: lib.func('void seccomp_release(void *ctx)'),
@@ -80,10 +85,8 @@ export function libseccomp(): Api {
     archRemove: lib.func('int seccomp_arch_remove(void *ctx, uint32_t arch_token)'),
     resolveName: lib.func('int seccomp_syscall_resolve_name(const char *name)'),
     resolveNameArch: lib.func('int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name)'),
-    // Returns a malloc()ed string (freed by syscallName), so it is declared as a pointer.
-    resolveNumArch: lib.func('void *seccomp_syscall_resolve_num_arch(uint32_t arch_token, int num)'),
     ruleAddArray: lib.func(
-      'int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const void *arg_array)',
+      'int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const stockade_scmp_arg_cmp *arg_array)',
     ),
     attrSet: lib.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)'),
     load: lib.func('int seccomp_load(void *ctx)'),
@@ -108,31 +111,14 @@ export function archToken(name: string): number {
   return token;
 }
 
-/** The name of a syscall number on an architecture, or null when libseccomp knows none. */
-export function syscallName(nr: number, arch = 'native'): string | null {
-  const name = libseccomp().resolveNumArch(archToken(arch), nr);
-  if (name === null) return null;
-  try {
-    return koffi.decode(name, 'char', -1) as string;
-  } finally {
-    libcFn('void free(void *ptr)')(name);
-  }
-}
-
-/** The number of a syscall on an architecture (x32 numbers carry the x32 bit), or null when libseccomp knows none. */
-export function syscallNumber(name: string, arch = 'native'): number | null {
-  const nr = libseccomp().resolveNameArch(archToken(arch), name) as number;
-  return nr === NR_SCMP_ERROR ? null : nr;
-}
+const MFD_CLOEXEC = 1;
 
 /**
  * Runs a libseccomp export into a memfd and returns what it wrote, so exports need no
  * temporary file.
  */
 export function exportToBuffer(ctx: FilterHandle, format: 'pfc' | 'bpf'): Buffer {
-  const fd = check(libcFn('int memfd_create(const char *name, unsigned int flags)')('stockade-seccomp', 1) as number, 'memfd_create', () =>
-    '"stockade-seccomp", MFD_CLOEXEC',
-  );
+  const fd = check(libc().memfd_create('stockade-seccomp', MFD_CLOEXEC), 'memfd_create', () => '"stockade-seccomp", MFD_CLOEXEC');
   try {
     const lib = libseccomp();
     const rc = format === 'pfc' ? lib.exportPfc(ctx, fd) : lib.exportBpf(ctx, fd);

@@ -181,8 +181,6 @@ export const PERSONALITY = {
   STICKY_TIMEOUTS: 0x4000000,
   ADDR_LIMIT_3GB: 0x8000000,
 } as const;
-/** The persona argument that only queries the current personality. */
-export const PERSONALITY_QUERY = 0xffffffff;
 
 export const SOCKET_DOMAINS = { AF_UNIX: 1, AF_INET: 2, AF_INET6: 10, AF_NETLINK: 16 } as const;
 export const SOCKET_TYPES = { SOCK_STREAM: 1, SOCK_DGRAM: 2, SOCK_RAW: 3 } as const;
@@ -205,8 +203,6 @@ export const IOCTL = {
 } as const;
 export const IFF_UP = 0x1;
 export const IFNAMSIZ = 16;
-/** sizeof(struct ifreq) on x86_64: a 16-byte name and a 24-byte union. */
-export const IFREQ_SIZE = 40;
 
 /** keyctl(2) operations and the special keyring IDs. */
 export const KEYCTL = { JOIN_SESSION_KEYRING: 1, CLEAR: 7, SEARCH: 10, INVALIDATE: 21 } as const;

@@ -5,9 +5,13 @@ import type { BuildSpec, Policy } from '../policy/types.js';
 import { isCharDevice } from '../policy/lists.js';
 import { networkMode, normalise, sizeInBytes as bytes } from '../policy/semantics.js';
 import { DEFAULTS } from './defaults.js';
+import { describeSource } from './describe.js';
 import { outputDirs } from './outputs.js';
-import { checkSpec, envAllowed, SpecRefused } from './spec.js';
-import type { DeviceNode, EtcFile, LandlockPlan, Limits, Mount, Plan, SeccompPlan } from './types.js';
+import { checkSpec, envAllowed, positionsOf, SpecRefused } from './spec-check.js';
+import type { BindMount, BindSource, DeviceNode, EtcFile, FieldOrigin, LandlockPlan, Limits, Mount, Plan, SeccompPlan } from './types.js';
+
+/** What plan() needs of a loaded policy: what loadPolicy returns, or the plan cache's copy of it. */
+export type PlanInput = Pick<LoadedPolicy, 'policy' | 'chain' | 'seccomp' | 'origins'>;
 
 /** What the build's caller adds; everything about the policy comes from its LoadedPolicy. */
 export interface PlanContext {
@@ -25,12 +29,18 @@ function octal(mode: string): number {
   return parseInt(mode, 8);
 }
 
-function bind(source: string, target: string, readonly: boolean, role: string, extra: Partial<Mount> = {}): Mount {
+function bind(source: BindSource, target: string, readonly: boolean, role: string, extra: Partial<BindMount> = {}): BindMount {
   return { source, target, type: 'bind', readonly, nosuid: true, nodev: true, noexec: false, role, ...extra };
 }
 
+/** The policy field at `pointer` and where it was written; `default` when no file of the chain sets it. */
+function policyOrigin(loaded: PlanInput, pointer: string, unset = pointer): FieldOrigin {
+  const origin = loaded.origins.get(pointer);
+  return origin ? { pointer, at: { file: origin.file, line: origin.line, col: origin.col } } : { pointer: unset, at: 'default' };
+}
+
 /** The loader's filter with `native` resolved to the host's architecture, when the caller names it. */
-function planSeccomp(loaded: LoadedPolicy, nativeArch: string | undefined): SeccompPlan | null {
+function planSeccomp(loaded: PlanInput, nativeArch: string | undefined): SeccompPlan | null {
   if (loaded.policy.seccomp && !loaded.seccomp) throw new Error('stockade: the policy has a seccomp section but no planned filter (plan what loadPolicy returned)');
   if (!loaded.seccomp || nativeArch === undefined) return loaded.seccomp;
   return { ...loaded.seccomp, architectures: [...new Set(loaded.seccomp.architectures.map((a) => (a === 'native' ? nativeArch : a)))] };
@@ -85,40 +95,44 @@ function planEtc(policy: Policy, identity: Plan['identity']): EtcFile[] {
   if ((etc.passwd ?? 'generated') === 'generated') {
     files.push({
       path: '/etc/passwd',
-      content: `${passwd.name}:x:{uid}:{gid}:${passwd.gecos}:${passwd.home}:${passwd.shell}\nnobody:x:65534:65534:Nobody:/:/noshell\n`,
+      content: [`${passwd.name}:x:`, { id: 'uid' }, ':', { id: 'gid' }, `:${passwd.gecos}:${passwd.home}:${passwd.shell}\nnobody:x:65534:65534:Nobody:/:/noshell\n`],
       mode: 0o444,
     });
   }
   if ((etc.group ?? 'generated') === 'generated') {
-    files.push({ path: '/etc/group', content: `${groupName}:!:{gid}:\n`, mode: 0o444 });
+    files.push({ path: '/etc/group', content: [`${groupName}:!:`, { id: 'gid' }, ':\n'], mode: 0o444 });
   }
   const hosts = etc.hosts ?? 'localhost';
   if (hosts !== 'none') {
     const slirp = hosts === 'slirp' ? '10.0.2.2 host.slirp\nfd00::2 host.slirp\n' : '';
-    files.push({ path: '/etc/hosts', content: `127.0.0.1 localhost\n::1 localhost\n${slirp}`, mode: 0o444 });
+    files.push({ path: '/etc/hosts', content: [`127.0.0.1 localhost\n::1 localhost\n${slirp}`], mode: 0o444 });
   }
-  if (etc.resolv_conf === 'slirp') files.push({ path: '/etc/resolv.conf', content: 'nameserver 10.0.2.3\n', mode: 0o444 });
-  for (const [path, content] of Object.entries(etc.files ?? {})) files.push({ path, content, mode: 0o444 });
+  if (etc.resolv_conf === 'slirp') files.push({ path: '/etc/resolv.conf', content: ['nameserver 10.0.2.3\n'], mode: 0o444 });
+  for (const [path, content] of Object.entries(etc.files ?? {})) files.push({ path, content: [content], mode: 0o444 });
   for (const path of etc.host ?? []) files.push({ path, hostSource: path, optional: true, mode: 0o444 });
   return files;
 }
 
-function planDevices(policy: Policy): { devices: DeviceNode[]; mounts: Mount[] } {
+function planDevices(loaded: PlanInput): { devices: DeviceNode[]; mounts: Mount[] } {
+  const { policy } = loaded;
   const devices: DeviceNode[] = [];
   const mounts: Mount[] = [
-    { source: 'tmpfs', target: '/dev', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: true, options: 'mode=0755,size=65536k', role: 'dev' },
+    { target: '/dev', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: true, options: 'mode=0755,size=65536k', role: 'dev' },
   ];
   const listed = (policy.devices ?? DEFAULTS.devices).map((d) => (typeof d === 'string' ? { name: d, optional: false } : { name: d.name, optional: d.optional ?? false }));
-  for (const { name, optional } of listed) {
+  for (const [i, { name, optional }] of listed.entries()) {
     if (isCharDevice(name)) {
       devices.push({ name, kind: 'bind', source: `/dev/${name}`, optional });
       // Device binds alone keep `dev`: they are the only nodes the build may open.
-      mounts.push({ source: `/dev/${name}`, target: `/dev/${name}`, type: 'bind', readonly: false, nosuid: true, nodev: false, noexec: true, kind: 'file', optional, role: 'device' });
+      mounts.push({
+        source: { kind: 'host', path: `/dev/${name}` }, target: `/dev/${name}`, type: 'bind', readonly: false, nosuid: true, nodev: false, noexec: true,
+        kind: 'file', optional, role: 'device', origin: policyOrigin(loaded, `/devices/${i}`, '/devices'),
+      });
     } else if (name === 'pts') {
-      mounts.push({ source: 'devpts', target: '/dev/pts', type: 'devpts', readonly: false, nosuid: true, nodev: false, noexec: true, options: 'newinstance,ptmxmode=0666,mode=0620', role: 'dev' });
+      mounts.push({ target: '/dev/pts', type: 'devpts', readonly: false, nosuid: true, nodev: false, noexec: true, options: 'newinstance,ptmxmode=0666,mode=0620', role: 'dev' });
       devices.push({ name: 'ptmx', kind: 'symlink', source: 'pts/ptmx', optional: false });
     } else if (name === 'shm') {
-      mounts.push({ source: 'tmpfs', target: '/dev/shm', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: 'mode=1777', role: 'dev' });
+      mounts.push({ target: '/dev/shm', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: 'mode=1777', role: 'dev' });
     } else if (name === 'fd') {
       devices.push({ name: 'fd', kind: 'symlink', source: '/proc/self/fd', optional: false });
       ['stdin', 'stdout', 'stderr'].forEach((stdio, fd) => devices.push({ name: stdio, kind: 'symlink', source: `/proc/self/fd/${fd}`, optional: false }));
@@ -163,7 +177,7 @@ function refuseSharedOutputDirs(dirs: readonly string[], outputs: readonly strin
   for (const dir of dirs) {
     const output = firstOutput.get(dir)!;
     const there = targets.get(dir);
-    if (there) problems.push(`output ${output}: its directory ${dir} is where ${there.role} ${there.type === 'bind' ? there.source : there.type} is mounted; outputs are made in a directory of the build's own`);
+    if (there) problems.push(`output ${output}: its directory ${dir} is where ${there.role} ${describeSource(there)} is mounted; outputs are made in a directory of the build's own`);
     for (let up = posix.dirname(dir); ; up = posix.dirname(up)) {
       if (inputs.has(up)) {
         problems.push(`output ${output} lies inside input ${up}`);
@@ -180,7 +194,7 @@ function refuseSharedOutputDirs(dirs: readonly string[], outputs: readonly strin
  * Resolves a loaded policy (as loadPolicy returns it: the merged policy, its extends chain, its
  * imported seccomp.profile) and a build spec into a Plan. Refuses a spec the policy does not allow.
  */
-export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanContext = {}): Plan {
+export function plan(loaded: PlanInput, specIn: BuildSpec, context: PlanContext = {}): Plan {
   const { policy, chain } = loaded;
   checkSpec(specIn, policy, context.specSource);
   const spec: BuildSpec = { args: [], env: {}, inputs: [], outputs: [], cores: 0, ...specIn };
@@ -189,8 +203,9 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
   const fs = policy.filesystem ?? {};
   const cores = spec.cores ?? 0;
   const buildDir = context.buildDir ?? (fs.build_dir ?? DEFAULTS.buildDir).replace(/\{name\}/g, spec.name);
+  // guix-daemon's guix-build-NAME.drv-0, -1…: a build dir named so counts up from its own 0.
   const base = posix.basename(buildDir);
-  const hostName = /-0$/.test(base) ? base.replace(/-0$/, '-{n}') : `${base}-{n}`;
+  const hostDirPrefix = /-0$/.test(base) ? base.slice(0, -1) : `${base}-`;
 
   const u = policy.users ?? {};
   const identity: Plan['identity'] = {
@@ -202,25 +217,32 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
   };
 
   const mounts: Mount[] = [];
-  for (const p of fs.paths ?? []) {
-    mounts.push(bind(p.source, p.target ?? p.source, p.readonly ?? true, 'path', p.optional ? { optional: true } : {}));
+  for (const [i, p] of (fs.paths ?? []).entries()) {
+    mounts.push(bind({ kind: 'host', path: p.source }, p.target ?? p.source, p.readonly ?? true, 'path', {
+      ...(p.optional ? { optional: true } : {}), origin: policyOrigin(loaded, `/filesystem/paths/${i}`),
+    }));
   }
-  for (const input of spec.inputs) mounts.push(bind(input, input, true, 'input'));
+  const specPositions = positionsOf(specIn);
+  for (const [i, input] of spec.inputs.entries()) {
+    const pointer = `/inputs/${i}`;
+    const at = specPositions?.(pointer) ?? context.specSource ?? 'build spec';
+    mounts.push(bind({ kind: 'input', path: input }, input, true, 'input', { origin: { pointer, at } }));
+  }
   // The builder makes each output in a private directory of the build's, bound where the
   // outputs go (guix's chroot store); only the declared names are handed over afterwards.
   const dirs = outputDirs(spec.outputs);
-  for (const dir of dirs) mounts.push(bind('{outputs_dir_host}', dir, false, 'outputs-dir', { kind: 'dir' }));
+  for (const [index, dir] of dirs.entries()) mounts.push(bind({ kind: 'outputs-dir', index }, dir, false, 'outputs-dir', { kind: 'dir' }));
   const tmp = { ...DEFAULTS.tmp, ...fs.tmp };
-  mounts.push({ source: 'tmpfs', target: '/tmp', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: `mode=${tmp.mode.padStart(4, '0')},size=${tmp.size}`, role: 'tmp' });
-  mounts.push(bind('{build_dir_host}', buildDir, false, 'build-dir', { kind: 'dir' }));
+  mounts.push({ target: '/tmp', type: 'tmpfs', readonly: false, nosuid: true, nodev: true, noexec: false, options: `mode=${tmp.mode.padStart(4, '0')},size=${tmp.size}`, role: 'tmp' });
+  mounts.push(bind({ kind: 'build-dir' }, buildDir, false, 'build-dir', { kind: 'dir' }));
   if (policy.proc?.mount ?? true) {
-    mounts.push({ source: 'proc', target: '/proc', type: 'proc', readonly: false, nosuid: true, nodev: true, noexec: true, role: 'proc' });
+    mounts.push({ target: '/proc', type: 'proc', readonly: false, nosuid: true, nodev: true, noexec: true, role: 'proc' });
   }
-  const dev = planDevices(policy);
+  const dev = planDevices(loaded);
   mounts.push(...dev.mounts);
   const etc = planEtc(policy, identity);
-  for (const file of etc.filter((f) => f.hostSource)) {
-    mounts.push(bind(file.hostSource!, file.path, true, 'etc', { optional: true, kind: 'file' }));
+  for (const [i, path] of (fs.etc?.host ?? []).entries()) {
+    mounts.push(bind({ kind: 'host', path }, path, true, 'etc', { optional: true, kind: 'file', origin: policyOrigin(loaded, `/filesystem/etc/host/${i}`) }));
   }
 
   refuseSharedOutputDirs(dirs, spec.outputs, mounts, context.specSource);
@@ -247,7 +269,7 @@ export function plan(loaded: LoadedPolicy, specIn: BuildSpec, context: PlanConte
       args: spec.args ?? [],
       dir: buildDir,
       hostParent: fs.build_dir_host ?? DEFAULTS.buildDirHost,
-      hostName,
+      hostDirPrefix,
       inputs: spec.inputs,
       outputs: spec.outputs,
       inputsUnder: (fs.inputs?.under ?? []).map(normalise),

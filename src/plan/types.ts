@@ -24,25 +24,64 @@ export interface Identity {
   supplementaryGroups: 'pool' | 'none';
 }
 
-export interface Mount {
-  /** Host path for binds; the fs type name otherwise. */
-  source: string;
+/**
+ * Which setting asked for an entry of the Plan: named when setting the entry up fails on the
+ * host (a missing `filesystem.paths` source, device or input).
+ */
+export interface FieldOrigin {
+  /** JSON pointer of the field: in the policy (/filesystem/paths/1), or in the build spec for inputs (/inputs/0). */
+  pointer: string;
+  /** Where the field was written, or what gave it without a position (`command line`, `default`). */
+  at: SourcePos | string;
+}
+
+/** What a bind mounts; the supervisor opens each once, as its kind says (src/runtime/sources.ts). */
+export type BindSource =
+  /** A host path the admin chose (a filesystem.paths source, a device, an /etc host file): opened as written. */
+  | { kind: 'host'; path: string }
+  /** An input of the build spec: opened beneath the filesystem.inputs.under root it lies under, no symlink on the way. */
+  | { kind: 'input'; path: string }
+  /** The build directory's `top`, made for each build. */
+  | { kind: 'build-dir' }
+  /** The build's own directory in which it makes the outputs of outputDirs(build.outputs)[index]. */
+  | { kind: 'outputs-dir'; index: number }
+  /** A directory the build's caller opened beneath a root of its own (RunOptions.trees[name]): a remote action's input root or temporary directory (stockade runner). */
+  | { kind: 'tree'; name: string };
+
+interface MountCommon {
   /** Absolute path inside the sandbox. */
   target: string;
-  type: 'bind' | 'tmpfs' | 'proc' | 'devpts' | 'mqueue';
   readonly: boolean;
   nosuid: boolean;
   nodev: boolean;
   noexec: boolean;
-  /** fs options (tmpfs size/mode, devpts newinstance…). */
-  options?: string;
+  /** Why the mount is there: root, path, input, outputs-dir, tmp, build-dir, proc, dev, device, etc. */
+  role: string;
+}
+
+export interface BindMount extends MountCommon {
+  type: 'bind';
+  source: BindSource;
   /** A bind whose source may be missing (the mount is then skipped). */
   optional?: boolean;
   /** Whether the source is a directory or a file (binds create the target accordingly). */
   kind?: 'dir' | 'file';
-  /** Why the mount is there: root, path, input, output, tmp, build-dir, proc, dev, etc. */
-  role: string;
+  /** The setting that asked for it, when one did. */
+  origin?: FieldOrigin;
+  options?: never;
 }
+
+/** A fresh filesystem of its type (the type is also the mount's source name). */
+export interface FsMount extends MountCommon {
+  type: 'tmpfs' | 'proc' | 'devpts' | 'mqueue';
+  /** fs options (tmpfs size/mode, devpts newinstance…). */
+  options?: string;
+  optional?: never;
+  kind?: never;
+  origin?: never;
+}
+
+export type Mount = BindMount | FsMount;
 
 export interface DeviceNode {
   /** Name under /dev. */
@@ -54,11 +93,14 @@ export interface DeviceNode {
   optional: boolean;
 }
 
+/** Text of a generated file: literal pieces, and the build user's ids, known once it is taken from the pool. */
+export type EtcText = (string | { id: 'uid' | 'gid' })[];
+
 export interface EtcFile {
   /** Absolute path inside the sandbox, under /etc. */
   path: string;
-  /** Exact content; `{uid}`, `{gid}` are the identity taken from the pool at run time. */
-  content?: string;
+  /** Exact content. */
+  content?: EtcText;
   /** A host file bound read-only instead of generated content. */
   hostSource?: string;
   optional?: boolean;
@@ -149,8 +191,8 @@ export interface BuildPlan {
   cwd?: string;
   /** Host directory the build dir is made under (guix: $TMPDIR). */
   hostParent: string;
-  /** Host directory name template; `{n}` counts up when taken. */
-  hostName: string;
+  /** The host build directory is hostParent/hostDirPrefix followed by the first number N (0, 1…) not taken. */
+  hostDirPrefix: string;
   inputs: string[];
   outputs: string[];
   /** The policy's allowed prefixes; inputs and outputs must also resolve (symlinks followed) under them. */

@@ -1,13 +1,14 @@
 // Loads a policy: YAML with positions, `extends` resolved and merged, schema and semantic
 // checks. Every problem is collected and thrown at once as a PolicyError.
+import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyError, type Diagnostic } from './errors.js';
 import { parseSource, pointerJoin, type Json, type NodePos, type SourceDoc } from './source.js';
 import { FileRefused, readBoundedText } from './read.js';
-import { schemaDiagnostics, type Locate } from './validate.js';
-import { semanticDiagnostics } from './semantics.js';
+import type { Locate } from './validate.js';
+import { policyDiagnostics } from './semantics.js';
 import type { Policy } from './types.js';
 import { loadOciProfile } from '../seccomp/profile-file.js';
 import { planSeccompSection, type ImportedProfile } from '../seccomp/policy-filter.js';
@@ -30,6 +31,10 @@ export interface LoadedPolicy {
   seccompProfile?: ImportedProfile;
   /** The filter the seccomp section plans (with the profile), planned once here; null without a seccomp section. */
   seccomp: SeccompPlan | null;
+  /** Where an `extends` by name looked before finding its base: a file appearing there would change the chain. */
+  basesNotFound: string[];
+  /** The SHA-256 of each file of the chain as it was read (for the plan cache's key). */
+  chainHashes: string[];
 }
 
 export interface LoadOptions {
@@ -83,6 +88,8 @@ interface OriginTable {
 
 interface ParsedDoc extends SourceDoc {
   table: OriginTable;
+  /** Of the text parsed. */
+  sha256: string;
 }
 
 function originTable(doc: SourceDoc): OriginTable {
@@ -174,7 +181,7 @@ function readSource(file: string): { doc?: ParsedDoc; diagnostics: Diagnostic[];
   if (hit?.text === text) return { doc: { ...hit.doc, value: cloneJson(hit.doc.value) }, diagnostics: [] };
   const result = parseSource(file, text);
   if (!result.doc) return { diagnostics: result.diagnostics };
-  const doc = { ...result.doc, table: originTable(result.doc) };
+  const doc = { ...result.doc, table: originTable(result.doc), sha256: createHash('sha256').update(text).digest('hex') };
   if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
   parsed.set(file, { text, doc: { ...doc, value: cloneJson(doc.value) } });
   return { doc, diagnostics: [] };
@@ -204,6 +211,7 @@ function findBase(name: string, from: string, options: LoadOptions): { path?: st
 export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolicy {
   const docs: ParsedDoc[] = [];
   const seen: string[] = [];
+  const basesNotFound: string[] = [];
   let current = file;
   let read = readSource(current);
   for (;;) {
@@ -238,6 +246,7 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
       here('/extends', `extends: cannot find policy '${parent}' (looked for ${tried.join(', ')})`);
       throw new PolicyError(fileErrors);
     }
+    basesNotFound.push(...tried.slice(0, tried.indexOf(path)));
     const real = safeRealpath(path);
     if (seen.includes(real)) {
       const chain = [...docs.map((d) => d.file), path].join(' → ');
@@ -264,14 +273,12 @@ export function loadPolicy(file: string, options: LoadOptions = {}): LoadedPolic
   if (docs.length > 1) merged.extends = (docs[0].value as { [key: string]: Json }).extends;
 
   const locate = locator(layer.origins, file);
-  const schemaErrors = schemaDiagnostics(merged, locate);
-  if (schemaErrors.length) throw new PolicyError(sortDiagnostics(schemaErrors));
+  const problems = policyDiagnostics(merged, locate);
+  if (problems.length) throw new PolicyError(sortDiagnostics(problems));
   const policy = merged as unknown as Policy;
-  const semanticErrors = semanticDiagnostics(policy, locate);
-  if (semanticErrors.length) throw new PolicyError(sortDiagnostics(semanticErrors));
   const seccompProfile = importSeccompProfile(policy, layer.origins, locate);
   const seccomp = planSeccomp(policy, seccompProfile, locate);
-  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate, seccomp, ...(seccompProfile ? { seccompProfile } : {}) };
+  return { policy, chain: docs.map((d) => d.file), origins: layer.origins, locate, seccomp, basesNotFound, chainHashes: docs.map((d) => d.sha256), ...(seccompProfile ? { seccompProfile } : {}) };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Node } from 'yaml';
 import { loadCompiled } from './compiled.js';
 import { PolicyError, type Diagnostic } from './errors.js';
 import { readBoundedText } from './read.js';
+import { pointerJoin } from './pointer.js';
 
 // yaml joined into one file at build time (scripts/bundle-yaml.mjs): loading its 70-odd files
 // one by one was most of the start-up of `stockade validate`.
@@ -33,11 +34,7 @@ export interface SourceDoc {
 export const APPEND_TAG = '!append';
 const MAX_DEPTH = 64;
 
-export function pointerJoin(pointer: string, key: string | number): string {
-  const k = String(key);
-  // Most keys need no escaping; testing first keeps merges cheap.
-  return `${pointer}/${/[~/]/.test(k) ? k.replace(/~/g, '~0').replace(/\//g, '~1') : k}`;
-}
+export { pointerJoin };
 
 export function parseSource(file: string, text: string): { doc?: SourceDoc; diagnostics: Diagnostic[] } {
   const lineCounter = new LineCounter();

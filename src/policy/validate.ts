@@ -2,7 +2,10 @@
 import { fileURLToPath } from 'node:url';
 import { loadCompiled } from './compiled.js';
 import type { Diagnostic } from './errors.js';
-import { pointerJoin, type Json } from './source.js';
+import type { Json } from './source.js';
+import { displayPath, pointerJoin } from './pointer.js';
+
+export { displayPath };
 import { POLICY_NAME_PATTERN, SPEC_NAME_PATTERN } from './lists.js';
 
 /** Where a JSON pointer of the validated value came from. */
@@ -54,18 +57,6 @@ const VALUE_KEYWORDS = new Set([
   'enum', 'const', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
   'minLength', 'maxLength', 'multipleOf',
 ]);
-
-/** Renders a JSON pointer as a dotted path for messages: /filesystem/paths/0/source → filesystem.paths[0].source */
-export function displayPath(pointer: string): string {
-  let out = '';
-  for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(part)) out += `[${part}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
-    else out += `[${JSON.stringify(part)}]`;
-  }
-  return out || '(top level)';
-}
 
 function valueAt(root: Json, pointer: string): Json | undefined {
   let node: Json | undefined = root;
@@ -202,6 +193,31 @@ function policyValidators(): { validatePolicy: Validator; validateSpec: Validato
 
 export function schemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {
   return validatorDiagnostics(policyValidators().validatePolicy, value, locate);
+}
+
+/**
+ * What the policy schema rejects in a value, as JSON pointers: `keys` it does not allow (the rest
+ * means what it says without them) and `values` it rejects (a map missing a required key counts
+ * as rejected; a list item rejects its whole list, so later items keep their indices). Null when
+ * the value passes.
+ */
+export function schemaViolations(value: Json): { keys: string[]; values: string[] } | null {
+  const validate = policyValidators().validatePolicy;
+  if (validate(value)) return null;
+  const keys: string[] = [];
+  const values: string[] = [];
+  for (const e of prune((validate.errors ?? []) as AjvError[], value)) {
+    if (e.propertyName !== undefined) keys.push(pointerJoin(e.instancePath, e.propertyName));
+    else if (e.keyword === 'additionalProperties') keys.push(pointerJoin(e.instancePath, String(e.params.additionalProperty)));
+    else values.push(wholeList(value, e.instancePath));
+  }
+  return { keys, values };
+}
+
+/** The list a pointer names an item of, or the pointer itself. */
+function wholeList(root: Json, pointer: string): string {
+  const parent = pointer.slice(0, pointer.lastIndexOf('/'));
+  return pointer !== '' && Array.isArray(valueAt(root, parent)) ? wholeList(root, parent) : pointer;
 }
 
 export function specSchemaDiagnostics(value: Json, locate: Locate): Diagnostic[] {

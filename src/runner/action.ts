@@ -14,7 +14,8 @@ import { SpecRefused } from '../plan/spec.js';
 import type { Plan } from '../plan/types.js';
 import type { LoadedPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';
-import { BuilderRefused, checkBuilder, runBuild } from '../runtime/supervisor.js';
+import { BuilderRefused, checkBuilder } from '../runtime/paths.js';
+import { runBuild } from '../runtime/supervisor.js';
 import { checkRequest, closeAll, DIRECTORY, openRequestPath, relativeParts, RequestInvalid, type RunRequest } from './request.js';
 import { handBack, lendDirectories, type Owner } from './tree.js';
 
@@ -22,7 +23,9 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 /** fchown's "leave the group as it is". */
 const KEEP_GROUP = 0xffffffff;
-const TMP_SOURCE = '{temporary_directory_host}';
+/** The names of the trees the runner opens and binds (RunOptions.trees). */
+const INPUT_ROOT = 'input-root';
+const TEMPORARY_DIRECTORY = 'temporary-directory';
 
 export interface RunnerContext {
   loaded: LoadedPolicy;
@@ -88,7 +91,7 @@ function programProblem(path: string, plan: Plan, inputFd: number): string | und
       close(fd);
     }
   }
-  const bound = plan.mounts.find((m) => m.type === 'bind' && m.role === 'path' && m.source === m.target && isUnder(path, m.target));
+  const bound = plan.mounts.find((m) => m.type === 'bind' && m.role === 'path' && m.source.kind === 'host' && m.source.path === m.target && isUnder(path, m.target));
   if (!bound) return `program ${path}: not in the input root nor in a path the policy binds at its own path`;
   try {
     checkBuilder({ ...plan, build: { ...plan.build, builder: path } });
@@ -128,6 +131,9 @@ function planAction(context: RunnerContext, request: RunRequest, target: string,
     throw err;
   }
   // The input root takes the place of the fresh build directory: limits.build_dir_bytes does not bound it.
+  const buildDirMount = plan.mounts.find((m) => m.type === 'bind' && m.source.kind === 'build-dir');
+  if (buildDirMount?.type !== 'bind') throw new ActionFailed('the plan binds no build directory to replace with the input root');
+  buildDirMount.source = { kind: 'tree', name: INPUT_ROOT };
   plan.limits.buildDirBytes = null;
   // REAPI's environment is the whole environment: the policy's set, pass and build_dir_vars do not apply.
   plan.environment = env;
@@ -137,7 +143,7 @@ function planAction(context: RunnerContext, request: RunRequest, target: string,
     // In the tmpfs's place, so the mounts stay parents first.
     const tmp = plan.mounts.findIndex((m) => m.role === 'tmp');
     if (tmp < 0) throw new ActionFailed('the plan has no /tmp to replace with the temporary directory');
-    plan.mounts[tmp] = { source: TMP_SOURCE, target: '/tmp', type: 'bind', readonly: false, nosuid: true, nodev: true, noexec: false, kind: 'dir', role: 'tmp' };
+    plan.mounts[tmp] = { source: { kind: 'tree', name: TEMPORARY_DIRECTORY }, target: '/tmp', type: 'bind', readonly: false, nosuid: true, nodev: true, noexec: false, kind: 'dir', role: 'tmp' };
   }
   // A bind holds a host tree: the input root's mount point would be made in it.
   const clash = plan.mounts.find((m) => m.type === 'bind' && m.role !== 'build-dir' && (isUnder(target, m.target) || isUnder(m.target, target)));
@@ -200,8 +206,8 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
 
     const input = inputFd;
     const tmp = tmpFd;
-    const trees: Record<string, number> = { '{build_dir_host}': input };
-    if (tmp !== undefined) trees[TMP_SOURCE] = tmp;
+    const trees: Record<string, number> = { [INPUT_ROOT]: input };
+    if (tmp !== undefined) trees[TEMPORARY_DIRECTORY] = tmp;
     // stdout and stderr land on the worker's disk: bounded together by limits.output_bytes, past which they are cut with a note.
     const outputLimit = plan.limits.outputBytes ?? Infinity;
     let written = 0;

@@ -26,8 +26,8 @@ export interface BuildDir {
   path: string;
   /** Host path of `top`, owned by the build user: what the sandbox sees as its build dir. */
   top: string;
-  /** Host path of the (root-owned, empty) mount point of the sandbox's new root. */
-  chroot: string;
+  /** Host path of `root` (root-owned, empty): where the sandbox's new root is mounted before pivot_root. */
+  newRoot: string;
   /** Host paths of the directories the builder makes its outputs in, in the order of outputDirs(plan.build.outputs). */
   outputDirs: string[];
   /** Size of the tmpfs mounted on `top` (limits.build_dir_bytes); absent: `top` is on the host's disk. */
@@ -40,11 +40,12 @@ export interface BuildDir {
 
 const MAX_TRIES = 10000;
 
-export function createBuildDir(parent: string, nameTemplate: string, uid: number, gid: number, outputDirCount = 0, topBytes: number | null = null): BuildDir {
+/** Makes parent/PREFIX-N for the first N not taken (guix-daemon's guix-build-NAME.drv-N). */
+export function createBuildDir(parent: string, namePrefix: string, uid: number, gid: number, outputDirCount = 0, topBytes: number | null = null): BuildDir {
   const parentFd = openat(AT_FDCWD, parent, OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_CLOEXEC);
   try {
     for (let n = 0; n < MAX_TRIES; n++) {
-      const name = nameTemplate.replace('{n}', String(n));
+      const name = `${namePrefix}${n}`;
       try {
         mkdirat(parentFd, name, 0o700);
       } catch (err) {
@@ -56,7 +57,7 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
         // mkdir's mode is filtered by the umask; set it exactly.
         fchmod(dirFd, 0o700);
         makeOwnedDir(dirFd, 'top', uid, gid);
-        mkdirat(dirFd, 'chroot', 0o700);
+        mkdirat(dirFd, 'root', 0o700);
         mkdirat(dirFd, 'outputs', 0o700);
         const outputsFd = openDirAt(dirFd, 'outputs');
         try {
@@ -80,7 +81,7 @@ export function createBuildDir(parent: string, nameTemplate: string, uid: number
       return {
         path,
         top: join(path, 'top'),
-        chroot: join(path, 'chroot'),
+        newRoot: join(path, 'root'),
         outputDirs: outputDirsBeneath.map((o) => join(path, o)),
         fd: dirFd,
         outputDirsBeneath,

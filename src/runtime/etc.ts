@@ -7,7 +7,7 @@ import { close } from '../ffi/libc.js';
 import { fchmod } from '../ffi/fsat.js';
 import { makeDirsBeneath, openBeneath } from '../ffi/resolve.js';
 import type { Plan } from '../plan/types.js';
-import { substituteIds } from './request.js';
+import { etcText } from '../plan/describe.js';
 
 export function writeEtcFiles(plan: Plan, rootFd: number, uid: number, gid: number): void {
   close(makeDirsBeneath(rootFd, 'etc', 0o755, undefined, '/etc'));
@@ -19,7 +19,7 @@ export function writeEtcFiles(plan: Plan, rootFd: number, uid: number, gid: numb
       // O_TRUNC: a path listed twice gets its last content, as the Plan says.
       const fd = openBeneath(parent, posix.basename(relative), OPEN_FLAGS.O_WRONLY | OPEN_FLAGS.O_CREAT | OPEN_FLAGS.O_TRUNC, { mode: file.mode, label: file.path });
       try {
-        writeSync(fd, substituteIds(file.content, uid, gid));
+        writeSync(fd, etcText(file.content, { uid, gid }));
         fchmod(fd, file.mode);
       } finally {
         close(fd);

@@ -9,6 +9,7 @@ import { SyscallError } from '../ffi/errors.js';
 import { chdir, chmod, close, fchdir, mount, MOUNT_ATTR, mountSetattr, moveMount, MOVE_MOUNT, OPEN_TREE, openTree, pivotRoot, umount2 } from '../ffi/libc.js';
 import { fstat, mkdirat, openat } from '../ffi/fsat.js';
 import { componentsOf, openBeneath, PathRefused } from '../ffi/resolve.js';
+import { describeOrigin } from '../plan/describe.js';
 import type { Mount, Plan } from '../plan/types.js';
 import type { MountSources } from './request.js';
 
@@ -55,10 +56,10 @@ export function cloneSources(sources: MountSources): (number | null)[] {
 }
 
 /** Mounts the new root's tmpfs and returns an fd of it: everything below is made beneath that fd. */
-export function mountRoot(plan: Plan, chroot: string): number {
-  mount('tmpfs', chroot, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, `mode=0755,size=${plan.root.size}`);
-  // The build directory's `chroot` is root's, in a root-only directory: its path is safe to open.
-  return openat(AT_FDCWD, chroot, OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC);
+export function mountRoot(plan: Plan, newRoot: string): number {
+  mount('tmpfs', newRoot, 'tmpfs', MS.MS_NOSUID | MS.MS_NODEV, `mode=0755,size=${plan.root.size}`);
+  // The build directory's `root` is root's, in a root-only directory: its path is safe to open.
+  return openat(AT_FDCWD, newRoot, OPEN_FLAGS.O_PATH | OPEN_FLAGS.O_DIRECTORY | OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_CLOEXEC);
 }
 
 /**
@@ -167,7 +168,8 @@ export function applyMounts(plan: Plan, trees: (number | null)[], rootFd: number
         applyMount(m, trees[i], relative, targets);
       } catch (err) {
         if (err instanceof PathRefused) throw err;
-        throw new Error(`mount at ${m.target}: ${err instanceof Error ? err.message : String(err)}`);
+        const setting = m.origin ? `${describeOrigin(m.origin)}: ` : '';
+        throw new Error(`${setting}mount at ${m.target}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   } finally {
@@ -201,7 +203,7 @@ function applyMount(m: Mount, tree: number | null, relative: string, targets: Ta
   const target = targets.open(relative, 'dir', label);
   try {
     // The kernel resolves the fd's magic link to the very directory opened: no path is walked again.
-    mount(m.source, `/proc/self/fd/${target}`, m.type, flagsOf(m), m.options ?? null);
+    mount(m.type, `/proc/self/fd/${target}`, m.type, flagsOf(m), m.options ?? null);
   } finally {
     close(target);
   }

@@ -20,8 +20,8 @@ export interface InitRequest {
   uid: number;
   gid: number;
   groups: number[];
-  /** Host path of the empty directory the new root is mounted on. */
-  chroot: string;
+  /** Host path of the empty directory the new root is mounted on, then made `/` by pivot_root. */
+  newRoot: string;
   /** Every bind's source, the build directory's `top` and the outputs' host directories included. */
   sources: MountSources;
 }
@@ -35,8 +35,3 @@ export const STATUS_FD = 4;
 export const READY_LINE = JSON.stringify({ ready: true });
 /** init's last status line, written just before it execve's the builder. */
 export const EXEC_LINE = JSON.stringify({ exec: true });
-
-/** `{uid}`/`{gid}` in generated files are the identity taken from the pool. */
-export function substituteIds(content: string, uid: number, gid: number): string {
-  return content.replace(/\{uid\}/g, String(uid)).replace(/\{gid\}/g, String(gid));
-}

@@ -45,7 +45,7 @@ function namespaceFlags(plan: Plan): number {
 }
 
 export function setUp(request: InitRequest): never {
-  const { plan, uid, gid, groups, chroot } = request;
+  const { plan, uid, gid, groups, newRoot } = request;
   // getpid(), not process.pid: Node reads its pid once at start-up, the forked child's is its parent's.
   const pid = getpid();
   if (pid !== 1) throw new Error(`init is pid ${pid}, not PID 1 of a fresh PID namespace`);
@@ -60,7 +60,7 @@ export function setUp(request: InitRequest): never {
   const trees = cloneSources(request.sources);
   unshare(namespaceFlags(plan));
   makeMountsPrivate();
-  const rootFd = mountRoot(plan, chroot);
+  const rootFd = mountRoot(plan, newRoot);
   writeEtcFiles(plan, rootFd, uid, gid);
   applyMounts(plan, trees, rootFd);
   createDeviceLinks(plan, rootFd);

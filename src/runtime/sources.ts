@@ -9,9 +9,9 @@
 // builds cannot write, and the object they led to at open time is the one mounted.
 import { OPEN_FLAGS } from '../ffi/arch.js';
 import { close } from '../ffi/libc.js';
-import { isMissing, openBeneath, openRoot, PathRefused, reopen, splitUnderRoot } from '../ffi/resolve.js';
-import { outputDirs } from '../plan/outputs.js';
-import type { Plan } from '../plan/types.js';
+import { isMissing, openBeneath, openRoot, PathRefused, splitUnderRoot } from '../ffi/resolve.js';
+import { describeOrigin } from '../plan/describe.js';
+import type { BindMount, Plan } from '../plan/types.js';
 import type { BuildDir } from './builddir.js';
 import type { MountSources } from './request.js';
 
@@ -43,14 +43,17 @@ export class BindSources {
   }
 }
 
-function missing(what: string): Error {
-  return new Error(`${what} does not exist (ENOENT)`);
+/** `origin: source PATH: why`, naming the setting that asked for the source. */
+function sourceError(m: BindMount, path: string, err: unknown): string {
+  const why = isMissing(err) ? 'No such file or directory' : err instanceof Error ? err.message : String(err);
+  return `${m.origin ? `${describeOrigin(m.origin)}: ` : `${m.role} `}source ${path}: ${why}`;
 }
 
 /**
  * Opens the source of every bind of the Plan but the build directory's and the outputs'
  * (openBuildDirSources, once they exist). Throws InputRefused for an input the spec may not
- * use; whatever it throws, it has closed what it opened.
+ * use, and an error naming the setting (FILE:LINE:COL) for any other source that cannot be
+ * opened; whatever it throws, it has closed what it opened.
  */
 export function openBindSources(plan: Plan, trees: Readonly<Record<string, number>> = {}): BindSources {
   const sources = new BindSources(plan.mounts.length);
@@ -58,16 +61,31 @@ export function openBindSources(plan: Plan, trees: Readonly<Record<string, numbe
   const roots = new Map<string, number>();
   try {
     for (const [i, m] of plan.mounts.entries()) {
-      if (m.type !== 'bind' || m.source === '{build_dir_host}' || m.source === '{outputs_dir_host}' || Object.hasOwn(trees, m.source)) continue;
-      if (m.role === 'input') {
-        sources.fds[i] = openInput(m.source, plan.build.inputsUnder, roots);
-        continue;
-      }
-      try {
-        sources.fds[i] = openRoot(m.source);
-      } catch (err) {
-        if (!isMissing(err)) throw err;
-        if (!m.optional) throw missing(`${m.role} ${m.source}`);
+      if (m.type !== 'bind') continue;
+      const source = m.source;
+      switch (source.kind) {
+        case 'input':
+          sources.fds[i] = openInput(m, source.path, plan.build.inputsUnder, roots);
+          break;
+        case 'host':
+          try {
+            sources.fds[i] = openRoot(source.path);
+          } catch (err) {
+            if (!(isMissing(err) && m.optional)) throw new Error(sourceError(m, source.path, err));
+          }
+          break;
+        case 'build-dir':
+        case 'outputs-dir':
+          break;
+        case 'tree':
+          // The caller's own fd, opened beneath its root: a fresh one, closed with the others.
+          if (!Object.hasOwn(trees, source.name)) throw new Error(`bind of ${m.target}: the caller gave no tree ${JSON.stringify(source.name)}`);
+          sources.fds[i] = openBeneath(trees[source.name], '', OPEN_FLAGS.O_PATH);
+          break;
+        default: {
+          const unknown: never = source;
+          throw new Error(`no way to open the bind source ${JSON.stringify(unknown)}`);
+        }
       }
     }
     return sources;
@@ -79,15 +97,16 @@ export function openBindSources(plan: Plan, trees: Readonly<Record<string, numbe
   }
 }
 
-function openInput(input: string, under: readonly string[], roots: Map<string, number>): number {
+function openInput(m: BindMount, input: string, under: readonly string[], roots: Map<string, number>): number {
+  const field = m.origin ? `${describeOrigin(m.origin)}: ` : '';
   const split = splitUnderRoot(input, under);
-  if (!split) throw new InputRefused(`input ${input}: not under filesystem.inputs.under (${under.join(', ') || 'nothing allowed'})`);
+  if (!split) throw new InputRefused(`${field}input ${input}: not under filesystem.inputs.under (${under.join(', ') || 'nothing allowed'})`);
   let rootFd = roots.get(split.root);
   if (rootFd === undefined) {
     try {
       rootFd = openRoot(split.root);
     } catch (err) {
-      if (isMissing(err)) throw new InputRefused(missing(`input ${input}: its root ${split.root}`).message);
+      if (isMissing(err)) throw new InputRefused(`${field}input ${input}: its root ${split.root}: No such file or directory`);
       throw err;
     }
     roots.set(split.root, rootFd);
@@ -95,24 +114,19 @@ function openInput(input: string, under: readonly string[], roots: Map<string, n
   try {
     return openBeneath(rootFd, split.relative, OPEN_FLAGS.O_PATH, { label: `input ${input}` });
   } catch (err) {
-    if (err instanceof PathRefused) throw new InputRefused(err.message);
-    if (isMissing(err)) throw new InputRefused(missing(`input ${input}`).message);
+    if (err instanceof PathRefused) throw new InputRefused(`${field}${err.message}`);
+    if (isMissing(err)) throw new InputRefused(`${field}input ${input}: No such file or directory`);
     throw err;
   }
 }
 
-/**
- * Opens the build directory's `top` and the outputs directories (root-made, in a root-only 0700
- * directory), and takes its own fd of each caller's tree (RunOptions.trees).
- */
-export function openBuildDirSources(sources: BindSources, plan: Plan, dir: BuildDir, trees: Readonly<Record<string, number>> = {}): void {
-  const hosts = new Map(outputDirs(plan.build.outputs).map((target, i) => [target, dir.outputDirs[i]]));
+/** Opens the build directory's `top` and the outputs directories (root-made, in a root-only 0700 directory). */
+export function openBuildDirSources(sources: BindSources, plan: Plan, dir: BuildDir): void {
   for (const [i, m] of plan.mounts.entries()) {
     if (m.type !== 'bind') continue;
-    if (Object.hasOwn(trees, m.source)) sources.fds[i] = reopen(trees[m.source], OPEN_FLAGS.O_PATH);
-    else if (m.source === '{build_dir_host}') sources.fds[i] = openRoot(dir.top);
-    else if (m.source === '{outputs_dir_host}') {
-      const host = hosts.get(m.target);
+    if (m.source.kind === 'build-dir') sources.fds[i] = openRoot(dir.top);
+    else if (m.source.kind === 'outputs-dir') {
+      const host = dir.outputDirs[m.source.index];
       if (host === undefined) throw new Error(`no host directory for the outputs directory ${m.target}`);
       sources.fds[i] = openRoot(host);
     }

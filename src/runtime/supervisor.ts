@@ -3,34 +3,27 @@
 // namespace (forked from this process, zygote.ts, or else a fresh Node) and hands it the opened
 // sources, relays the log, enforces timeouts, and cleans up
 // whatever happened, in reverse order of setup.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CLONE_FLAGS } from '../ffi/arch.js';
+import { basename, dirname, join } from 'node:path';
 import { SyscallError } from '../ffi/errors.js';
-import { setns, unshare } from '../ffi/libc.js';
 import { acquire, reapUid, type Lease } from '../pool/index.js';
 import type { Plan } from '../plan/types.js';
-import { isUnder } from '../policy/semantics.js';
 import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type BuildDir } from './builddir.js';
 import { checkOutputsFree, handOver, OutputMissing, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { outputDirs } from '../plan/outputs.js';
 import { admit, OutputClaimed, type BuildRecord } from './records.js';
 import { addProcess, cpuTime, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
-import { READY_LINE, SETUP_FAILED, type InitRequest } from './request.js';
+import { SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
-import { canFork, forkInit, ForkedInit, FORK_ATTEMPTS, verify } from './zygote.js';
+import { canFork, ForkedInit } from './zygote.js';
 import { InputRefused, openBindSources, openBuildDirSources } from './sources.js';
 import { LineSplitter } from './lines.js';
+import { BuilderRefused, checkBuilder, resolvePath } from './paths.js';
+import { killTree, spawnInit, startForked, type InitProcess, type WarmInit } from './start-init.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
-// init.ts and its imports bundled into one CommonJS file by `npm run build` (scripts/bundle-init.mjs):
-// Node's ES module loader, for its ~20 modules, was most of what init's start-up cost beyond node's own.
-const INIT_PATH = fileURLToPath(new URL('./init.cjs', import.meta.url));
-const INIT_MODULE_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
 
 /** Exit statuses of `stockade run` besides the builder's own. */
 export const EXIT = { refused: 1, timeout: 124, setupFailed: SETUP_FAILED, signalBase: 128 } as const;
@@ -71,20 +64,12 @@ export interface RunOptions {
    */
   record?: BuildRecord;
   /**
-   * Directories the caller opened (O_PATH, beneath a root of its own), by the placeholder a
-   * mount's source names: each is bound there instead of being opened by name. `{build_dir_host}`
-   * among them replaces the fresh `top` (the runner binds an action's input root so). Not closed.
+   * Directories the caller opened beneath a root of its own, by the name a `tree` bind source
+   * gives (the runner binds an action's input root and temporary directory so). Not closed.
    */
   trees?: Readonly<Record<string, number>>;
   /** Checks the builder instead of checkBuilder (the runner checks argv[0] inside its action's own tree). */
   builderCheck?: (plan: Plan) => void;
-}
-
-/** init as PID 1 of a fresh PID namespace, blocked reading its request on fd 3; nothing else set up yet. */
-export interface WarmInit {
-  readonly child: ChildProcess;
-  /** Whether its Node has started and it waits for its request (until then a build waits for it). */
-  readonly ready: boolean;
 }
 
 export interface RunResult {
@@ -110,135 +95,6 @@ export interface RunResult {
   cpu?: { userUs: number; systemUs: number };
   /** How the build's init started: forked from the supervisor, a fresh Node, or a warm worker. */
   init?: 'forked' | 'node' | 'warm';
-}
-
-/** A builder the sandbox could not run as it is: the spec is refused before the build. */
-export class BuilderRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BuilderRefused';
-  }
-}
-
-/** At most as many symlinks as the kernel follows in one lookup (MAXSYMLINKS). */
-const MAX_BUILDER_LINKS = 40;
-
-/**
- * guix's defence against CVE-2019-5736: the builder must resolve inside the build's inputs, and
- * so must every symlink on its way, or it would dangle in the sandbox (/usr/bin/awk ->
- * /etc/alternatives/awk with only /usr bound in). Directories are resolved as the host has them.
- */
-export function checkBuilder(plan: Plan): void {
-  const roots = [
-    ...plan.build.inputs,
-    ...plan.mounts.filter((m) => m.role === 'path' && m.readonly && m.source === m.target).map((m) => m.source),
-  ].flatMap((p) => (existsSync(p) ? [realpathSync(p)] : []));
-  const inputs = `the build's inputs (${plan.build.inputs.join(', ') || 'none'})`;
-  const builder = plan.build.builder;
-  let path = builder;
-  let link: { from: string; to: string } | undefined;
-  for (let hops = 0; ; hops++) {
-    const via = link ? `, through the symlink ${link.from} -> ${link.to},` : '';
-    let here: string;
-    try {
-      here = join(realpathSync(dirname(path)), basename(path));
-    } catch {
-      throw new BuilderRefused(link ? `builder ${builder}${via} dangles: ${path} does not exist on the host` : `builder ${builder}: no such file on the host`);
-    }
-    if (!roots.some((root) => isUnder(here, root))) {
-      throw new BuilderRefused(link
-        ? `builder ${builder} is a symlink${link.from === builder ? '' : ` chain through ${link.from}`} to ${link.to}, outside ${inputs}: it would dangle in the sandbox`
-        : `builder ${builder} resolves to ${here}, outside ${inputs}`);
-    }
-    const st = lstatSync(here, { throwIfNoEntry: false });
-    if (!st) throw new BuilderRefused(link ? `builder ${builder}${via} dangles: ${here} does not exist on the host` : `builder ${builder}: no such file on the host`);
-    if (!st.isSymbolicLink()) return;
-    if (hops >= MAX_BUILDER_LINKS) throw new BuilderRefused(`builder ${builder}: more than ${MAX_BUILDER_LINKS} symlinks on its way`);
-    path = resolve(dirname(here), readlinkSync(here));
-    link = { from: here, to: path };
-  }
-}
-
-/** `path` with every symlink of its existing part resolved; the missing rest kept as written. */
-export function resolvePath(path: string): string {
-  let existing = path;
-  // lstat: a dangling symlink counts as existing, so realpath refuses it rather than skipping it.
-  while (!lexists(existing)) existing = dirname(existing);
-  const rest = path.slice(existing.length).replace(/^\/+/, '');
-  return rest ? join(realpathSync(existing), rest) : realpathSync(existing);
-}
-
-
-function lexists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** tsc rewrites init.js and every module it imports: a bundle older than init.js lacks their changes. */
-function checkInitBundle(): void {
-  const bundle = statSync(INIT_PATH, { throwIfNoEntry: false });
-  if (!bundle) throw new Error(`init bundle ${INIT_PATH} is missing: run \`npm run build\` (tsc alone does not make it)`);
-  const compiled = statSync(INIT_MODULE_PATH, { throwIfNoEntry: false });
-  if (compiled && compiled.mtimeMs > bundle.mtimeMs) throw new Error(`init bundle ${INIT_PATH} is older than ${INIT_MODULE_PATH}: run \`npm run build\``);
-}
-
-/**
- * Starts init as PID 1 of a fresh PID namespace, and for slirp in a fresh network namespace
- * whose fd it returns (slirp4netns attaches to it while init starts up). The supervisor's own
- * namespaces are restored at once.
- */
-function spawnInit(newNet: boolean): { child: ChildProcess; netns?: number } {
-  checkInitBundle();
-  const own = { pid: openSync('/proc/thread-self/ns/pid', 'r'), net: newNet ? openSync('/proc/thread-self/ns/net', 'r') : undefined };
-  try {
-    unshare(CLONE_FLAGS.CLONE_NEWPID | (newNet ? CLONE_FLAGS.CLONE_NEWNET : 0));
-    let netns: number | undefined;
-    try {
-      if (newNet) netns = openSync('/proc/thread-self/ns/net', 'r');
-      return { child: spawn(process.execPath, [INIT_PATH], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' }), netns };
-    } catch (err) {
-      if (netns !== undefined) closeSync(netns);
-      throw err;
-    } finally {
-      setns(own.pid, CLONE_FLAGS.CLONE_NEWPID);
-      if (own.net !== undefined) setns(own.net, CLONE_FLAGS.CLONE_NEWNET);
-    }
-  } finally {
-    closeSync(own.pid);
-    if (own.net !== undefined) closeSync(own.net);
-  }
-}
-
-/**
- * Starts an init ahead of any build. Until it reads a request it only holds its PID namespace:
- * SIGKILL leaves nothing behind, and if the supervisor dies it reads end-of-file and exits.
- * `onReady` is told once init says it waits for its request.
- */
-export function startWarmInit(onReady?: () => void): WarmInit {
-  const { child } = spawnInit(false);
-  const worker = { child, ready: false };
-  // Stays attached, ignoring what follows: the build's supervisor reads the status from then on.
-  const status = new LineSplitter((line) => {
-    if (worker.ready || line !== READY_LINE) return;
-    worker.ready = true;
-    onReady?.();
-  });
-  const statusStream = child.stdio[4] as NodeJS.ReadableStream;
-  statusStream.setEncoding('utf8');
-  statusStream.on('data', (text: string) => status.push(text));
-  return worker;
-}
-
-/** init as the supervisor sees it, forked or spawned. */
-type InitProcess = ChildProcess | ForkedInit;
-
-function killTree(child: InitProcess): void {
-  // SIGKILL to PID 1 of the build's namespace: the kernel then kills every process in it.
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
 interface Exit {
@@ -343,37 +199,6 @@ function supervise(child: InitProcess, plan: Plan, options: RunOptions, initDone
   });
 }
 
-/**
- * init forked from this process (zygote.ts), verified up to its execve. A fork lost before it
- * could report is retried on a fresh one; undefined after FORK_ATTEMPTS (or if this process
- * cannot fork): the caller starts a fresh Node init instead.
- */
-async function startForked(
-  request: InitRequest,
-  adopt: (pid: number, forked: boolean) => void,
-  cleanups: (() => void | Promise<void>)[],
-  options: RunOptions,
-): Promise<{ child: ForkedInit; setupError?: string } | undefined> {
-  for (let attempt = 1; attempt <= FORK_ATTEMPTS; attempt++) {
-    let child: ForkedInit;
-    try {
-      child = forkInit(request);
-    } catch (err) {
-      options.onNotice?.(`init: cannot fork (${err instanceof Error ? err.message : String(err)}); starting a fresh Node init`);
-      return undefined;
-    }
-    cleanups.push(() => killTree(child));
-    adopt(child.pid, true);
-    const verdict = await verify(child, options.onNotice, options.signal);
-    // Cancelled: supervise() sees the signal aborted and reports the build so.
-    if (verdict.kind === 'exec' || options.signal?.aborted) return { child };
-    if (verdict.kind === 'setup-failed') return { child, setupError: verdict.error };
-    const next = attempt < FORK_ATTEMPTS ? 'retrying on a fresh fork' : 'starting a fresh Node init';
-    options.onNotice?.(`init: forked set-up ${attempt} of ${FORK_ATTEMPTS} lost (pid ${child.pid}: ${verdict.why}); ${next}`);
-  }
-  return undefined;
-}
-
 function outcomeOf(exit: Exit): Pick<RunResult, 'outcome' | 'exitCode' | 'status' | 'termSignal' | 'message'> {
   const base = { status: exit.code, termSignal: exit.signal };
   if (exit.ended === 'timeout') return { ...base, outcome: 'timeout', exitCode: EXIT.timeout, message: 'build timed out (timeouts.total)' };
@@ -404,10 +229,15 @@ function outputRefusal(err: unknown): boolean {
   return err instanceof OutputRefused || (err instanceof Error && !(err instanceof SyscallError));
 }
 
+/** What keeping a failed build's directory (--keep-failed) made. */
+type Kept = Pick<RunResult, 'keptBuildDir' | 'keptTree' | 'keptOutputs'>;
+/** Undoes one step of the set-up; says what it kept, if anything, for the result. */
+type Cleanup = () => void | Kept | Promise<void | Kept>;
+
 /** Runs one build under its Plan. Never leaves anything behind, whatever step fails. */
 export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
-  const cleanups: (() => void | Promise<void>)[] = [];
+  const cleanups: Cleanup[] = [];
   let lease: Lease | undefined;
   let result: RunResult | undefined;
   let dir: BuildDir | undefined;
@@ -440,7 +270,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     journal.noteUid(plan.identity.stateDir, lease.uid);
     // Again: waiting for a build user can take long.
     refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
-    dir = createBuildDir(plan.build.hostParent, plan.build.hostName, lease.uid, lease.gid, outputDirs(plan.build.outputs).length, plan.limits.buildDirBytes);
+    dir = createBuildDir(plan.build.hostParent, plan.build.hostDirPrefix, lease.uid, lease.gid, outputDirs(plan.build.outputs).length, plan.limits.buildDirBytes);
     const buildDir = dir;
     cleanups.push(async () => {
       if (options.keepFailed && result && result.outcome !== 'succeeded') {
@@ -455,11 +285,15 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
           throw new Error(`build directory not kept, it could not be made safe: ${err instanceof Error ? err.message : String(err)}`);
         }
         journal.noteKept();
-        result.keptBuildDir = buildDir.path;
-        result.keptTree = buildDir.top;
         const dirs = outputDirs(plan.build.outputs);
-        result.keptOutputs = Object.fromEntries(plan.build.outputs.map((output) => [output, join(buildDir.outputDirs[dirs.indexOf(dirname(output))], basename(output))]));
-      } else removeBuildDir(buildDir);
+        return {
+          keptBuildDir: buildDir.path,
+          keptTree: buildDir.top,
+          keptOutputs: Object.fromEntries(plan.build.outputs.map((output) => [output, join(buildDir.outputDirs[dirs.indexOf(dirname(output))], basename(output))])),
+        };
+      }
+      removeBuildDir(buildDir);
+      return undefined;
     });
     journal.noteBuildDir(buildDir.path);
     // Named by the build user too, so whoever shares the machine can tell its own builds' cgroups.
@@ -468,17 +302,22 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const cgroup: BuildCgroup | null = createCgroup(cgroupId, plan.limits);
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
-    openBuildDirSources(sources, plan, buildDir, options.trees);
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
+    openBuildDirSources(sources, plan, buildDir);
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, newRoot: dir.newRoot, sources: sources.forInit() };
     // Before init starts its set-up: it does nothing for the build until told to.
-    const adopt = (pid: number, forked: boolean) => {
+    const adopt = (forked: boolean) => (pid: number) => {
       journal.noteInit(pid);
       if (cgroup) addProcess(cgroup, pid);
       options.onStart?.({ uid: held.uid, initPid: pid, warm: warm !== undefined, forked });
     };
     // slirp4netns must attach to a network namespace made before init's set-up, which a fork
     // retried would have to make again: such plans keep the fresh-Node init.
-    const forked = options.forkInit && !warm && !supervisorMakesNetns(plan) && canFork() ? await startForked(request, adopt, cleanups, options) : undefined;
+    const forked = options.forkInit && !warm && !supervisorMakesNetns(plan) && canFork() ? await startForked(request, {
+      adopt: adopt(true),
+      own: (child) => cleanups.push(() => killTree(child)),
+      onNotice: options.onNotice,
+      signal: options.signal,
+    }) : undefined;
     let exit: Exit;
     if (forked) exit = await supervise(forked.child, plan, options, () => sources.close(), { setupError: forked.setupError });
     else {
@@ -486,7 +325,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       const { child, netns } = warm ? { child: warm.child, netns: undefined } : spawnInit(supervisorMakesNetns(plan));
       cleanups.push(() => killTree(child));
       if (netns !== undefined) cleanups.push(() => closeSync(netns));
-      adopt(child.pid!, false);
+      adopt(false)(child.pid!);
       // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
       const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
       if (slirp) cleanups.push(() => slirp.stop());
@@ -517,9 +356,10 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     else result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: err instanceof Error ? err.message : String(err), uid: lease?.uid, durationMs: Date.now() - started };
   } finally {
     const failures: string[] = [];
+    const kept: Kept = {};
     for (const cleanup of cleanups.reverse()) {
       try {
-        await cleanup();
+        Object.assign(kept, await cleanup());
       } catch (err) {
         failures.push(err instanceof Error ? err.message : String(err));
       }
@@ -530,6 +370,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     } catch (err) {
       failures.push(err instanceof Error ? err.message : String(err));
     }
+    if (result) Object.assign(result, kept);
     if (failures.length && result) {
       result.message = [result.message, `clean-up failed: ${failures.join('; ')}`].filter(Boolean).join('; ');
       if (result.outcome === 'succeeded') Object.assign(result, { outcome: 'setup-failed', exitCode: EXIT.setupFailed });

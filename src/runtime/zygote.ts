@@ -21,7 +21,8 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { CLONE_FLAGS, ERRNO, FCNTL, MADV_DOFORK, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
-import { dup3, exitNow, fcntl, fork, kill, libcFn, madvise, pipe2, read, setns, unshare, waitpid } from '../ffi/libc.js';
+import { libc } from '../ffi/lib.js';
+import { dup3, exitNow, fcntl, fork, kill, madvise, pipe2, read, setns, unshare, waitpid } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
 import { libseccomp } from '../ffi/seccomp.js';
 import { vsockFilter } from '../seccomp/policy-filter.js';
@@ -213,8 +214,8 @@ function childMain(request: InitRequest, fds: { devNull: number; stdout: number;
     // Node's handlers would run the parent's libuv code here; the set-up resets them again later.
     resetSignals();
     // A real memory fault: a signal sent to itself would be ignored by a PID 1 with no handler.
-    if (fault === 'crash') libcFn('size_t strlen(void *s)')(null);
-    if (fault === 'hang') for (;;) libcFn('int pause(void)')();
+    if (fault === 'crash') libc().strlen(null);
+    if (fault === 'hang') for (;;) libc().pause();
     const high = Object.fromEntries(Object.entries(fds).map(([name, fd]) => [name, fcntl(fd, FCNTL.F_DUPFD_CLOEXEC, HIGH_FD)])) as typeof fds;
     dup3(high.status, STATUS_FD, OPEN_FLAGS.O_CLOEXEC);
     dup3(high.devNull, 0, 0);

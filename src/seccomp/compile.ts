@@ -5,7 +5,6 @@ import type { SeccompAction, SeccompArgCondition, SeccompPlan, SeccompRule } fro
 import {
   NR_SCMP_ERROR,
   SCMP_ACT,
-  SCMP_ARG_CMP_SIZE,
   SCMP_CMP,
   SCMP_FLTATR,
   archToken,
@@ -13,6 +12,7 @@ import {
   exportToBuffer,
   libseccomp,
   type FilterHandle,
+  type ScmpArgCmp,
 } from '../ffi/seccomp.js';
 import { setNoNewPrivs } from '../ffi/libc.js';
 import { quote } from '../ffi/errors.js';
@@ -57,28 +57,21 @@ function datum(value: number, what: string): bigint {
   return BigInt.asUintN(64, BigInt(value));
 }
 
-/** Packs the conditions of a rule into an array of struct scmp_arg_cmp. */
-export function packConditions(syscall: string, conditions: readonly SeccompArgCondition[]): Buffer | null {
+/** The conditions of a rule as libseccomp's struct scmp_arg_cmp values. */
+export function packConditions(syscall: string, conditions: readonly SeccompArgCondition[]): ScmpArgCmp[] | null {
   if (conditions.length === 0) return null;
-  const packed = Buffer.alloc(SCMP_ARG_CMP_SIZE * conditions.length);
-  conditions.forEach((c, i) => {
+  return conditions.map((c, i) => {
     const where = `${syscall} argument condition ${i}`;
     if (!Number.isInteger(c.index) || c.index < 0 || c.index > 5) throw new Error(`seccomp: ${where}: index ${c.index} is outside 0..5`);
     const op = SCMP_CMP[c.op];
     if (op === undefined) throw new Error(`seccomp: ${where}: unknown operator '${c.op}'`);
-    const offset = i * SCMP_ARG_CMP_SIZE;
-    packed.writeUInt32LE(c.index, offset);
-    packed.writeInt32LE(op, offset + 4);
     if (c.op === 'masked_eq') {
       // libseccomp: datum_a is the mask, datum_b the value (arg & mask) must equal.
       if (c.mask === undefined) throw new Error(`seccomp: ${where}: masked_eq needs a mask`);
-      packed.writeBigUInt64LE(datum(c.mask, 'mask'), offset + 8);
-      packed.writeBigUInt64LE(datum(c.value, 'value'), offset + 16);
-    } else {
-      packed.writeBigUInt64LE(datum(c.value, 'value'), offset + 8);
+      return { arg: c.index, op, datum_a: datum(c.mask, 'mask'), datum_b: datum(c.value, 'value') };
     }
+    return { arg: c.index, op, datum_a: datum(c.value, 'value'), datum_b: 0n };
   });
-  return packed;
 }
 
 function renderRule(rule: SeccompRule): string {

@@ -22,7 +22,7 @@ function changesOf(section: string, change: (p: Plan) => void): Change[] {
 }
 
 const CASES: [string, string, (p: Plan) => void, 'weakening' | 'strengthening' | 'neutral', RegExp][] = [
-  ['mounts', 'bind added', (p) => p.mounts.push({ source: '/srv', target: '/srv', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }), 'weakening', /\/srv added/],
+  ['mounts', 'bind added', (p) => p.mounts.push({ source: { kind: 'host', path: '/srv' }, target: '/srv', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }), 'weakening', /\/srv added/],
   ['mounts', 'tmpfs removed', (p) => { p.mounts = p.mounts.filter((m) => m.target !== '/tmp'); }, 'neutral', /\/tmp removed/],
   ['mounts', 'readonly flip', (p) => { p.mounts.find((m) => m.role === 'build-dir')!.readonly = true; }, 'strengthening', /writable → read-only/],
   ['mounts', 'nosuid dropped', (p) => { p.mounts.find((m) => m.target === '/tmp')!.nosuid = false; }, 'weakening', /nosuid dropped/],
@@ -30,7 +30,7 @@ const CASES: [string, string, (p: Plan) => void, 'weakening' | 'strengthening' |
   ['devices', 'device added', (p) => p.devices.push({ name: 'fuse', kind: 'bind', source: '/dev/fuse', optional: false }), 'weakening', /\/dev\/fuse added/],
   ['devices', 'device removed', (p) => { p.devices = p.devices.filter((d) => d.name !== 'kvm'); }, 'strengthening', /\/dev\/kvm removed/],
   ['etc', 'host file added', (p) => p.etc.push({ path: '/etc/services', hostSource: '/etc/services', mode: 0o444 }), 'weakening', /the host's \/etc\/services/],
-  ['etc', 'generated content', (p) => { p.etc[0].content = 'x'; }, 'neutral', /content changed/],
+  ['etc', 'generated content', (p) => { p.etc[0].content = ['x']; }, 'neutral', /content changed/],
   ['network', 'mode', (p) => { p.network.mode = 'slirp'; }, 'weakening', /none → slirp/],
   ['network', 'host loopback', (p) => { p.network.allowHostLoopback = true; }, 'weakening', /reachable/],
   ['network', 'vsock', (p) => { p.network.vsock = true; }, 'weakening', /vsock open/],

@@ -21,3 +21,18 @@ t.test("explain --spec shows the arguments as a list: one argument '[PIPE, XFSZ]
   }
   t.not(shown[0], shown[1]);
 });
+
+t.test('explain names the setting behind each bind: the policy field at FILE:LINE:COL, or the spec', async (t) => {
+  const dir = t.testdir();
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, `stockade: 1\nname: p\nextends: ${POLICY}\nfilesystem:\n  paths:\n    - { source: /usr/bin, target: /opt/bin }\n`);
+  const spec = join(dir, 'spec.yaml');
+  writeFileSync(spec, 'name: hello\nbuilder: /bin/sh\ninputs: [/usr]\n');
+  const { code, stdout, stderr } = await run(main, ['--spec', spec, policy]);
+  t.equal(code, 0, stderr);
+  const row = (target: string) => stdout.split('\n').find((l) => l.startsWith(`  ${target} `))?.trimEnd();
+  t.match(row('/opt/bin'), new RegExp(` path +${policy}:6:7: filesystem\\.paths\\[0\\]$`));
+  t.match(row('/usr'), new RegExp(` input +${spec}:3:10: inputs\\[0\\]$`));
+  t.match(row('/dev/null'), new RegExp(` device +${POLICY}:\\d+:\\d+: devices\\[2\\]$`));
+  t.match(row('/tmp'), / tmp$/, 'a fresh filesystem: no setting to name');
+});

@@ -63,6 +63,23 @@ t.test('validate: valid and invalid files together', async (t) => {
   t.equal(r.stderr, INVALID_ERRORS.map((e) => e + '\n').join(''));
 });
 
+t.test('validate: an unknown key and two semantic errors are all reported, each at FILE:LINE:COL', async (t) => {
+  const file = join(dir, 'typo.yaml');
+  writeFileSync(file, 'stockade: 1\nname: typo\nhostnme: builder\nnetwork: slirp\ndevices: [zero, zero]\n');
+  const errors = [
+    { file, line: 3, col: 1, message: "unknown key 'hostnme'" },
+    { file, line: 4, col: 10, message: 'network: slirp needs fixed_output: true (only fixed-output builds, checked by hash, may reach a network)' },
+    { file, line: 5, col: 17, message: "devices[1]: 'zero' is already listed at devices[0]" },
+  ];
+  const r = stockade('validate', file);
+  t.equal(r.status, 1);
+  t.equal(r.stdout, '');
+  t.equal(r.stderr, errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message}\n`).join(''));
+  const json = stockade('validate', '--json', file);
+  t.equal(json.status, 1);
+  t.strictSame(JSON.parse(json.stdout), { valid: false, files: [{ file, valid: false, errors }] });
+});
+
 t.test('validate: a missing file is a positioned error, not a crash', async (t) => {
   const r = stockade('validate', join(dir, 'absent.yaml'));
   t.equal(r.status, 1);

@@ -24,15 +24,15 @@ const EACCES = { kind: 'errno', errno: 13, name: 'EACCES' } as const;
 /** For each probe check: what to change so the Plan and the sandbox disagree. */
 const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'FS-01': (plan) => void (plan.root.readonly = false),
-  'FS-02': (plan) => void plan.mounts.push({ source: '/home', target: '/home', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
+  'FS-02': (plan) => void plan.mounts.push({ source: { kind: 'host', path: '/home' }, target: '/home', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
   'FS-03': (_plan, obs) => void (obs.writable['/usr'] = 'ok'),
   'FS-04': (_plan, obs, s) => void (obs.exists[s.host.tmpMarker] = true),
   'FS-05': (plan) => void (plan.build.dir = '/tmp/somewhere-else'),
-  'FS-06': (plan) => void (plan.etc[0].content += 'tampered\n'),
+  'FS-06': (plan) => void plan.etc[0].content!.push('tampered\n'),
   'FS-07': (plan) => void (plan.mounts.find((m) => m.target === '/tmp')!.nosuid = false),
   'FS-08': (_plan, obs) => void obs.procPids.push(42),
-  'FS-09': (plan) => void plan.mounts.push({ source: '/sys', target: '/sys', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: true, role: 'path' }),
-  'FS-10': (plan) => void plan.mounts.push({ source: '/usr', target: '/opt', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
+  'FS-09': (plan) => void plan.mounts.push({ source: { kind: 'host', path: '/sys' }, target: '/sys', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: true, role: 'path' }),
+  'FS-10': (plan) => void plan.mounts.push({ source: { kind: 'host', path: '/usr' }, target: '/opt', type: 'bind', readonly: true, nosuid: true, nodev: true, noexec: false, role: 'path' }),
   'FS-11': (plan, obs) => void (obs.outputsMade[plan.build.outputs[0]] = 'EROFS'),
   // A name no plan declares: injecting a real one (kvm) would be expected where the host has it.
   'DEV-01': (_plan, obs) => void obs.devices.push({ name: 'stockade-injected', type: 'char', rdev: '1:3' }),

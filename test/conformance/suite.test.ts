@@ -30,7 +30,9 @@ for (const [how, nodeArgs] of [['inits forked', ['--single-threaded']], ['fresh-
     t.same(policies.map((p: { policy: string }) => p.policy).sort(), ['fixed-output', 'guix-default', 'host-toolchain', 'remote-exec', 'strict']);
     t.ok(results.filter((r: { status: string }) => r.status === 'pass').length > 100, 'more than 100 checks passed');
     t.match(run.stdout, /# guix-default .*\n#   node \(.*\) runs from the host toolchain bound read-only/, 'the report says node is bound in for the probe');
-    t.same(readdirSync('/tmp').filter((n) => n.startsWith('stockade-conformance-') && !dir.endsWith(n) || n.startsWith('guix-build-conformance')), [], 'nothing left in /tmp');
-    t.notMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /guix-build-conformance/, 'no mount left');
+    // Only this run's names: other conformance runs may be going on beside it.
+    const ours = `conformance-${run.pid}-`;
+    t.same(readdirSync('/tmp').filter((n) => n.includes(ours)), [], 'nothing of this run left in /tmp');
+    t.notMatch(readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(ours), 'no mount of this run left');
   });
 }

@@ -1,6 +1,5 @@
 // execve with the fd hygiene init does before it: stdio kept, everything else closed.
 import t from 'tap';
-import { openSync, closeSync } from 'node:fs';
 import * as libc from '../../src/ffi/libc.js';
 import { distUrl, ensureBuilt, runChild } from '../helpers/child.js';
 
@@ -29,11 +28,4 @@ t.test('a failing execve throws', async (t) => {
   t.throws(() => libc.execve('/nonexistent/builder', ['builder', '-x'], { A: '1' }), {
     message: 'execve("/nonexistent/builder", ["builder", "-x"], [1 vars]): ENOENT (No such file or directory)',
   });
-});
-
-t.test('TIOCSTI and TIOCSCTTY probes report the kernel\'s answer', async (t) => {
-  const fd = openSync('/dev/null', 'r');
-  t.teardown(() => closeSync(fd));
-  t.throws(() => libc.injectTtyInput(fd, 'x'), { message: `ioctl(${fd}, TIOCSTI, "x"): ENOTTY (Inappropriate ioctl for device)` });
-  t.throws(() => libc.setControllingTty(fd), { message: `ioctl(${fd}, TIOCSCTTY, 0): ENOTTY (Inappropriate ioctl for device)` });
 });

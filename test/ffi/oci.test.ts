@@ -130,7 +130,7 @@ t.test("Debian's containers default profile imports, compiles and holds", async 
 
   const r = runChildJson<Record<string, { result: number; errno: number }>>(`
 import { compileSeccomp, loadSeccomp } from '${distUrl('seccomp/compile.js')}';
-import { rawSyscall } from '${distUrl('ffi/libc.js')}';
+import { rawSyscall } from '${distUrl('conformance/calls.js')}';
 loadSeccomp(compileSeccomp(${JSON.stringify(plan)}));
 process.stdout.write(JSON.stringify({
   kexecLoad: rawSyscall(246, 0, 0, 0, 0),

@@ -23,7 +23,7 @@ t.test('a profile-based filter refuses what the profile and the policy refuse, a
   const r = runChildJson<Record<string, { result: number; errno: number } | boolean>>(`
 import { readFileSync } from 'node:fs';
 import { compileSeccomp, loadSeccomp } from '${distUrl('seccomp/compile.js')}';
-import { rawSyscall } from '${distUrl('ffi/libc.js')}';
+import { rawSyscall } from '${distUrl('conformance/calls.js')}';
 import { X32_SYSCALL_BIT } from '${distUrl('ffi/arch.js')}';
 // Before the filter: root may chroot.
 const chrootBefore = rawSyscall(161, '/');

@@ -6,6 +6,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { planFromFile, type Plan } from '../../src/plan/index.js';
+import { etcText } from '../../src/plan/describe.js';
 import type { BuildSpec } from '../../src/policy/types.js';
 
 // Paths in the Plan are as given, so plan from the repository root with relative paths.
@@ -42,10 +43,10 @@ const BUILD_DIR = '/tmp/guix-build-hello.drv-0';
 t.test('guix-default is guix-daemon\'s environment', async (t) => {
   const plan = planOf('guix-default');
   t.strictSame(
-    plan.etc.map((f) => [f.path, f.content]),
+    plan.etc.map((f) => [f.path, etcText(f.content!, { uid: 1234, gid: 5678 })]),
     [
-      ['/etc/passwd', 'nixbld:x:{uid}:{gid}:Nix build user:/:/noshell\nnobody:x:65534:65534:Nobody:/:/noshell\n'],
-      ['/etc/group', 'nixbld:!:{gid}:\n'],
+      ['/etc/passwd', 'nixbld:x:1234:5678:Nix build user:/:/noshell\nnobody:x:65534:65534:Nobody:/:/noshell\n'],
+      ['/etc/group', 'nixbld:!:5678:\n'],
       ['/etc/hosts', '127.0.0.1 localhost\n::1 localhost\n'],
     ],
   );
@@ -71,7 +72,7 @@ t.test('guix-default is guix-daemon\'s environment', async (t) => {
     ['NIX_BUILD_TOP', BUILD_DIR], ['TMPDIR', BUILD_DIR], ['TEMPDIR', BUILD_DIR], ['TMP', BUILD_DIR], ['TEMP', BUILD_DIR], ['PWD', BUILD_DIR],
   ]);
   t.equal(plan.build.dir, BUILD_DIR);
-  t.equal(plan.build.hostName, 'guix-build-hello.drv-{n}');
+  t.equal(plan.build.hostDirPrefix, 'guix-build-hello.drv-');
   t.strictSame(plan.root, { size: '64M', mode: 0o555, readonly: true });
   t.equal(plan.mounts.find((m) => m.target === '/tmp')?.options, 'mode=1777,size=50%');
   t.strictSame(plan.personality, ['ADDR_NO_RANDOMIZE']);
@@ -83,18 +84,18 @@ t.test('guix-default is guix-daemon\'s environment', async (t) => {
   t.ok(plan.namespaces.includes('net'), 'own network namespace');
   t.equal(plan.seccomp, null, 'guix loads no seccomp filter for the builder');
   t.strictSame(plan.identity.pool, { kind: 'group', group: 'guixbuild' });
-  t.strictSame(plan.mounts.filter((m) => m.role === 'input').map((m) => [m.source, m.readonly]), [['/usr', true]]);
+  t.strictSame(plan.mounts.filter((m) => m.role === 'input').map((m) => [m.type === 'bind' && m.source, m.readonly]), [[{ kind: 'input', path: '/usr' }, true]]);
 });
 
 t.test('fixed-output adds slirp, its /etc files and the caller\'s proxy', async (t) => {
   const plan = planOf('fixed-output');
   t.strictSame(plan.policy.chain, ['policies/fixed-output.yaml', 'policies/guix-default.yaml']);
   t.strictSame(plan.network, { mode: 'slirp', allowHostLoopback: false, vsock: false });
-  t.equal(plan.etc.find((f) => f.path === '/etc/resolv.conf')?.content, 'nameserver 10.0.2.3\n');
-  t.equal(plan.etc.find((f) => f.path === '/etc/hosts')?.content, '127.0.0.1 localhost\n::1 localhost\n10.0.2.2 host.slirp\nfd00::2 host.slirp\n');
+  t.strictSame(plan.etc.find((f) => f.path === '/etc/resolv.conf')?.content, ['nameserver 10.0.2.3\n']);
+  t.strictSame(plan.etc.find((f) => f.path === '/etc/hosts')?.content, ['127.0.0.1 localhost\n::1 localhost\n10.0.2.2 host.slirp\nfd00::2 host.slirp\n']);
   t.strictSame(
-    plan.mounts.filter((m) => m.role === 'etc').map((m) => [m.source, m.readonly, m.optional]),
-    [['/etc/services', true, true], ['/etc/nsswitch.conf', true, true]],
+    plan.mounts.filter((m) => m.role === 'etc').map((m) => [m.type === 'bind' && m.source, m.readonly, m.optional]),
+    [[{ kind: 'host', path: '/etc/services' }, true, true], [{ kind: 'host', path: '/etc/nsswitch.conf' }, true, true]],
   );
   // guix-daemon's order: NIX_OUTPUT_CHECKED for fixed-output builds, the caller's impure vars
   // last (https_proxy is listed in pass but unset in the caller's environment: left out).

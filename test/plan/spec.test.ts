@@ -103,11 +103,11 @@ t.test('allowed inputs and outputs are normalised and bound', async (t) => {
   const plan = planFromFile(POLICY, { spec: { ...OK, inputs: ['/gnu/store//abc-bash/'], outputs: ['/gnu/store/outputs/hello'] } });
   t.strictSame(plan.build.inputs, ['/gnu/store/abc-bash']);
   t.strictSame(
-    plan.mounts.filter((m) => m.role === 'input' || m.role === 'outputs-dir').map((m) => [m.role, m.source, m.target, m.readonly]),
+    plan.mounts.filter((m) => m.role === 'input' || m.role === 'outputs-dir').map((m) => [m.role, m.type === 'bind' ? m.source : m.type, m.target, m.readonly]),
     [
-      ['input', '/gnu/store/abc-bash', '/gnu/store/abc-bash', true],
+      ['input', { kind: 'input', path: '/gnu/store/abc-bash' }, '/gnu/store/abc-bash', true],
       // The builder makes its output in a private directory of its build dir bound where the output goes, handed over afterwards.
-      ['outputs-dir', '{outputs_dir_host}', '/gnu/store/outputs', false],
+      ['outputs-dir', { kind: 'outputs-dir', index: 0 }, '/gnu/store/outputs', false],
     ],
   );
 });
@@ -201,7 +201,7 @@ t.test('a spec file that loads is planned as written', async (t) => {
     args: ['-c', 'make'],
     dir: '/tmp/guix-build-hello.drv-0',
     hostParent: '/tmp',
-    hostName: 'guix-build-hello.drv-{n}',
+    hostDirPrefix: 'guix-build-hello.drv-',
     inputs: ['/gnu/store/outputs/abc-bash'],
     outputs: [],
     inputsUnder: ['/gnu/store'],

@@ -778,8 +778,40 @@ const CASES: Case[] = [
     yaml: H + 'extends: ./base-bad.yaml\nhostname: "-x"\n',
     files: { 'base-bad.yaml': 'stockade: 1\nname: base-bad\nnetwork: { mode: slirp }\ndevices: [floppy]\n' },
     errors: [
+      'base-bad.yaml:3:10: network: slirp needs fixed_output: true (only fixed-output builds, checked by hash, may reach a network)',
       'base-bad.yaml:4:11: devices[0]: "floppy" is not one of: null, zero, full, random, urandom, tty, kvm, fuse, net/tun, pts, shm, fd',
       'policy.yaml:4:11: hostname: must be a valid host name, got "-x"',
+    ],
+  },
+  {
+    name: 'an unknown key hides no semantic error',
+    yaml: H + 'hostnme: localhost\nnetwork: slirp\ndevices: [zero, zero]\n',
+    errors: [
+      'policy.yaml:3:1: unknown key \'hostnme\'',
+      'policy.yaml:4:10: network: slirp needs fixed_output: true (only fixed-output builds, checked by hash, may reach a network)',
+      'policy.yaml:5:17: devices[1]: \'zero\' is already listed at devices[0]',
+    ],
+  },
+  {
+    name: 'schema errors beside semantic errors in other sections, nested unknown keys too',
+    yaml: H + 'filesystem:\n  paths: [{ source: /proc }, { source: /x, bogus: 1 }]\nseccomp: { errno: 5, deny: [nosuch] }\nlimits: { rlimits: { nofile: lots, stack: { soft: 2, hard: 1 } } }\n',
+    errors: [
+      'policy.yaml:4:21: filesystem.paths[0]: /proc is set up by Stockade itself and cannot be bound over',
+      'policy.yaml:4:44: filesystem.paths[1]: unknown key \'bogus\'',
+      'policy.yaml:5:19: seccomp.errno: expected a string, got integer',
+      'policy.yaml:5:29: seccomp.deny[0]: unknown syscall \'nosuch\'',
+      'policy.yaml:6:30: limits.rlimits.nofile: expected an integer or a map or "unlimited", got string "lots"',
+      'policy.yaml:6:43: limits.rlimits.stack: soft limit 2 is above hard limit 1',
+    ],
+  },
+  {
+    name: 'a rejected value hides the checks that read it, not a default in its place',
+    // Without fixed_output's value the network check would judge the default (false).
+    yaml: H + 'fixed_output: "yes"\nnetwork: slirp\ndevices: [zero, zero, floppy]\ncapabilities: { bounding: CAP_KILL, ambient: [CAP_KILL] }\n',
+    errors: [
+      'policy.yaml:3:15: fixed_output: expected true or false, got string',
+      'policy.yaml:5:23: devices[2]: "floppy" is not one of: null, zero, full, random, urandom, tty, kvm, fuse, net/tun, pts, shm, fd',
+      'policy.yaml:6:27: capabilities.bounding: expected a list, got string',
     ],
   },
   {

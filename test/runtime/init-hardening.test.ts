@@ -14,7 +14,7 @@ const KEYCTL = { add_key: 248, keyctl: 250, JOIN_SESSION_KEYRING: 1, CLEAR: 7, S
 function asUser(code: string, uid?: number): { status: number | null; stdout: string; stderr: string } {
   // Pool UIDs are beyond what spawn's uid option takes (int32): the child switches itself.
   const become = uid === undefined ? '' : `setresgid(${uid}, ${uid}, ${uid}); setresuid(${uid}, ${uid}, ${uid});\n`;
-  const script = `import { rawSyscall as sys, setresgid, setresuid } from ${JSON.stringify(distUrl('ffi/libc.js'))};\n${become}${code}`;
+  const script = `import { setresgid, setresuid } from ${JSON.stringify(distUrl('ffi/libc.js'))};\nimport { rawSyscall as sys } from ${JSON.stringify(distUrl('conformance/calls.js'))};\n${become}${code}`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: CLEAN_ENV, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -47,7 +47,7 @@ function buildWithSwap(sb: Sandbox, inputs: string[], script: string, swap: Swap
     `import { renameSync, symlinkSync } from 'node:fs';
 import { planFromFile } from ${JSON.stringify(distUrl('plan/index.js'))};
 import { readFileSync } from 'node:fs';
-import { runBuild, startWarmInit } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
+import { runBuild } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
 const cpuTicks = (stat) => stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b);
 const swap = ${JSON.stringify(swap)};
 const plan = planFromFile(${JSON.stringify(sb.policy)}, {
@@ -142,7 +142,7 @@ if (!IS_ROOT) {
     const r = run(sb, 'echo the builder ran', ['--input', input]);
     t.equal(r.status, 1, 'exit 1, as a refused spec');
     t.equal(r.stdout, '', 'the builder never ran');
-    t.equal(r.stderr, `stockade: refused: input ${input}: component "Y/link" is a symlink (to ${JSON.stringify(join(sb.dir, 'real'))}); symlinks are not followed here\n`);
+    t.equal(r.stderr, `stockade: refused: command line: inputs[4]: input ${input}: component "Y/link" is a symlink (to ${JSON.stringify(join(sb.dir, 'real'))}); symlinks are not followed here\n`);
     t.same(ownLeftovers(sb), []);
   });
 
@@ -160,7 +160,8 @@ if (!IS_ROOT) {
     const child = runChild(
       `import { planFromFile } from ${JSON.stringify(distUrl('plan/index.js'))};
 import { readFileSync } from 'node:fs';
-import { runBuild, startWarmInit } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
+import { runBuild } from ${JSON.stringify(distUrl('runtime/supervisor.js'))};
+import { startWarmInit } from ${JSON.stringify(distUrl('runtime/start-init.js'))};
 const cpuTicks = (stat) => stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b);
 const dirs = ${JSON.stringify(dirs)};
 const times = {};

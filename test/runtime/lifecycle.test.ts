@@ -44,10 +44,10 @@ if (!IS_ROOT) {
 
   t.test('a failure at each setup step stops the build before it runs and leaves nothing', async (t) => {
     const cases: [string, string, string[], string | RegExp, number][] = [
-      ['a missing input (a refused spec)', '', ['--input', '/usr/does-not-exist'], 'stockade: refused: input /usr/does-not-exist does not exist (ENOENT)\n', 1],
+      ['a missing input (a refused spec)', '', ['--input', '/usr/does-not-exist'], /^stockade: refused: command line: inputs\[4\]: input \/usr\/does-not-exist: No such file or directory\n$/, 1],
       ['an unwritable build dir parent', '  build_dir_host: /proc/1\n', [], /mkdirat\(\d+, "guix-build-sh\.drv-0", 0700\): ENOENT \(No such file or directory\)/, 125],
-      ['a missing mount source', '  paths: [{ source: /does/not/exist, target: /opt/x }]\n', [], 'stockade: path /does/not/exist does not exist (ENOENT)\n', 125],
-      ['a mount target init cannot make', '  paths: [{ source: /usr/bin, target: /etc/hosts/x }]\n', [], /^stockade: sandbox setup failed: mount at \/etc\/hosts\/x: openat2\(\d+, "hosts", .*\): ENOTDIR/, 125],
+      ['a missing mount source', '  paths: [{ source: /does/not/exist, target: /opt/x }]\n', [], /^stockade: \/\S+\/policy\.yaml:10:11: filesystem\.paths\[0\]: source \/does\/not\/exist: No such file or directory\n$/, 125],
+      ['a mount target init cannot make', '  paths: [{ source: /usr/bin, target: /etc/hosts/x }]\n', [], /^stockade: sandbox setup failed: \/\S+\/policy\.yaml:10:11: filesystem\.paths\[0\]: mount at \/etc\/hosts\/x: openat2\(\d+, "hosts", .*\): ENOTDIR/, 125],
     ];
     for (const [what, filesystem, args, message, status] of cases) {
       const sb = makePolicy('guix-default', '', 4, filesystem);
@@ -67,7 +67,7 @@ if (!IS_ROOT) {
     const input = run(sb, 'echo the builder ran', ['--input', join(sb.dir, 'etc-link')]);
     t.equal(input.status, 1, 'an input through a symlink: refused as a spec is');
     t.equal(input.stdout, '');
-    t.equal(input.stderr, `stockade: refused: input ${join(sb.dir, 'etc-link')}: component "etc-link" is a symlink (to "/etc"); symlinks are not followed here\n`);
+    t.equal(input.stderr, `stockade: refused: command line: inputs[4]: input ${join(sb.dir, 'etc-link')}: component "etc-link" is a symlink (to "/etc"); symlinks are not followed here\n`);
     const output = run(sb, 'echo the builder ran', ['--output', join(sb.dir, 'etc-link', 'stockade-test-out')]);
     t.equal(output.status, 1, 'an output through a symlink: refused as a spec is');
     t.match(output.stderr, `stockade: refused: output ${join(sb.dir, 'etc-link', 'stockade-test-out')}: component ${join(sb.dir, 'etc-link')} is a symlink (to "/etc")`);

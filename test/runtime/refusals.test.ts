@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { planFromFile } from '../../src/plan/index.js';
-import { BuilderRefused, checkBuilder } from '../../src/runtime/supervisor.js';
+import { BuilderRefused, checkBuilder } from '../../src/runtime/paths.js';
 import { CLEAN_ENV, CLI, IS_ROOT, NOT_ROOT_REASON, TOOL_INPUTS, leftovers, makePolicy, removeSandbox, run, runArgs, type Sandbox } from './helpers.js';
 
 const GUIX_DEFAULT = join(import.meta.dirname, '../../policies/guix-default.yaml');
@@ -73,7 +73,27 @@ if (!IS_ROOT) {
     const sb = makePolicy('guix-default');
     t.teardown(() => removeSandbox(sb));
     const input = join(sb.dir, 'nonexistent');
-    refused(t, sb, run(sb, 'echo the builder ran', ['--input', input]), `input ${input} does not exist`);
+    refused(t, sb, run(sb, 'echo the builder ran', ['--input', input]), `command line: inputs[4]: input ${input}: No such file or directory`);
+  });
+
+  t.test('a missing input listed in a spec file: named by its FILE:LINE:COL', async (t) => {
+    const sb = makePolicy('guix-default');
+    t.teardown(() => removeSandbox(sb));
+    const input = join(sb.dir, 'nonexistent');
+    const spec = join(sb.dir, 'spec.yaml');
+    writeFileSync(spec, `name: hello\nbuilder: /bin/sh\ninputs: [/usr, ${input}]\n`);
+    refused(t, sb, run(sb, 'echo the builder ran', ['--spec', spec]), `${spec}:3:${'inputs: [/usr, '.length + 1}: inputs[1]: input ${input}: No such file or directory`);
+  });
+
+  t.test('a filesystem.paths source the host lacks: 125, the setting named by its FILE:LINE:COL', async (t) => {
+    const missing = `/nonexistent-stockade-${process.pid}`;
+    const sb = makePolicy('guix-default', '', 4, `  paths:\n    - { source: /usr/bin, target: /opt/bin }\n    - { source: ${missing}, target: /opt/x }\n`);
+    t.teardown(() => removeSandbox(sb));
+    const r = run(sb, 'echo the builder ran');
+    t.equal(r.status, 125, 'the sandbox could not be set up');
+    t.equal(r.stdout, '', 'the builder never ran');
+    t.equal(r.stderr, `stockade: ${sb.policy}:12:7: filesystem.paths[1]: source ${missing}: No such file or directory\n`);
+    t.same(leftovers(sb).filter((l) => !l.startsWith('cgroups under')), []);
   });
 
   t.test('an output that exists: exit 1, naming the output', async (t) => {

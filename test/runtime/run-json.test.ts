@@ -53,8 +53,8 @@ if (!IS_ROOT) {
   t.test('a spec refused at start (a missing input): outcome refused, exit 1', async (t) => {
     const { status, stderr, result } = runJson('echo the builder ran', ['--input', '/usr/does-not-exist']);
     t.equal(status, 1);
-    t.match(result, { outcome: 'refused', exitCode: 1, status: null, message: 'refused: input /usr/does-not-exist does not exist (ENOENT)' });
-    t.match(stderr, 'stockade: refused: input /usr/does-not-exist does not exist', 'the message is on stderr too');
+    t.match(result, { outcome: 'refused', exitCode: 1, status: null, message: 'refused: command line: inputs[4]: input /usr/does-not-exist: No such file or directory' });
+    t.match(stderr, 'stockade: refused: command line: inputs[4]: input /usr/does-not-exist: No such file or directory', 'the message is on stderr too');
   });
 
   t.test('a sandbox that cannot be set up (a filesystem.paths source the host lacks): 125', async (t) => {
@@ -62,7 +62,7 @@ if (!IS_ROOT) {
     t.teardown(() => removeSandbox(broken));
     const r = run(broken, 'echo the builder ran', ['--json']);
     t.equal(r.status, 125);
-    t.match(JSON.parse(r.stdout), { outcome: 'setup-failed', exitCode: 125, status: null, message: 'path /usr/does-not-exist does not exist (ENOENT)' });
+    t.match(JSON.parse(r.stdout), { outcome: 'setup-failed', exitCode: 125, status: null, message: `${broken.policy}:10:19: filesystem.paths[0]: source /usr/does-not-exist: No such file or directory` });
   });
 
   t.test('nothing of the builds remains', async (t) => {

@@ -200,7 +200,7 @@ if (!IS_ROOT) {
     const r = run(box, 'echo the builder ran', [], ENV);
     t.equal(r.status, 125);
     t.equal(r.stdout, '', 'the builder never ran');
-    t.match(r.stderr, /sandbox setup failed: mount at \/etc\/hosts\/x: openat2\(\d+, "hosts", .*\): ENOTDIR/);
+    t.match(r.stderr, /sandbox setup failed: \S+\/policy\.yaml:10:11: filesystem\.paths\[0\]: mount at \/etc\/hosts\/x: openat2\(\d+, "hosts", .*\): ENOTDIR/);
     noneLeft(t, box);
   });
 }

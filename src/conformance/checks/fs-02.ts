@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isUnder } from '../../policy/semantics.js';
 import type { Plan } from '../../plan/types.js';
+import { bindHostPath } from '../../plan/describe.js';
 import type { ProbeCheck } from '../check.js';
 import { effectiveMounts, mountHolding } from './util.js';
 
@@ -10,7 +11,8 @@ function planned(plan: Plan, path: string): boolean {
   const targets = [...effectiveMounts(plan).map((m) => m.target), ...plan.etc.map((e) => e.path), ...plan.devices.map((d) => `/dev/${d.name}`)];
   if (targets.some((t) => isUnder(t, path))) return true;
   const holder = mountHolding(plan, path);
-  return holder?.type === 'bind' && existsSync(join(holder.source, path.slice(holder.target.length)));
+  const host = holder?.type === 'bind' ? bindHostPath(holder.source) : undefined;
+  return host !== undefined && existsSync(join(host, path.slice(holder!.target.length)));
 }
 
 export const check: ProbeCheck = {

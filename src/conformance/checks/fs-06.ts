@@ -1,11 +1,12 @@
 import { readFileSync, existsSync } from 'node:fs';
+import { etcText } from '../../plan/describe.js';
 import { isUnder } from '../../policy/semantics.js';
 import type { ProbeCheck } from '../check.js';
 
 export const check: ProbeCheck = {
   id: 'FS-06', kind: 'probe', property: '/etc holds exactly the generated files, byte for byte', proves: ['filesystem.etc', 'users.passwd', 'users.group_name'],
   evaluate: ({ plan, obs }) => {
-    // {uid}/{gid} are the ids taken from the pool; PRV-01 checks those are the pool's.
+    // The generated files' uid and gid are the ids taken from the pool; PRV-01 checks those are the pool's.
     const [uid] = obs.uid;
     const [gid] = obs.gid;
     const expected: Record<string, { content: string; mode: number }> = {};
@@ -14,7 +15,7 @@ export const check: ProbeCheck = {
         if (!existsSync(file.hostSource)) continue;
         expected[file.path] = { content: readFileSync(file.hostSource, 'utf8'), mode: obs.etc[file.path]?.mode ?? -1 };
       } else {
-        expected[file.path] = { content: (file.content ?? '').replace(/\{uid\}/g, String(uid)).replace(/\{gid\}/g, String(gid)), mode: file.mode };
+        expected[file.path] = { content: etcText(file.content ?? [], { uid, gid }), mode: file.mode };
       }
     }
     // A host directory the policy binds under /etc (filesystem.paths: /etc/alternatives) holds the host's files, not generated ones.

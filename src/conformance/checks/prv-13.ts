@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { KEY_SPEC, KEYCTL, SYS } from '../../ffi/arch.js';
-import { rawSyscall } from '../../ffi/libc.js';
+import { rawSyscall } from '../calls.js';
 import { resolvePool } from '../../pool/resolve.js';
 import type { SandboxCheck } from '../check.js';
 import { keysPlan, keysReport } from '../sandbox.js';

@@ -6,7 +6,7 @@ import type { MountEntry, Observation } from '../observation.js';
 
 /** The Plan's mounts that are really made (optional binds of missing sources are skipped). */
 export function effectiveMounts(plan: Plan): Mount[] {
-  return plan.mounts.filter((m) => !(m.type === 'bind' && m.optional && !existsSync(m.source)));
+  return plan.mounts.filter((m) => !(m.type === 'bind' && m.optional && m.source.kind === 'host' && !existsSync(m.source.path)));
 }
 
 /** The innermost planned mount holding `path`, or undefined when it lies on the root tmpfs. */

@@ -13,6 +13,7 @@ export const EXPOSURE_WEIGHTS: Readonly<Record<string, number>> = {
   'STK-FS-005': 1.5,
   'STK-FS-006': 0.5,
   'STK-FS-007': 0.2,
+  'STK-FS-008': 0,
   'STK-OUT-001': 1.0,
   'STK-DEV-001': 1.0,
   'STK-ID-001': 1.5,

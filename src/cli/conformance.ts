@@ -20,6 +20,9 @@ options:
   --pool-range F:C[:G]   use the UIDs F..F+C-1 (group G, default F) instead of the policy's pool,
                          on machines without the pool's accounts; the report says so
   --policies DIR         where 'extends: NAME' is looked up
+  --via-runner           run the probe as a remote action of \`stockade runner\` (its input root,
+                         temporary directory, exact environment) and compare with the Plan the
+                         runner made for it; the checks that start builds of their own are skipped
   --list                 print the catalogue: ID, property, what it proves
   -h, --help             show this help
 
@@ -33,6 +36,7 @@ const OPTIONS = {
   'pool-range': { type: 'string' },
   policies: { type: 'string' },
   list: { type: 'boolean' },
+  'via-runner': { type: 'boolean' },
 } as const;
 
 function policyFile(name: string, shippedDir: string): string {
@@ -84,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.on('error', interrupt(141));
     if (tap) process.stdout.write(tapHeader(files.length * checks.length));
     const { results, policies } = await runSuite(files, {
-      checks, poolRange: range, policiesDir: v.policies, signal: stop.signal,
+      checks, poolRange: range, policiesDir: v.policies, signal: stop.signal, viaRunner: v['via-runner'],
       onPolicy: (report) => tap && process.stdout.write(tapPolicy(report)),
       onResult: (result) => tap && process.stdout.write(tapResult(++n, result)),
     });

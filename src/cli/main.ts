@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   daemon: { summary: 'serve builds to clients on a Unix socket, with access control per policy', load: () => import('./daemon.js') },
   submit: { summary: 'submit a build to the daemon and stream its log', load: () => import('./submit.js') },
   seccomp: { summary: "print a policy's seccomp filter (pfc, bpf or json)", load: () => import('./seccomp.js') },
+  runner: { summary: "serve Buildbarn's runner interface: bb_worker runs each remote action in a sandbox", load: () => import('./runner.js') },
   conformance: { summary: 'prove each isolation property of policies from inside real sandboxes (TAP)', load: () => import('./conformance.js') },
 };
 

@@ -70,7 +70,7 @@ function koffiDirs(): string[] {
 }
 
 /** The wrapper records what only the first process can see, then execs node as the same PID 1. */
-function wrapper(): string {
+export function wrapper(): string {
   return [
     '/bin/ls /proc/$$/fd',
     '/bin/cat /proc/$$/environ > .probe-environ',

@@ -3,6 +3,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Check, Outcome } from './check.js';
 import { CATALOGUE } from './catalogue.js';
+import { observeThroughRunner } from './runner.js';
 import { observe, prepareSubject, runSandbox, type SubjectOptions } from './sandbox.js';
 import type { Observation } from './observation.js';
 
@@ -27,6 +28,8 @@ export interface PolicyReport {
 
 export interface SuiteOptions extends SubjectOptions {
   checks?: readonly Check[];
+  /** Runs the probe as a remote action of `stockade runner` (runner.ts); the checks that start builds of their own are skipped. */
+  viaRunner?: boolean;
   /** Stops the run: the build in flight is killed and everything is cleaned up. */
   signal?: AbortSignal;
   onPolicy?(report: PolicyReport): void;
@@ -70,13 +73,20 @@ export async function runSuite(files: string[], options: SuiteOptions = {}): Pro
         continue;
       }
       let observation: Observation | Error | undefined;
+      // Through the runner, the Plan the runner made for the probe's action is what is promised.
+      let plan = subject.plan;
       for (const check of checks) {
         if (options.signal?.aborted) break;
         try {
           if (check.kind === 'probe') {
-            observation ??= await observe(subject, options.signal).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+            observation ??= await (options.viaRunner
+              ? observeThroughRunner(subject, file, options).then((seen) => ((plan = seen.plan), seen.observation))
+              : observe(subject, options.signal)
+            ).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
             if (observation instanceof Error) throw observation;
-            emit(judge(subject.name, check, check.evaluate({ plan: subject.plan, obs: observation, host: subject.host })));
+            emit(judge(subject.name, check, check.evaluate({ plan, obs: observation, host: subject.host })));
+          } else if (options.viaRunner) {
+            emit({ policy: subject.name, id: check.id, property: check.property, status: 'skip', reason: 'through the runner only the probe checks run (this one starts builds of its own)' });
           } else {
             emit(judge(subject.name, check, await check.run({ subject, run: (plan, runOptions) => runSandbox(plan, { ...runOptions, signal: options.signal }) })));
           }

@@ -17,6 +17,7 @@ export function bindHostPath(source: BindSource): string | undefined {
 export function describeSource(m: Mount): string {
   if (m.type !== 'bind') return m.type;
   const source = m.source;
+  if (source.kind === 'tree') return `(the caller's ${source.name})`;
   return bindHostPath(source) ?? (source.kind === 'build-dir' ? '(host build dir)/top' : `(host build dir)/outputs/${source.kind === 'outputs-dir' ? source.index : ''}`);
 }
 

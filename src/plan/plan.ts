@@ -21,6 +21,8 @@ export interface PlanContext {
   specSource?: string;
   /** libseccomp's name of the host's architecture, for a policy's `native`; without it `native` stays for libseccomp to resolve. */
   nativeArch?: string;
+  /** The build directory inside the sandbox instead of filesystem.build_dir (a remote action's input root, `stockade runner`). */
+  buildDir?: string;
 }
 
 function octal(mode: string): number {
@@ -200,7 +202,7 @@ export function plan(loaded: PlanInput, specIn: BuildSpec, context: PlanContext 
   spec.outputs = spec.outputs!.map(normalise);
   const fs = policy.filesystem ?? {};
   const cores = spec.cores ?? 0;
-  const buildDir = (fs.build_dir ?? DEFAULTS.buildDir).replace(/\{name\}/g, spec.name);
+  const buildDir = context.buildDir ?? (fs.build_dir ?? DEFAULTS.buildDir).replace(/\{name\}/g, spec.name);
   // guix-daemon's guix-build-NAME.drv-0, -1…: a build dir named so counts up from its own 0.
   const base = posix.basename(buildDir);
   const hostDirPrefix = /-0$/.test(base) ? base.slice(0, -1) : `${base}-`;

@@ -44,7 +44,9 @@ export type BindSource =
   /** The build directory's `top`, made for each build. */
   | { kind: 'build-dir' }
   /** The build's own directory in which it makes the outputs of outputDirs(build.outputs)[index]. */
-  | { kind: 'outputs-dir'; index: number };
+  | { kind: 'outputs-dir'; index: number }
+  /** A directory the build's caller opened beneath a root of its own (RunOptions.trees[name]): a remote action's input root or temporary directory (stockade runner). */
+  | { kind: 'tree'; name: string };
 
 interface MountCommon {
   /** Absolute path inside the sandbox. */
@@ -183,8 +185,10 @@ export interface BuildPlan {
   name: string;
   builder: string;
   args: string[];
-  /** The build directory inside the sandbox (also the cwd). */
+  /** The build directory inside the sandbox (also the cwd unless `cwd` says otherwise). */
   dir: string;
+  /** The builder's working directory inside the sandbox, when not the build directory (a remote action's, beneath its input root). */
+  cwd?: string;
   /** Host directory the build dir is made under (guix: $TMPDIR). */
   hostParent: string;
   /** The host build directory is hostParent/hostDirPrefix followed by the first number N (0, 1…) not taken. */

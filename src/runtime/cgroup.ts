@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Limits } from '../plan/types.js';
 
-type Controller = 'pids' | 'memory' | 'cpu';
+// cpuacct: cgroup v1's CPU accounting (v2 counts it in every cgroup's cpu.stat); never a limit.
+type Controller = 'pids' | 'memory' | 'cpu' | 'cpuacct';
 
 interface Placement {
   controller: Controller;
@@ -62,6 +63,8 @@ function settings(controller: Controller, version: 1 | 2, limits: Limits): [stri
       return version === 2
         ? [['memory.max', String(c.memoryBytes)], ['memory.swap.max', '0']]
         : [['memory.limit_in_bytes', String(c.memoryBytes)], ['memory.memsw.limit_in_bytes', String(c.memoryBytes)]];
+    case 'cpuacct':
+      return [];
     case 'cpu':
       return version === 2
         ? [['cpu.max', `${c.cpu!.quotaUs} ${c.cpu!.periodUs}`]]
@@ -83,6 +86,8 @@ export function createCgroup(id: string, limits: Limits): BuildCgroup | null {
   const all = hierarchies();
   const needed = wanted(limits);
   if (!needed.includes('memory') && hierarchyOf(all, 'memory')) needed.push('memory');
+  // Accounting only, like the memory controller without a limit: the build's CPU time (cpuTime).
+  if (!needed.some((c) => hierarchyOf(all, c)?.version === 2) && hierarchyOf(all, 'cpuacct')) needed.push('cpuacct');
   if (needed.length === 0) return null;
   const cgroup: BuildCgroup = { placements: [], dirs: [] };
   try {
@@ -123,6 +128,21 @@ export function peakMemory(cgroup: BuildCgroup | null): number | undefined {
   if (!memory) return undefined;
   const file = join(memory.dir, memory.version === 2 ? 'memory.peak' : 'memory.max_usage_in_bytes');
   return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+}
+
+/** CPU time the build used, in microseconds: cgroup v2's cpu.stat, or v1's cpuacct (nanoseconds). */
+export function cpuTime(cgroup: BuildCgroup | null): { userUs: number; systemUs: number } | undefined {
+  const v2 = cgroup?.placements.find((p) => p.version === 2)?.dir;
+  if (v2 !== undefined && existsSync(join(v2, 'cpu.stat'))) {
+    const stat = new Map(readFileSync(join(v2, 'cpu.stat'), 'utf8').trim().split('\n').map((line) => line.split(' ') as [string, string]));
+    const userUs = Number(stat.get('user_usec'));
+    const systemUs = Number(stat.get('system_usec'));
+    return Number.isFinite(userUs) && Number.isFinite(systemUs) ? { userUs, systemUs } : undefined;
+  }
+  const v1 = cgroup?.placements.find((p) => p.controller === 'cpuacct')?.dir;
+  if (v1 === undefined || !existsSync(join(v1, 'cpuacct.usage_user'))) return undefined;
+  const micros = (file: string) => Math.round(Number(readFileSync(join(v1, file), 'utf8').trim()) / 1000);
+  return { userUs: micros('cpuacct.usage_user'), systemUs: micros('cpuacct.usage_sys') };
 }
 
 function removeDirs(dirs: string[]): void {

@@ -70,7 +70,7 @@ export function setUp(request: InitRequest): never {
   applyNetwork(plan);
   applyLimits(plan);
   setsid();
-  chdir(plan.build.dir);
+  chdir(plan.build.cwd ?? plan.build.dir);
   // Loaded while init may still load a filter without no_new_privs, which the policy may not want.
   if (vsock) loadSeccompPrivileged(vsock);
   dropPrivileges(plan, uid, gid, groups);

@@ -55,7 +55,7 @@ function sourceError(m: BindMount, path: string, err: unknown): string {
  * use, and an error naming the setting (FILE:LINE:COL) for any other source that cannot be
  * opened; whatever it throws, it has closed what it opened.
  */
-export function openBindSources(plan: Plan): BindSources {
+export function openBindSources(plan: Plan, trees: Readonly<Record<string, number>> = {}): BindSources {
   const sources = new BindSources(plan.mounts.length);
   // Each root opened once, however many inputs lie under it: the cost stays linear in the inputs.
   const roots = new Map<string, number>();
@@ -76,6 +76,11 @@ export function openBindSources(plan: Plan): BindSources {
           break;
         case 'build-dir':
         case 'outputs-dir':
+          break;
+        case 'tree':
+          // The caller's own fd, opened beneath its root: a fresh one, closed with the others.
+          if (!Object.hasOwn(trees, source.name)) throw new Error(`bind of ${m.target}: the caller gave no tree ${JSON.stringify(source.name)}`);
+          sources.fds[i] = openBeneath(trees[source.name], '', OPEN_FLAGS.O_PATH);
           break;
         default: {
           const unknown: never = source;

@@ -13,7 +13,7 @@ import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type B
 import { checkOutputsFree, handOver, OutputMissing, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { outputDirs } from '../plan/outputs.js';
 import { admit, OutputClaimed, type BuildRecord } from './records.js';
-import { addProcess, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
+import { addProcess, cpuTime, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
@@ -63,6 +63,13 @@ export interface RunOptions {
    * owns it from here and releases it. Without one, runBuild admits the build itself.
    */
   record?: BuildRecord;
+  /**
+   * Directories the caller opened beneath a root of its own, by the name a `tree` bind source
+   * gives (the runner binds an action's input root and temporary directory so). Not closed.
+   */
+  trees?: Readonly<Record<string, number>>;
+  /** Checks the builder instead of checkBuilder (the runner checks argv[0] inside its action's own tree). */
+  builderCheck?: (plan: Plan) => void;
 }
 
 export interface RunResult {
@@ -84,6 +91,8 @@ export interface RunResult {
   handOver?: HandOverReport;
   durationMs: number;
   peakMemoryBytes?: number;
+  /** CPU time of the build's cgroup, where the host counts it. */
+  cpu?: { userUs: number; systemUs: number };
   /** How the build's init started: forked from the supervisor, a fresh Node, or a warm worker. */
   init?: 'forked' | 'node' | 'warm';
 }
@@ -241,11 +250,11 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   try {
     if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     // sources.ts names a missing input in a plain Error whose message starts with the field.
-    const sources = refusing(() => openBindSources(plan), (err) => err instanceof InputRefused);
+    const sources = refusing(() => openBindSources(plan, options.trees), (err) => err instanceof InputRefused);
     cleanups.push(() => sources.close());
     // Outputs are resolved beneath their root as the hand-over will: any symlink on the way refuses them.
     refusing(() => checkOutputsFree(plan.build.outputs, plan.build.outputsUnder), outputRefusal);
-    refusing(() => checkBuilder(plan), (err) => err instanceof BuilderRefused);
+    refusing(() => (options.builderCheck ?? checkBuilder)(plan), (err) => err instanceof BuilderRefused);
     try {
       record ??= await admit(plan, plan.build.outputs.map(resolvePath), { onRemoved: options.onNotice });
     } catch (err) {
@@ -322,7 +331,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       if (slirp) cleanups.push(() => slirp.stop());
       exit = await supervise(child, plan, options, () => sources.close(), { request });
     }
-    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup) };
+    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup), cpu: cpuTime(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {
       result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');
     }

@@ -1,7 +1,8 @@
 // The shipped policies: exactly the findings an expert expects, and scores in the right order.
 import t from 'tap';
 import { auditFile } from '../../src/audit/index.js';
-import { FIXED_OUTPUT, GUIX_DEFAULT, STRICT, ruleIds } from './fixtures/helpers.js';
+import { join } from 'node:path';
+import { FIXED_OUTPUT, GUIX_DEFAULT, POLICIES, STRICT, ruleIds } from './fixtures/helpers.js';
 
 const ADVICE = ['STK-FS-004', 'STK-ID-002', 'STK-ID-003'];
 const GUIX_GAPS = ['STK-LIM-001', 'STK-LIM-002', 'STK-LIM-004', 'STK-LIM-005', 'STK-LL-001', 'STK-SEC-001'];
@@ -18,6 +19,12 @@ t.test('guix-default: what guix-daemon leaves open', async (t) => {
 
 t.test('fixed-output: guix-default plus the network', async (t) => {
   t.same(ruleIds(auditFile(FIXED_OUTPUT)), [...ADVICE, ...GUIX_GAPS, 'STK-NET-003'].sort());
+});
+
+t.test("remote-exec: strict's findings and score; its input root at a fixed path, so no STK-FS-008", async (t) => {
+  const report = auditFile(join(POLICIES, 'remote-exec.yaml'));
+  t.same(ruleIds(report), ADVICE);
+  t.equal(report.score, auditFile(STRICT).score);
 });
 
 t.test('scores: strict < guix-default < fixed-output, with levels', async (t) => {

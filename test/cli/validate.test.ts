@@ -31,7 +31,7 @@ function stockade(...args: string[]): { status: number | null; stdout: string; s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const SHIPPED = ['policies/guix-default.yaml', 'policies/fixed-output.yaml', 'policies/strict.yaml'];
+const SHIPPED = ['policies/guix-default.yaml', 'policies/fixed-output.yaml', 'policies/strict.yaml', 'policies/remote-exec.yaml'];
 const INVALID = join(dir, 'invalid.yaml');
 writeFileSync(INVALID, 'stockade: 1\nname: invalid\nhostname: -bad-\ndevices: [floppy]\n');
 const INVALID_ERRORS = [

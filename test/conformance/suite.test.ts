@@ -27,7 +27,7 @@ for (const [how, nodeArgs] of [['inits forked', ['--single-threaded']], ['fresh-
     t.equal(run.status, 0, 'exit 0');
     t.match(run.stdout, /^TAP version 13\n1\.\.\d+\n/, 'TAP 13 with a plan');
     const { results, policies } = JSON.parse(readFileSync(report, 'utf8'));
-    t.same(policies.map((p: { policy: string }) => p.policy).sort(), ['fixed-output', 'guix-default', 'host-toolchain', 'strict']);
+    t.same(policies.map((p: { policy: string }) => p.policy).sort(), ['fixed-output', 'guix-default', 'host-toolchain', 'remote-exec', 'strict']);
     t.ok(results.filter((r: { status: string }) => r.status === 'pass').length > 100, 'more than 100 checks passed');
     t.match(run.stdout, /# guix-default .*\n#   node \(.*\) runs from the host toolchain bound read-only/, 'the report says node is bound in for the probe');
     // Only this run's names: other conformance runs may be going on beside it.

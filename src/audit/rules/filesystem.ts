@@ -101,4 +101,17 @@ export const filesystemRules: Rule[] = [
     fix: 'Set proc.mount: true (the default).',
     check: ({ plan }) => (plan.mounts.some((m) => m.type === 'proc') ? [] : [{ pointer: '/proc/mount', message: 'no fresh /proc is mounted for the build' }]),
   },
+  {
+    id: 'STK-FS-008',
+    concern: 'filesystem',
+    severity: 'info',
+    title: "Remote actions see the worker's host paths",
+    why: "Under `stockade runner` an input root at its real path shows every action where the worker keeps its build directory, and puts that path into what the action writes (debug information, error messages), so the same action gives different outputs on different workers.",
+    fix: 'Set remote_execution.input_root to a fixed path inside the sandbox (policies/remote-exec.yaml: /build/root).',
+    check: ({ policy }) => {
+      const remote = policy.remote_execution;
+      if (!remote || (remote.input_root !== undefined && remote.input_root !== 'real')) return [];
+      return [{ pointer: remote.input_root === undefined ? '/remote_execution' : '/remote_execution/input_root', message: "remote actions run with their input root at the worker's host path" }];
+    },
+  },
 ];

@@ -1,5 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { etcText } from '../../plan/describe.js';
+import { isUnder } from '../../policy/semantics.js';
 import type { ProbeCheck } from '../check.js';
 
 export const check: ProbeCheck = {
@@ -17,7 +18,10 @@ export const check: ProbeCheck = {
         expected[file.path] = { content: etcText(file.content ?? [], { uid, gid }), mode: file.mode };
       }
     }
+    // A host directory the policy binds under /etc (filesystem.paths: /etc/alternatives) holds the host's files, not generated ones.
+    const bound = plan.mounts.filter((m) => m.type === 'bind' && m.role === 'path' && isUnder(m.target, '/etc')).map((m) => m.target);
+    const observed = Object.fromEntries(Object.entries(obs.etc).filter(([path]) => !bound.some((dir) => isUnder(path, dir))));
     const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
-    return { expected: sorted(expected), observed: sorted(obs.etc) };
+    return { expected: sorted(expected), observed: sorted(observed) };
   },
 };

@@ -35,7 +35,8 @@ const readiness = await new Promise((resolve) => client.CheckReadiness({ path: i
 if (readiness) throw new Error(`CheckReadiness: ${readiness.details}`);
 
 const request = {
-  arguments: ['gcc', '-O2', '-Wall', '-DBUILT_BY="a build user of the pool"', '-o', 'out/hello', 'hello.c'],
+  // The uid the action ran as goes into the program, as examples/hello's Makefile does.
+  arguments: ['sh', '-c', 'gcc -O2 -Wall -DBUILT_BY="\\"$(id -u)\\"" -o out/hello hello.c'],
   environment_variables: { PATH: '/usr/bin:/bin' },
   working_directory: '',
   input_root_directory: `${id}/root`,

@@ -13,7 +13,8 @@ stockade pool create --group guixbuild --count 10
 
 work=$(mktemp -d /var/tmp/stockade-runner-example.XXXXXX)
 mkdir "$work/build"
-stockade runner --socket "$work/runner.sock" --build-directory "$work/build" --policy remote-exec &
+# Started as node itself, not through the function: $! must be the runner, for the trap to stop it.
+node "$top/dist/cli/main.js" runner --socket "$work/runner.sock" --build-directory "$work/build" --policy remote-exec &
 runner=$!
 trap 'kill -TERM $runner 2>/dev/null; wait $runner 2>/dev/null; rm -rf "$work"' EXIT
 while [ ! -S "$work/runner.sock" ]; do

@@ -17,6 +17,8 @@ export interface AcquireOptions {
   onSkip?: (message: string) => void;
   /** How often a waiting acquire looks again (default 100 ms). */
   pollMs?: number;
+  /** Ends the wait at once when aborted (a cancelled build must not take a user later). */
+  signal?: AbortSignal;
 }
 
 export interface Lease extends PoolMember {
@@ -34,7 +36,9 @@ export async function acquire(identity: Identity, options: AcquireOptions): Prom
   const deadline = Date.now() + options.timeoutMs;
   const skipped = new Set<number>();
   let waiting = false;
+  const cancelled = () => new PoolError(`${pool.label}: cancelled while waiting for a free build user`);
   for (;;) {
+    if (options.signal?.aborted) throw cancelled();
     let busy = 0;
     for (const member of pool.members) {
       const fd = tryLock(identity.stateDir, member.uid);
@@ -73,7 +77,9 @@ export async function acquire(identity: Identity, options: AcquireOptions): Prom
       waiting = true;
       options.onWait?.(waitingMessage(pool.ref, busy));
     }
-    await sleep(Math.min(options.pollMs ?? 100, remainingMs));
+    await sleep(Math.min(options.pollMs ?? 100, remainingMs), undefined, { signal: options.signal }).catch((err: unknown) => {
+      throw options.signal?.aborted ? cancelled() : err;
+    });
   }
 }
 

@@ -261,7 +261,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       throw err instanceof OutputClaimed ? new Refusal(err.message) : err;
     }
     const journal = record;
-    lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice });
+    lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice, signal: options.signal });
     const held = lease;
     cleanups.push(async () => {
       await reapUid(held.uid);

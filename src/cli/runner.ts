@@ -27,17 +27,22 @@ options:
   --build-directory DIR  bb_worker's build directory: every request path is relative to it
   --policy POLICY        policy file, or the name of a shipped policy (default remote-exec)
   --policies DIR         where 'extends: NAME' is looked up
-  --pool-timeout SEC     how long an action waits for a free build user (default 3600)
+  --pool-timeout SEC     how long an action waits for a free build user (default 3600); a call
+                         cancelled or past its deadline stops waiting at once
+  --max-tree-entries N   most entries walked in an action's input root, and in its temporary
+                         directory, to lend and hand them back (default 1000000); an action that
+                         made more is answered RESOURCE_EXHAUSTED, the rest left to the build user
   -h, --help             show this help
 
 Answers: exit_code (-1 when a signal ended the action) and one POSIXResourceUsage (user and
 system time and peak memory of the action's cgroup, termination_signal). INVALID_ARGUMENT for a
-request that cannot run as it is, INTERNAL when the sandbox cannot be set up. Runs until
+request that cannot run as it is, INTERNAL when the sandbox cannot be set up, RESOURCE_EXHAUSTED
+when the action made more entries (or deeper, past 256 levels) than can be handed back. Runs until
 SIGINT or SIGTERM, which cancel the running actions first.`;
 
 export async function main(argv: string[]): Promise<number> {
   return command(HELP, async () => {
-    const args = parse(argv, { socket: { type: 'string' }, 'build-directory': { type: 'string' }, policy: { type: 'string' }, policies: { type: 'string' }, 'pool-timeout': { type: 'string' }, 'socket-group': { type: 'string' } }, HELP);
+    const args = parse(argv, { socket: { type: 'string' }, 'build-directory': { type: 'string' }, policy: { type: 'string' }, policies: { type: 'string' }, 'pool-timeout': { type: 'string' }, 'socket-group': { type: 'string' }, 'max-tree-entries': { type: 'string' } }, HELP);
     if (!args) return 0;
     const v = args.values;
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
@@ -45,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!v['build-directory']) throw new UsageError('runner needs --build-directory DIR');
     const poolTimeout = v['pool-timeout'] ?? '3600';
     if (!/^\d+(\.\d+)?$/.test(poolTimeout)) throw new UsageError(`--pool-timeout needs seconds, got '${poolTimeout}'`);
+    const maxTreeEntries = v['max-tree-entries'] ?? '1000000';
+    if (!/^[1-9]\d{0,9}$/.test(maxTreeEntries)) throw new UsageError(`--max-tree-entries needs a positive count, got '${maxTreeEntries}'`);
     let socketGroup: number | undefined;
     if (v['socket-group'] !== undefined) {
       const { getgrnam } = await import('../ffi/nss.js');
@@ -84,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
         owner: { uid: st.uid, gid: st.gid },
         nativeArch: nativeSeccompArch(),
         poolTimeoutMs: Number(poolTimeout) * 1000,
+        maxTreeEntries: Number(maxTreeEntries),
         onNotice: (message) => process.stderr.write(`stockade runner: ${message}\n`),
       },
       v.socket,

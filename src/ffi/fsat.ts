@@ -13,9 +13,15 @@ function dirLabel(dirfd: number): string {
   return dirfd === AT_FDCWD ? 'AT_FDCWD' : String(dirfd);
 }
 
-export function openat(dirfd: number, name: string, flags: number, mode = 0): number {
-  const fd = libc().openat(dirfd, name, flags, 'uint32_t', mode);
-  return check(fd, 'openat', () => `${dirLabel(dirfd)}, ${quote(name)}, ${flags & 3 ? '' : 'O_RDONLY|'}${renderFlags(flags, OPEN_FLAGS)}`);
+/** A name as given, or as readdir's bytes (made NUL-terminated), with how errors show it. */
+function cName(name: string | Buffer): { arg: string | Buffer; shown: string } {
+  return typeof name === 'string' ? { arg: name, shown: quote(name) } : { arg: rawName(name), shown: quote(name.toString('utf8')) };
+}
+
+export function openat(dirfd: number, name: string | Buffer, flags: number, mode = 0): number {
+  const { arg, shown } = cName(name);
+  const fd = libc().openat(dirfd, arg, flags, 'uint32_t', mode);
+  return check(fd, 'openat', () => `${dirLabel(dirfd)}, ${shown}, ${flags & 3 ? '' : 'O_RDONLY|'}${renderFlags(flags, OPEN_FLAGS)}`);
 }
 
 export function unlinkat(dirfd: number, name: string, flags: number): void {
@@ -236,10 +242,11 @@ export interface Stat {
   size: number;
 }
 
-export function statx(dirfd: number, name: string, flags: number): Stat {
+export function statx(dirfd: number, name: string | Buffer, flags: number): Stat {
   const st: Partial<StatxStruct> = {};
-  check(libc().statx(dirfd, name, flags, STATX_BASIC_STATS, st), 'statx', () =>
-    `${dirLabel(dirfd)}, ${quote(name)}, ${renderFlags(flags, AT_FLAGS)}`);
+  const { arg, shown } = cName(name);
+  check(libc().statx(dirfd, arg, flags, STATX_BASIC_STATS, st), 'statx', () =>
+    `${dirLabel(dirfd)}, ${shown}, ${renderFlags(flags, AT_FLAGS)}`);
   return {
     nlink: st.stx_nlink!,
     uid: st.stx_uid!,
@@ -271,9 +278,10 @@ export function symlinkat(target: string, dirfd: number, name: string): void {
     `${quote(target)}, ${dirLabel(dirfd)}, ${quote(name)}`);
 }
 
-export function fchownat(dirfd: number, name: string, uid: number, gid: number, flags: number): void {
-  check(libc().fchownat(dirfd, name, uid, gid, flags), 'fchownat', () =>
-    `${dirLabel(dirfd)}, ${quote(name)}, ${uid}, ${gid}, ${renderFlags(flags, AT_FLAGS)}`);
+export function fchownat(dirfd: number, name: string | Buffer, uid: number, gid: number, flags: number): void {
+  const { arg, shown } = cName(name);
+  check(libc().fchownat(dirfd, arg, uid, gid, flags), 'fchownat', () =>
+    `${dirLabel(dirfd)}, ${shown}, ${uid}, ${gid}, ${renderFlags(flags, AT_FLAGS)}`);
 }
 
 /** atime and mtime, both `seconds` with no nanoseconds. */

@@ -121,14 +121,14 @@ export interface Libc {
   unlinkat(dirfd: number, path: CString, flags: number): number;
   mkdirat(dirfd: number, path: string, mode: number): number;
   renameat2(oldDirfd: number, oldPath: CString, newDirfd: number, newPath: string, flags: number): number;
-  statx(dirfd: number, path: string, flags: number, mask: number, buf: Out<StatxStruct>): number;
+  statx(dirfd: number, path: CString, flags: number, mask: number, buf: Out<StatxStruct>): number;
   readlinkat(dirfd: number, path: string, buf: Buffer, size: number): number | bigint;
   symlinkat(target: Buffer, dirfd: number, path: string): number;
   chmod(path: string, mode: number): number;
   mknod(path: string, mode: number, dev: bigint): number;
   fchmod(fd: number, mode: number): number;
   fchown(fd: number, uid: number, gid: number): number;
-  fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): number;
+  fchownat(dirfd: number, path: CString, uid: number, gid: number, flags: number): number;
   utimensat(dirfd: number, path: string, times: [Timespec, Timespec], flags: number): number;
   futimens(fd: number, times: [Timespec, Timespec]): number;
   lseek(fd: number, offset: number, whence: number): number | bigint;

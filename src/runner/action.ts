@@ -17,7 +17,7 @@ import { isUnder } from '../policy/semantics.js';
 import { BuilderRefused, checkBuilder } from '../runtime/paths.js';
 import { runBuild } from '../runtime/supervisor.js';
 import { checkRequest, closeAll, DIRECTORY, openRequestPath, relativeParts, RequestInvalid, type RunRequest } from './request.js';
-import { handBack, lendDirectories, type Owner } from './tree.js';
+import { DEFAULT_MAX_TREE_ENTRIES, handBack, lendDirectories, TreeTooLarge, type Owner } from './tree.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -37,6 +37,8 @@ export interface RunnerContext {
   nativeArch: string;
   /** How long an action waits for a free build user. */
   poolTimeoutMs: number;
+  /** Bound on the entries of an action's input root, and of its temporary directory, walked to lend and hand back (default DEFAULT_MAX_TREE_ENTRIES). */
+  maxTreeEntries?: number;
   onNotice?: (message: string) => void;
 }
 
@@ -60,6 +62,14 @@ export class ActionFailed extends Error {
 
 /** The call was cancelled and the action killed (gRPC CANCELLED). */
 export class ActionCancelled extends Error {}
+
+/** The action ran, but made a tree too large to hand back whole (gRPC RESOURCE_EXHAUSTED). */
+export class ActionTreeTooLarge extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ActionTreeTooLarge';
+  }
+}
 
 let sequence = 0;
 
@@ -184,6 +194,7 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
   let inputFd: number | undefined;
   let tmpFd: number | undefined;
   let leasedUid: number | undefined;
+  const maxEntries = context.maxTreeEntries ?? DEFAULT_MAX_TREE_ENTRIES;
   try {
     const rootParts = relativeParts('input_root_directory', request.input_root_directory ?? '');
     inputFd = openRequestPath(context.buildDirFd, 'input_root_directory', request.input_root_directory ?? '', DIRECTORY);
@@ -223,8 +234,8 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
       // Before init gets its request: the action's directories become the build user's.
       onStart: ({ uid }) => {
         leasedUid = uid;
-        lendDirectories(input, { uid, gid: KEEP_GROUP });
-        if (tmp !== undefined) lendDirectories(tmp, { uid, gid: KEEP_GROUP });
+        lendDirectories(input, { uid, gid: KEEP_GROUP }, maxEntries);
+        if (tmp !== undefined) lendDirectories(tmp, { uid, gid: KEEP_GROUP }, maxEntries);
       },
       onOutput: (stream, chunk) => {
         const fd = stream === 'stdout' ? stdout : stderr;
@@ -257,10 +268,31 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
   } finally {
     // runBuild has reaped every process of the build user by now: nothing of the action moves.
     try {
-      if (leasedUid !== undefined && inputFd !== undefined) handBack(inputFd, leasedUid, context.owner);
-      if (leasedUid !== undefined && tmpFd !== undefined) handBack(tmpFd, leasedUid, context.owner);
+      if (leasedUid !== undefined) handBackAll(context, request, leasedUid, [inputFd, tmpFd], maxEntries);
     } finally {
       closeAll(fds);
     }
   }
+}
+
+/**
+ * Hands back the action's trees, each as far as the bounds let it. Past a bound the rest stays
+ * the build user's: the action is answered RESOURCE_EXHAUSTED (not a result the worker would
+ * upload) and the runner says where on its stderr.
+ */
+function handBackAll(context: RunnerContext, request: RunRequest, uid: number, trees: (number | undefined)[], maxEntries: number): void {
+  const tooLarge: string[] = [];
+  for (const fd of trees) {
+    if (fd === undefined) continue;
+    try {
+      handBack(fd, uid, context.owner, maxEntries);
+    } catch (err) {
+      if (!(err instanceof TreeTooLarge)) throw err;
+      tooLarge.push(err.message);
+    }
+  }
+  if (tooLarge.length === 0) return;
+  const message = `${tooLarge.join('; ')}: entries past the bound were not handed back and stay owned by uid ${uid} (input root ${JSON.stringify(request.input_root_directory ?? '')}, temporary directory ${JSON.stringify(request.temporary_directory ?? '')}; --max-tree-entries)`;
+  context.onNotice?.(message);
+  throw new ActionTreeTooLarge(message);
 }

@@ -9,7 +9,7 @@ import { ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { SyscallError } from '../ffi/errors.js';
 import { AT_SYMLINK_NOFOLLOW, statx } from '../ffi/fsat.js';
 import { close } from '../ffi/libc.js';
-import { ActionCancelled, ActionFailed, runAction, type ActionResult, type RunnerContext } from './action.js';
+import { ActionCancelled, ActionFailed, ActionTreeTooLarge, runAction, type ActionResult, type RunnerContext } from './action.js';
 import { DIRECTORY, openRequestPath, relativeParts, RequestInvalid, type RunRequest } from './request.js';
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -52,6 +52,7 @@ function statusOf(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof RequestInvalid) return { code: grpc.status.INVALID_ARGUMENT, details };
   if (err instanceof ActionCancelled) return { code: grpc.status.CANCELLED, details };
   if (err instanceof ActionFailed) return { code: grpc.status.INTERNAL, details };
+  if (err instanceof ActionTreeTooLarge) return { code: grpc.status.RESOURCE_EXHAUSTED, details };
   return { code: grpc.status.INTERNAL, details: `stockade runner: ${details}` };
 }
 

@@ -2,75 +2,153 @@
 // user); the action runs as a pool user. Before the action starts, the tree's directories (never
 // its files: bb_worker may hard-link them from its cache) are given to the pool user so it can
 // create its outputs; once no process of the action is left, every entry the pool user owns in
-// the tree is given to the worker's user, so bb_worker can read and remove all of it and the
-// next action leasing the same UID owns nothing here. The walk goes through directory fds only,
-// never follows a symlink and is bounded in depth and entries.
-import { readdirSync } from 'node:fs';
-import { ERRNO } from '../ffi/arch.js';
+// the tree is given to the worker's user, setuid and setgid bits cleared, so bb_worker can read
+// and remove all of it and the next action leasing the same UID owns nothing here. The walk
+// reads names as bytes (any name the kernel allows), goes through directory fds only, never
+// follows a symlink and is bounded in depth and entries (TreeTooLarge).
+import { opendirSync } from 'node:fs';
+import { ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { SyscallError } from '../ffi/errors.js';
-import { AT_SYMLINK_NOFOLLOW, fchown, fchownat, fstat, openDirAt, statx } from '../ffi/fsat.js';
+import { AT_SYMLINK_NOFOLLOW, fchmod, fchown, fchownat, fstat, openat, statx, type Stat } from '../ffi/fsat.js';
 import { close } from '../ffi/libc.js';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
-/** Deeper trees are refused rather than walked: one fd is held per level. */
+const S_IFREG = 0o100000;
+const SET_ID_BITS = 0o6000;
+/** Deeper trees are not walked past: one directory fd (and one readdir stream) is held per level. */
 export const MAX_TREE_DEPTH = 256;
-/** More entries than this in one action's tree and the walk stops with an error. */
-export const MAX_TREE_ENTRIES = 1_000_000;
+/** Default bound on the entries of one action's tree (`stockade runner --max-tree-entries`). */
+export const DEFAULT_MAX_TREE_ENTRIES = 1_000_000;
+
+/** Opened read-only without following a symlink, without side effects (no controlling tty, never blocking). */
+const ENTRY_FLAGS = OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_NONBLOCK | OPEN_FLAGS.O_NOCTTY | OPEN_FLAGS.O_CLOEXEC;
 
 export interface Owner {
   uid: number;
   gid: number;
 }
 
-/** Visits every entry beneath the directory `rootFd` (not the root itself); `visit` is told each entry's parent fd, name and type. */
-function walk(rootFd: number, visit: (dirFd: number, name: string, isDir: boolean, uid: number) => void): void {
+/** The walk stopped at a bound: entries past it were not visited. */
+export class TreeTooLarge extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TreeTooLarge';
+  }
+}
+
+interface Visitor {
+  /** A directory beneath the root, open (O_NOFOLLOW) as `fd`; it is walked after this returns. */
+  directory(fd: number, st: Stat): void;
+  /** Anything else, named `name` in the directory `parentFd`. */
+  other(parentFd: number, name: Buffer, st: Stat): void;
+}
+
+/** Opens `name` in `parentFd` and checks it is still the entry statx saw (no symlink, no swap). */
+function openEntry(parentFd: number, name: Buffer, st: Stat): number | undefined {
+  const isDir = (st.mode & S_IFMT) === S_IFDIR;
+  let fd: number;
+  try {
+    fd = openat(parentFd, name, ENTRY_FLAGS | (isDir ? OPEN_FLAGS.O_DIRECTORY : 0));
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === ERRNO.ENOENT) return undefined;
+    throw err;
+  }
+  const now = fstat(fd);
+  if (now.ino !== st.ino || now.dev !== st.dev) {
+    close(fd);
+    throw new Error(`entry ${JSON.stringify(name.toString('utf8'))} changed while the runner walked the action's tree`);
+  }
+  return fd;
+}
+
+/** Visits every entry beneath the directory `rootFd` (not the root itself), at most `maxEntries`. */
+function walk(rootFd: number, maxEntries: number, visitor: Visitor): void {
   let entries = 0;
   const descend = (dirFd: number, depth: number) => {
-    if (depth > MAX_TREE_DEPTH) throw new Error(`action tree deeper than ${MAX_TREE_DEPTH} levels`);
-    for (const name of readdirSync(`/proc/self/fd/${dirFd}`)) {
-      if (++entries > MAX_TREE_ENTRIES) throw new Error(`action tree holds more than ${MAX_TREE_ENTRIES} entries`);
-      let st;
-      try {
-        st = statx(dirFd, name, AT_SYMLINK_NOFOLLOW);
-      } catch (err) {
-        if (err instanceof SyscallError && err.errno === ERRNO.ENOENT) continue;
-        throw err;
+    if (depth > MAX_TREE_DEPTH) throw new TreeTooLarge(`action tree deeper than ${MAX_TREE_DEPTH} levels`);
+    // /proc/self/fd/N is the directory itself, whatever its path has become; read as a stream, so a huge directory is never held whole.
+    const dir = opendirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' as BufferEncoding });
+    try {
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+        if (++entries > maxEntries) throw new TreeTooLarge(`action tree holds more than ${maxEntries} entries`);
+        const name = entry.name as unknown as Buffer;
+        let st: Stat;
+        try {
+          st = statx(dirFd, name, AT_SYMLINK_NOFOLLOW);
+        } catch (err) {
+          if (err instanceof SyscallError && err.errno === ERRNO.ENOENT) continue;
+          throw err;
+        }
+        if ((st.mode & S_IFMT) !== S_IFDIR) {
+          visitor.other(dirFd, name, st);
+          continue;
+        }
+        const child = openEntry(dirFd, name, st);
+        if (child === undefined) continue;
+        try {
+          visitor.directory(child, st);
+          descend(child, depth + 1);
+        } finally {
+          close(child);
+        }
       }
-      const isDir = (st.mode & S_IFMT) === S_IFDIR;
-      visit(dirFd, name, isDir, st.uid);
-      if (!isDir) continue;
-      const child = openDirAt(dirFd, name);
-      try {
-        descend(child, depth + 1);
-      } finally {
-        close(child);
-      }
+    } finally {
+      dir.closeSync();
     }
   };
   descend(rootFd, 1);
 }
 
 /** Gives the directory `dirFd` and every directory beneath it to `to` (files keep their owner). */
-export function lendDirectories(dirFd: number, to: Owner): void {
+export function lendDirectories(dirFd: number, to: Owner, maxEntries: number): void {
   fchown(dirFd, to.uid, to.gid);
-  walk(dirFd, (parent, name, isDir) => {
-    if (isDir) fchownat(parent, name, to.uid, to.gid, AT_SYMLINK_NOFOLLOW);
+  walk(dirFd, maxEntries, {
+    directory: (fd) => fchown(fd, to.uid, to.gid),
+    other: () => undefined,
   });
 }
 
-/** Gives every entry `from` owns in the tree of `dirFd` (the root included) to `to`; returns how many. */
-export function handBack(dirFd: number, from: number, to: Owner): number {
+/** Gives an open entry to `to`, its setuid and setgid bits cleared (chown clears neither on a directory, nor setgid on a file without group exec). */
+function giveOpen(fd: number, st: Stat, to: Owner): void {
+  fchown(fd, to.uid, to.gid);
+  if (st.mode & SET_ID_BITS) fchmod(fd, st.mode & 0o7777 & ~SET_ID_BITS);
+}
+
+/**
+ * Gives every entry `from` owns in the tree of `dirFd` (the root included) to `to`, setuid and
+ * setgid bits cleared; returns how many. Throws TreeTooLarge past the bounds, having handed back
+ * what it reached.
+ */
+export function handBack(dirFd: number, from: number, to: Owner, maxEntries: number): number {
   let count = 0;
-  if (fstat(dirFd).uid === from) {
-    fchown(dirFd, to.uid, to.gid);
+  const root = fstat(dirFd);
+  if (root.uid === from) {
+    giveOpen(dirFd, root, to);
     count++;
   }
-  walk(dirFd, (parent, name, _isDir, uid) => {
-    if (uid !== from) return;
-    // The kernel clears setuid and setgid bits on a change of owner.
-    fchownat(parent, name, to.uid, to.gid, AT_SYMLINK_NOFOLLOW);
-    count++;
+  walk(dirFd, maxEntries, {
+    directory: (fd, st) => {
+      if (st.uid !== from) return;
+      giveOpen(fd, st, to);
+      count++;
+    },
+    other: (parentFd, name, st) => {
+      if (st.uid !== from) return;
+      if ((st.mode & S_IFMT) === S_IFREG && st.mode & SET_ID_BITS) {
+        const fd = openEntry(parentFd, name, st);
+        if (fd === undefined) return;
+        try {
+          giveOpen(fd, st, to);
+        } finally {
+          close(fd);
+        }
+      } else {
+        // Never what a symlink points to; a symlink's, FIFO's or socket's mode grants nothing.
+        fchownat(parentFd, name, to.uid, to.gid, AT_SYMLINK_NOFOLLOW);
+      }
+      count++;
+    },
   });
   return count;
 }

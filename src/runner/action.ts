@@ -193,7 +193,8 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
   const fds: (number | undefined)[] = [];
   let inputFd: number | undefined;
   let tmpFd: number | undefined;
-  let leasedUid: number | undefined;
+  // Set when the hand-back stopped at a bound: the action is answered RESOURCE_EXHAUSTED (not a result the worker would upload).
+  let tooLarge: string | undefined;
   const maxEntries = context.maxTreeEntries ?? DEFAULT_MAX_TREE_ENTRIES;
   try {
     const rootParts = relativeParts('input_root_directory', request.input_root_directory ?? '');
@@ -233,9 +234,12 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
       onNotice: context.onNotice,
       // Before init gets its request: the action's directories become the build user's.
       onStart: ({ uid }) => {
-        leasedUid = uid;
         lendDirectories(input, { uid, gid: KEEP_GROUP }, maxEntries);
         if (tmp !== undefined) lendDirectories(tmp, { uid, gid: KEEP_GROUP }, maxEntries);
+      },
+      // Every process of the action is gone and its user still ours: nothing moves in its trees, no other action has that user.
+      onEnded: async (uid) => {
+        tooLarge = await handBackAll(context, request, uid, [input, tmp], maxEntries);
       },
       onOutput: (stream, chunk) => {
         const fd = stream === 'stdout' ? stdout : stderr;
@@ -247,6 +251,7 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
       },
     });
     if (signal.aborted) throw new ActionCancelled('the call was cancelled: the action was killed');
+    if (tooLarge !== undefined) throw new ActionTreeTooLarge(tooLarge);
     switch (result.outcome) {
       case 'refused':
         throw new RequestInvalid(result.message ?? 'refused');
@@ -266,33 +271,27 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
       maxRssBytes: result.peakMemoryBytes,
     };
   } finally {
-    // runBuild has reaped every process of the build user by now: nothing of the action moves.
-    try {
-      if (leasedUid !== undefined) handBackAll(context, request, leasedUid, [inputFd, tmpFd], maxEntries);
-    } finally {
-      closeAll(fds);
-    }
+    closeAll(fds);
   }
 }
 
 /**
- * Hands back the action's trees, each as far as the bounds let it. Past a bound the rest stays
- * the build user's: the action is answered RESOURCE_EXHAUSTED (not a result the worker would
- * upload) and the runner says where on its stderr.
+ * Hands back the action's trees, each as far as the bounds let it; says what it could not.
+ * Past a bound the rest stays the build user's: the runner says where on its stderr.
  */
-function handBackAll(context: RunnerContext, request: RunRequest, uid: number, trees: (number | undefined)[], maxEntries: number): void {
+async function handBackAll(context: RunnerContext, request: RunRequest, uid: number, trees: (number | undefined)[], maxEntries: number): Promise<string | undefined> {
   const tooLarge: string[] = [];
   for (const fd of trees) {
     if (fd === undefined) continue;
     try {
-      handBack(fd, uid, context.owner, maxEntries);
+      await handBack(fd, uid, context.owner, maxEntries);
     } catch (err) {
       if (!(err instanceof TreeTooLarge)) throw err;
       tooLarge.push(err.message);
     }
   }
-  if (tooLarge.length === 0) return;
+  if (tooLarge.length === 0) return undefined;
   const message = `${tooLarge.join('; ')}: entries past the bound were not handed back and stay owned by uid ${uid} (input root ${JSON.stringify(request.input_root_directory ?? '')}, temporary directory ${JSON.stringify(request.temporary_directory ?? '')}; --max-tree-entries)`;
   context.onNotice?.(message);
-  throw new ActionTreeTooLarge(message);
+  return message;
 }

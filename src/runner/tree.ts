@@ -7,6 +7,7 @@
 // reads names as bytes (any name the kernel allows), goes through directory fds only, never
 // follows a symlink and is bounded in depth and entries (TreeTooLarge).
 import { opendirSync } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
 import { ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { SyscallError } from '../ffi/errors.js';
 import { AT_SYMLINK_NOFOLLOW, fchmod, fchown, fchownat, fstat, openat, statx, type Stat } from '../ffi/fsat.js';
@@ -20,6 +21,8 @@ const SET_ID_BITS = 0o6000;
 export const MAX_TREE_DEPTH = 256;
 /** Default bound on the entries of one action's tree (`stockade runner --max-tree-entries`). */
 export const DEFAULT_MAX_TREE_ENTRIES = 1_000_000;
+/** How many entries the hand-back walks between turns of the event loop. */
+const YIELD_EVERY = 1000;
 
 /** Opened read-only without following a symlink, without side effects (no controlling tty, never blocking). */
 const ENTRY_FLAGS = OPEN_FLAGS.O_NOFOLLOW | OPEN_FLAGS.O_NONBLOCK | OPEN_FLAGS.O_NOCTTY | OPEN_FLAGS.O_CLOEXEC;
@@ -37,12 +40,8 @@ export class TreeTooLarge extends Error {
   }
 }
 
-interface Visitor {
-  /** A directory beneath the root, open (O_NOFOLLOW) as `fd`; it is walked after this returns. */
-  directory(fd: number, st: Stat): void;
-  /** Anything else, named `name` in the directory `parentFd`. */
-  other(parentFd: number, name: Buffer, st: Stat): void;
-}
+/** An entry beneath the walk's root: a directory open (O_NOFOLLOW) as `fd`, walked once the consumer moves on; anything else by name in `parentFd`. */
+type Entry = { kind: 'directory'; fd: number; st: Stat } | { kind: 'other'; parentFd: number; name: Buffer; st: Stat };
 
 /** Opens `name` in `parentFd` and checks it is still the entry statx saw (no symlink, no swap). */
 function openEntry(parentFd: number, name: Buffer, st: Stat): number | undefined {
@@ -62,10 +61,10 @@ function openEntry(parentFd: number, name: Buffer, st: Stat): number | undefined
   return fd;
 }
 
-/** Visits every entry beneath the directory `rootFd` (not the root itself), at most `maxEntries`. */
-function walk(rootFd: number, maxEntries: number, visitor: Visitor): void {
+/** Every entry beneath the directory `rootFd` (not the root itself), at most `maxEntries`; fds stay open only while the consumer holds the entry. */
+function* walk(rootFd: number, maxEntries: number): Generator<Entry, void, undefined> {
   let entries = 0;
-  const descend = (dirFd: number, depth: number) => {
+  function* descend(dirFd: number, depth: number): Generator<Entry, void, undefined> {
     if (depth > MAX_TREE_DEPTH) throw new TreeTooLarge(`action tree deeper than ${MAX_TREE_DEPTH} levels`);
     // /proc/self/fd/N is the directory itself, whatever its path has become; read as a stream, so a huge directory is never held whole.
     const dir = opendirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' as BufferEncoding });
@@ -81,14 +80,14 @@ function walk(rootFd: number, maxEntries: number, visitor: Visitor): void {
           throw err;
         }
         if ((st.mode & S_IFMT) !== S_IFDIR) {
-          visitor.other(dirFd, name, st);
+          yield { kind: 'other', parentFd: dirFd, name, st };
           continue;
         }
         const child = openEntry(dirFd, name, st);
         if (child === undefined) continue;
         try {
-          visitor.directory(child, st);
-          descend(child, depth + 1);
+          yield { kind: 'directory', fd: child, st };
+          yield* descend(child, depth + 1);
         } finally {
           close(child);
         }
@@ -96,17 +95,14 @@ function walk(rootFd: number, maxEntries: number, visitor: Visitor): void {
     } finally {
       dir.closeSync();
     }
-  };
-  descend(rootFd, 1);
+  }
+  yield* descend(rootFd, 1);
 }
 
 /** Gives the directory `dirFd` and every directory beneath it to `to` (files keep their owner). */
 export function lendDirectories(dirFd: number, to: Owner, maxEntries: number): void {
   fchown(dirFd, to.uid, to.gid);
-  walk(dirFd, maxEntries, {
-    directory: (fd) => fchown(fd, to.uid, to.gid),
-    other: () => undefined,
-  });
+  for (const entry of walk(dirFd, maxEntries)) if (entry.kind === 'directory') fchown(entry.fd, to.uid, to.gid);
 }
 
 /** Gives an open entry to `to`, its setuid and setgid bits cleared (chown clears neither on a directory, nor setgid on a file without group exec). */
@@ -117,38 +113,36 @@ function giveOpen(fd: number, st: Stat, to: Owner): void {
 
 /**
  * Gives every entry `from` owns in the tree of `dirFd` (the root included) to `to`, setuid and
- * setgid bits cleared; returns how many. Throws TreeTooLarge past the bounds, having handed back
- * what it reached.
+ * setgid bits cleared; returns how many. Lets the event loop run every YIELD_EVERY entries, so
+ * the runner keeps serving its other calls while it walks a large tree (nothing of the action
+ * is left to change it). Throws TreeTooLarge past the bounds, having handed back what it reached.
  */
-export function handBack(dirFd: number, from: number, to: Owner, maxEntries: number): number {
+export async function handBack(dirFd: number, from: number, to: Owner, maxEntries: number): Promise<number> {
   let count = 0;
   const root = fstat(dirFd);
   if (root.uid === from) {
     giveOpen(dirFd, root, to);
     count++;
   }
-  walk(dirFd, maxEntries, {
-    directory: (fd, st) => {
-      if (st.uid !== from) return;
-      giveOpen(fd, st, to);
-      count++;
-    },
-    other: (parentFd, name, st) => {
-      if (st.uid !== from) return;
-      if ((st.mode & S_IFMT) === S_IFREG && st.mode & SET_ID_BITS) {
-        const fd = openEntry(parentFd, name, st);
-        if (fd === undefined) return;
-        try {
-          giveOpen(fd, st, to);
-        } finally {
-          close(fd);
-        }
-      } else {
-        // Never what a symlink points to; a symlink's, FIFO's or socket's mode grants nothing.
-        fchownat(parentFd, name, to.uid, to.gid, AT_SYMLINK_NOFOLLOW);
+  let seen = 0;
+  for (const entry of walk(dirFd, maxEntries)) {
+    if (++seen % YIELD_EVERY === 0) await setImmediate();
+    if (entry.st.uid !== from) continue;
+    if (entry.kind === 'directory') {
+      giveOpen(entry.fd, entry.st, to);
+    } else if ((entry.st.mode & S_IFMT) === S_IFREG && entry.st.mode & SET_ID_BITS) {
+      const fd = openEntry(entry.parentFd, entry.name, entry.st);
+      if (fd === undefined) continue;
+      try {
+        giveOpen(fd, entry.st, to);
+      } finally {
+        close(fd);
       }
-      count++;
-    },
-  });
+    } else {
+      // Never what a symlink points to; a symlink's, FIFO's or socket's mode grants nothing.
+      fchownat(entry.parentFd, entry.name, to.uid, to.gid, AT_SYMLINK_NOFOLLOW);
+    }
+    count++;
+  }
   return count;
 }

@@ -56,6 +56,8 @@ export interface RunOptions {
    * a caller that does nothing else while it forks (`stockade run`), never a daemon's event loop.
    */
   forkInit?: boolean;
+  /** Told once every process of the build user is reaped, while the user is still leased (the runner hands back its trees). */
+  onEnded?: (uid: number) => Promise<void>;
   /** Told once the build has its user and init (again for each fork retried), just before init gets its request. */
   onStart?: (started: { uid: number; initPid: number; warm: boolean; forked: boolean }) => void;
   /**
@@ -265,7 +267,11 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const held = lease;
     cleanups.push(async () => {
       await reapUid(held.uid);
-      held.release();
+      try {
+        await options.onEnded?.(held.uid);
+      } finally {
+        held.release();
+      }
     });
     journal.noteUid(plan.identity.stateDir, lease.uid);
     // Again: waiting for a build user can take long.

@@ -25,7 +25,8 @@ import { BuildLogs } from './logs.js';
 import { encodeEvent, MAX_LINE_BYTES, parseRequest, ProtocolError, type BuildRequest, type CancelRequest, type ErrorCode, type Event } from './protocol.js';
 import { StateDir } from './recovery.js';
 import { Scheduler, type Job } from './scheduler.js';
-import { ZygotePool, type Zygote } from './zygotes.js';
+import { ZygotePool } from './zygotes.js';
+import type { Zygote } from '../runtime/zygote-client.js';
 
 interface Client {
   socket: Socket;

@@ -16,6 +16,8 @@ import { LineSplitter } from './lines.js';
 const ZYGOTE_PATH = fileURLToPath(new URL('./zygote-server.js', import.meta.url));
 
 export type Log = (message: string) => void;
+/** From a fork command to the zygote's answer: it only forks, so anything near this is a wedged zygote. */
+const FORK_REPLY_MS = 15_000;
 
 interface ZygoteEvent {
   ready?: boolean;
@@ -50,7 +52,16 @@ export class Zygote implements InitForker {
     });
     let isReady: (ready: boolean) => void;
     this.ready = new Promise((resolve) => (isReady = resolve));
-    const lines = new LineSplitter((line) => this.event(JSON.parse(line) as ZygoteEvent, isReady));
+    const lines = new LineSplitter((line) => {
+      let event: ZygoteEvent;
+      try {
+        event = JSON.parse(line) as ZygoteEvent;
+      } catch {
+        log(`zygote pid ${this.process.pid}: unreadable line ignored: ${JSON.stringify(line.slice(0, 100))}`);
+        return;
+      }
+      this.event(event, isReady);
+    });
     stdout!.setEncoding('utf8');
     stdout!.on('data', (text: string) => lines.push(text));
     this.process.on('error', (err) => log(`zygote: cannot start one: ${err.message}`));
@@ -117,8 +128,15 @@ export class Zygote implements InitForker {
       requestStream.on('error', () => {});
       const id = ++this.nextId;
       const forked = new Promise<ForkedInit>((resolve, reject) => {
+        // A zygote that does not answer is wedged: killed (its children die with it) and replaced at the next take.
+        const wedged = setTimeout(() => {
+          this.pending.get(id)?.refused(new Error(`zygote pid ${this.process.pid} did not answer within ${FORK_REPLY_MS / 1000} s; killed`));
+          this.pending.delete(id);
+          this.process.kill('SIGKILL');
+        }, FORK_REPLY_MS);
         this.pending.set(id, {
           forked: (pid) => {
+            clearTimeout(wedged);
             const child = new ForkedInit(pid, reader(stdoutRead), reader(stderrRead), reader(statusRead), {
               statusEndsAtDeath: false,
               // It waits for its request, sent once it has opened its pipes.
@@ -137,6 +155,7 @@ export class Zygote implements InitForker {
             resolve(child);
           },
           refused: (err) => {
+            clearTimeout(wedged);
             releaseChildEnds();
             requestStream.destroy();
             for (const fd of [stdoutRead, stderrRead, statusRead]) closeSync(fd);

@@ -24,6 +24,8 @@ export interface InitRequest {
   chroot: string;
   /** Every bind's source, the build directory's `top` and the outputs' host directories included. */
   sources: MountSources;
+  /** The `cgroup.procs` file of each of the build's cgroup directories: init joins them first. */
+  cgroupProcs: string[];
 }
 
 /** Exit status of init when the sandbox could not be set up (the builder never ran). */

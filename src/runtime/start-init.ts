@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { CLONE_FLAGS } from '../ffi/arch.js';
 import { setns, unshare } from '../ffi/libc.js';
 import type { InitRequest } from './request.js';
-import { ForkedInit, FORK_ATTEMPTS, verify, type ForkVerdict } from './zygote.js';
+import { ForkedInit, FORK_ATTEMPTS, verify } from './zygote.js';
 
 // init.ts and its imports bundled into one CommonJS file by `npm run build` (scripts/bundle-init.mjs):
 // Node's ES module loader, for its ~20 modules, was most of what init's start-up cost beyond node's own.
@@ -64,7 +64,7 @@ export function spawnInit(newNet: boolean): { child: ChildProcess; netns?: numbe
 
 export interface ForkOptions {
   forker: InitForker;
-  /** Told each child's pid before it starts its set-up (journal, cgroup). */
+  /** Told each child's pid before it starts its set-up (the build's record). */
   adopt: (pid: number) => void;
   /** Takes each child forked: the caller kills it whatever happens. */
   own: (child: ForkedInit) => void;
@@ -87,17 +87,8 @@ export async function startForked(request: InitRequest, options: ForkOptions): P
       return undefined;
     }
     options.own(child);
-    let verdict: ForkVerdict;
-    try {
-      options.adopt(child.pid);
-      verdict = await verify(child, options.onNotice, options.signal);
-    } catch (err) {
-      // Died before it could be put in the build's cgroup (ESRCH): lost like any other.
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      verdict = { kind: 'lost', why: "it ended before it could be put in the build's cgroup" };
-      killTree(child);
-      for (const stream of [child.stdout, child.stderr, child.status]) stream.destroy();
-    }
+    options.adopt(child.pid);
+    const verdict = await verify(child, options.onNotice, options.signal);
     // Cancelled: supervise() sees the signal aborted and reports the build so.
     if (verdict.kind === 'exec' || options.signal?.aborted) return { child };
     if (verdict.kind === 'setup-failed') return { child, setupError: verdict.error };

@@ -290,11 +290,10 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
     openBuildDirSources(sources, plan, buildDir);
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit() };
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, chroot: dir.chroot, sources: sources.forInit(), cgroupProcs: cgroup?.dirs.map((dir) => join(dir, 'cgroup.procs')) ?? [] };
     // Before init starts its set-up: it does nothing for the build until told to.
     const adopt = (forked: boolean) => (pid: number) => {
       journal.noteInit(pid);
-      if (cgroup) addProcess(cgroup, pid);
       options.onStart?.({ uid: held.uid, initPid: pid, forked });
     };
     // slirp4netns must attach to a network namespace made before init's set-up, which a fork
@@ -313,6 +312,9 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       const { child, netns } = spawnInit(supervisorMakesNetns(plan));
       cleanups.push(() => killTree(child));
       if (netns !== undefined) cleanups.push(() => closeSync(netns));
+      // A fresh Node's start-up is charged to the build's cgroup too (a memory limit too small for
+      // it fails the build there, named); a forked init only joins it itself, at its first step.
+      if (cgroup) addProcess(cgroup, child.pid!);
       adopt(false)(child.pid!);
       // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
       const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });

@@ -110,8 +110,8 @@ if (!IS_ROOT) {
     t.equal(r.finished.outcome, 'succeeded', r.finished.message ?? '');
     t.equal(r.stdout, 'ran\n', 'the builder ran once');
     // The faults injected; a later fork may fail of itself too (V8 under fork), which the retries absorb.
-    t.match(r.notices, /init: forked set-up 1 of 3 lost \(pid \d+: it ended (\(SIGSEGV\) before it opened its pipes|before it could be put in the build's cgroup)\); retrying on a fresh fork/);
-    t.match(r.notices, /init: forked set-up 2 of 3 lost \(pid \d+: it ended (\(SIGSEGV\) before it opened its pipes|before it could be put in the build's cgroup)\); retrying on a fresh fork/);
+    t.match(r.notices, /init: forked set-up 1 of 3 lost \(pid \d+: it ended \(SIGSEGV\) before it opened its pipes\); retrying on a fresh fork/);
+    t.match(r.notices, /init: forked set-up 2 of 3 lost \(pid \d+: it ended \(SIGSEGV\) before it opened its pipes\); retrying on a fresh fork/);
     t.notMatch(r.notices, /lost \(pid \d+: [^)]*\); starting a fresh Node init/, 'no fallback: a later fork ran it');
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);

@@ -39,10 +39,11 @@ options:
                       (STOCKADE_BUILDS_DIR), and what dead ones left is removed at start
   --grace SEC         seconds running builds get after SIGTERM (default 30)
   --warm N            zygote processes kept started (default: as --max-jobs, one per job slot):
-                      each forks the inits of the builds it is given, so a build pays a fork,
-                      not a Node start-up; a fork that fails is retried, and after 3 the build's
-                      init is a fresh Node (logged). 0: every init is a fresh Node. slirp builds
-                      always start a fresh Node init
+                      a build takes one for its run, which forks its init, so a build pays a
+                      fork, not a Node start-up; a fork that fails is retried, and after 3 the
+                      build's init is a fresh Node (logged). Builds finding no free zygote (N
+                      below --max-jobs), slirp builds, and all builds with 0 start a fresh Node
+                      init
   -h, --help          show this help
 
 guix-daemon's options, as daemon-wide bounds that a policy or a request may tighten, never loosen:

@@ -20,9 +20,9 @@ import { strerror } from '../ffi/lib.js';
 import { closeRange, dup3, exitNow, fcntl, kill, libcFn, rawSyscall, setParentDeathSignal, waitpid } from '../ffi/libc.js';
 import { libseccomp } from '../ffi/seccomp.js';
 import { READY_LINE, REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
-import { report, setUp } from './setup.js';
+import { setUp } from './setup.js';
 import { resetSignals } from './signals.js';
-import { actOut, canFork, decodeWaitStatus, forkChild, nextFault, type Fault } from './zygote.js';
+import { actOut, canFork, decodeWaitStatus, failedSetUp, forkChild, HIGH_FD, nextFault, type Fault } from './zygote.js';
 
 /** pidfd_open(2): the same number on every architecture (the unified syscall table). */
 const SYS_PIDFD_OPEN = 434;
@@ -31,8 +31,6 @@ const POLLIN = 0x1;
 const MAX_COMMAND_BYTES = 4096;
 const WARM_UP_CLEAN = 5;
 const WARM_UP_MAX = 30;
-/** Above every fd the child places, so that placing one never overwrites another still to be placed. */
-const HIGH_FD = 10;
 
 interface ForkCommand {
   fork: number;
@@ -78,15 +76,10 @@ function childMain(command: ForkCommand, fault: Fault | undefined): never {
   try {
     writeSync(STATUS_FD, READY_LINE + '\n');
     const request = JSON.parse(readFileSync(REQUEST_FD, 'utf8')) as InitRequest;
-    setUp(request);
+    return setUp(request);
   } catch (err) {
-    try {
-      report({ error: err instanceof Error ? err.message : String(err) });
-    } catch {
-      // Nobody to tell: the daemon sees the exit without EXEC_LINE.
-    }
+    return failedSetUp(err);
   }
-  return exitNow(SETUP_FAILED);
 }
 
 /** Children not reaped yet: pidfd -> pid. */

@@ -40,8 +40,8 @@ const PRE_EXEC_DEADLINE_MS = 15_000;
  */
 export const FAULT_VARIABLE = 'STOCKADE_TEST_FORK_FAULTS';
 export type Fault = 'crash' | 'hang';
-/** Above every fd the child places, so that placing one never overwrites another still to be placed. */
-const HIGH_FD = 10;
+/** Above every fd a child places, so that placing one never overwrites another still to be placed. */
+export const HIGH_FD = 10;
 
 const signalNames = Object.fromEntries(Object.entries(osConstants.signals).map(([name, number]) => [number, name])) as Record<number, NodeJS.Signals>;
 
@@ -232,13 +232,18 @@ function childMain(request: InitRequest, fds: { devNull: number; stdout: number;
     dup3(high.stderr, 2, 0);
     // 'g', or end of file if the supervisor gave up on this child.
     if (read(high.go, Buffer.alloc(1)) !== 1) exitNow(SETUP_FAILED);
-    setUp(request);
+    return setUp(request);
   } catch (err) {
-    try {
-      report({ error: err instanceof Error ? err.message : String(err) });
-    } catch {
-      // Nobody to tell: the supervisor sees the exit without EXEC_LINE.
-    }
+    return failedSetUp(err);
+  }
+}
+
+/** A forked child's way out of a set-up that threw: the reason on its status pipe, then SETUP_FAILED. */
+export function failedSetUp(err: unknown): never {
+  try {
+    report({ error: err instanceof Error ? err.message : String(err) });
+  } catch {
+    // Nobody to tell: the supervisor sees the exit without EXEC_LINE.
   }
   return exitNow(SETUP_FAILED);
 }

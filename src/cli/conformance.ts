@@ -3,7 +3,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { command, parse, UsageError } from './args.js';
 
-const HELP = `usage: stockade conformance [--policy POLICY]… [--only ID,…] [--json FILE] [--pool-range FIRST:COUNT[:GID]]
+const HELP = `usage: stockade conformance [--policy POLICY]… [--only ID,…] [--json FILE] [--pool-range FIRST:COUNT[:GID]] [--init HOW]
        stockade conformance --list [--json FILE]
 
 Builds real sandboxes under each policy (default: every shipped policy) and proves, check by
@@ -23,6 +23,9 @@ options:
   --via-runner           run the probe as a remote action of \`stockade runner\` (its input root,
                          temporary directory, exact environment) and compare with the Plan the
                          runner made for it; the checks that start builds of their own are skipped
+  --init HOW             how each build's init starts: fork (default: forked from this process,
+                         as stockade run's), zygote (forked by a zygote process, as the daemon's)
+                         or node (a fresh Node, the fallback of both)
   --list                 print the catalogue: ID, property, what it proves
   -h, --help             show this help
 
@@ -37,7 +40,10 @@ const OPTIONS = {
   policies: { type: 'string' },
   list: { type: 'boolean' },
   'via-runner': { type: 'boolean' },
+  init: { type: 'string' },
 } as const;
+
+const INIT_STARTS = ['fork', 'zygote', 'node'] as const;
 
 function policyFile(name: string, shippedDir: string): string {
   if (existsSync(name)) return name;
@@ -74,7 +80,11 @@ export async function main(argv: string[]): Promise<number> {
       ? v.policy.map((p) => policyFile(p, SHIPPED_POLICIES_DIR))
       : readdirSync(SHIPPED_POLICIES_DIR).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(SHIPPED_POLICIES_DIR, f));
     const range = v['pool-range'] !== undefined ? poolRange(v['pool-range']) : undefined;
+    const init = v.init ?? 'fork';
+    if (!(INIT_STARTS as readonly string[]).includes(init)) throw new UsageError(`--init takes ${INIT_STARTS.join(', ')}, got '${init}'`);
     const { runSuite, exitStatus } = await import('../conformance/suite.js');
+    const { useInit } = await import('../conformance/sandbox.js');
+    const starter = await useInit(init as (typeof INIT_STARTS)[number]);
     const { tapHeader, tapPolicy, tapResult } = await import('../conformance/tap.js');
     const tap = v.json !== '-';
     let n = 0;
@@ -91,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
       checks, poolRange: range, policiesDir: v.policies, signal: stop.signal, viaRunner: v['via-runner'],
       onPolicy: (report) => tap && process.stdout.write(tapPolicy(report)),
       onResult: (result) => tap && process.stdout.write(tapResult(++n, result)),
-    });
+    }).finally(() => starter.close());
     if (stop.signal.aborted) return Number(process.exitCode);
     if (v.json) writeOut(v.json, JSON.stringify({ policies, results }, null, 2));
     const count = (s: string) => results.filter((r) => r.status === s).length;

@@ -38,9 +38,12 @@ options:
                       builds are recorded, as stockade run's are, in /var/lib/stockade/builds
                       (STOCKADE_BUILDS_DIR), and what dead ones left is removed at start
   --grace SEC         seconds running builds get after SIGTERM (default 30)
-  --warm N            inits kept started ahead, each PID 1 of its own PID namespace and used for
-                      one build only, so a build does not wait for Node to start; 0 for none
-                      (default: as --max-jobs). slirp builds always start their own
+  --warm N            zygote processes kept started (default: as --max-jobs, one per job slot):
+                      a build takes one for its run, which forks its init, so a build pays a
+                      fork, not a Node start-up; a fork that fails is retried, and after 3 the
+                      build's init is a fresh Node (logged). Builds finding no free zygote (N
+                      below --max-jobs), slirp builds, and all builds with 0 start a fresh Node
+                      init
   -h, --help          show this help
 
 guix-daemon's options, as daemon-wide bounds that a policy or a request may tighten, never loosen:
@@ -100,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     if (v['state-dir']) config.stateDir = v['state-dir'];
     if (v['max-jobs']) config.maxJobs = Number(v['max-jobs']);
     if (v.grace) config.shutdownGraceSeconds = Number(v.grace);
-    if (v.warm !== undefined) config.warmWorkers = Number(v.warm);
+    if (v.warm !== undefined) config.zygotes = Number(v.warm);
     config.defaults = await daemonDefaults(v);
     if (process.getuid?.() !== 0) {
       process.stderr.write('stockade daemon: needs root (it runs builds as pool users in namespaces)\n');

@@ -29,6 +29,7 @@ import { check as prv_10 } from './checks/prv-10.js';
 import { check as prv_11 } from './checks/prv-11.js';
 import { check as prv_12 } from './checks/prv-12.js';
 import { check as prv_13 } from './checks/prv-13.js';
+import { check as prv_14 } from './checks/prv-14.js';
 import { check as krn_01 } from './checks/krn-01.js';
 import { check as krn_02 } from './checks/krn-02.js';
 import { check as krn_03 } from './checks/krn-03.js';
@@ -90,6 +91,7 @@ export const CATALOGUE: readonly Check[] = [
   prv_11,
   prv_12,
   prv_13,
+  prv_14,
   krn_01,
   krn_02,
   krn_03,

@@ -100,6 +100,8 @@ export interface Observation {
     limits: Record<string, { soft: string; hard: string }>;
     /** SigIgn, SigBlk, SigCgt of the wrapper's first command, as the builder handed them on. */
     signals: { SigIgn: string; SigBlk: string; SigCgt: string };
+    /** Each interval timer of the builder's process, value plus interval in µs (0: disarmed, -1: getitimer failed). */
+    timers: { real: number; virtual: number; prof: number };
   };
   pid: number;
   procPids: number[];

@@ -7,6 +7,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errnoName, IFF_UP, KEY_SPEC, KEYCTL, SOCKET_TYPES, SYS } from '../ffi/arch.js';
 import { interfaceFlags } from '../ffi/net.js';
+import { X86_64_SYSCALLS } from '../linux/syscalls.js';
 import { AF_VSOCK } from '../seccomp/policy-filter.js';
 import { chmod, getresgid, getresuid, kill } from '../ffi/libc.js';
 import { injectTtyInput, mknod, rawSyscall, type SyscallArg } from './calls.js';
@@ -66,7 +67,20 @@ function readStart(dir: string): Observation['start'] {
     environ,
     limits,
     signals: (({ SigIgn, SigBlk, SigCgt }) => ({ SigIgn, SigBlk, SigCgt }))(keyValues(read('.probe-status'))),
+    timers: { real: intervalTimer(0), virtual: intervalTimer(1), prof: intervalTimer(2) },
   };
+}
+
+/**
+ * ITIMER_REAL, _VIRTUAL or _PROF of this process (the builder's: the wrapper exec'd the probe),
+ * value plus interval in µs. execve keeps interval timers, so one its init armed would be here.
+ */
+function intervalTimer(which: number): number {
+  const itimerval = Buffer.alloc(32);
+  const { result } = rawSyscall(X86_64_SYSCALLS.getitimer, which, itimerval);
+  if (result === -1) return -1;
+  const [intervalSec, intervalUsec, valueSec, valueUsec] = [0, 8, 16, 24].map((at) => Number(itimerval.readBigInt64LE(at)));
+  return (intervalSec + valueSec) * 1e6 + intervalUsec + valueUsec;
 }
 
 /** Each way of making a file with mode 06755: its answer, and the mode the file got. */

@@ -16,6 +16,7 @@ import { isUnder } from '../policy/semantics.js';
 import { plan as planBuild } from '../plan/plan.js';
 import type { Mount, Plan, PoolRef } from '../plan/types.js';
 import { runBuild, type RunResult } from '../runtime/supervisor.js';
+import { Zygote } from '../runtime/zygote-client.js';
 import { KEYS_MARKER, PEER_MARKER, PROBE_MARKER, type KeysConfig, type KeysReport, type Observation, type PeerConfig, type PeerReport, type ProbeConfig } from './observation.js';
 import { syscallProbes } from './syscalls.js';
 
@@ -187,12 +188,24 @@ export interface RunOptions {
   inspect?: (run: BuildRun) => void;
 }
 
+/** How the suite's builds start their init: forked from its process, by a zygote process (as the daemon's), or a fresh Node. */
+export type InitStart = 'fork' | 'zygote' | 'node';
+let initStart: { forkInit: boolean; zygote?: Zygote } = { forkInit: true };
+
+/** Makes the suite's builds start their init so from now on; close() ends a zygote it started. */
+export async function useInit(how: InitStart): Promise<{ close(): Promise<void> }> {
+  const zygote = how === 'zygote' ? new Zygote((message) => process.stderr.write(`stockade conformance: ${message}\n`)) : undefined;
+  if (zygote && !(await zygote.ready)) throw new Error(`the zygote (pid ${zygote.process.pid}) did not start`);
+  initStart = { forkInit: how === 'fork', zygote };
+  return { close: async () => void (await zygote?.close()) };
+}
+
 export async function runSandbox(plan: Plan, options: RunOptions = {}): Promise<BuildRun> {
   let stdout = '';
   let stderr = '';
   const result = await runBuild(plan, {
-    // The suite runs one build at a time: its process may fork each init (when it can).
-    forkInit: true,
+    // The suite's own process forks an init only while it waits for that build (when it can).
+    ...initStart,
     signal: options.signal,
     keepFailed: options.keepFailed,
     onOutput: (stream, chunk) => {

@@ -46,8 +46,8 @@ export interface DaemonConfig {
   /** Bytes kept of each build's log file (0: no log files), and how many files are kept. */
   maxLogSize: number;
   logsKept: number;
-  /** Inits kept started ahead (undefined: as many as maxJobs). */
-  warmWorkers?: number;
+  /** Zygote processes forking builds' inits, one per job slot (undefined: as many as maxJobs; 0: every init a fresh Node). */
+  zygotes?: number;
   /** guix-daemon's build options (command line only). */
   defaults: DaemonDefaults;
 }

@@ -25,7 +25,8 @@ import { BuildLogs } from './logs.js';
 import { encodeEvent, MAX_LINE_BYTES, parseRequest, ProtocolError, type BuildRequest, type CancelRequest, type ErrorCode, type Event } from './protocol.js';
 import { StateDir } from './recovery.js';
 import { Scheduler, type Job } from './scheduler.js';
-import { WarmPool } from './warm.js';
+import { ZygotePool } from './zygotes.js';
+import type { Zygote } from '../runtime/zygote-client.js';
 
 interface Client {
   socket: Socket;
@@ -53,7 +54,7 @@ interface Build {
 
 export type Log = (message: string) => void;
 
-const WARM_START_TIMEOUT_MS = 10_000;
+const ZYGOTE_START_TIMEOUT_MS = 10_000;
 /**
  * Unread events a connection may hold before what feeds it waits: the output of its builds is
  * no longer read (the builder blocks on write; its log file misses nothing), its own requests
@@ -74,7 +75,7 @@ export class Daemon {
   private readonly scheduler: Scheduler;
   readonly policies: PolicyCache;
   private readonly state: StateDir;
-  private readonly warm: WarmPool;
+  private readonly zygotes: ZygotePool;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -89,7 +90,7 @@ export class Daemon {
     this.buildLogs = new BuildLogs(config.stateDir, { maxBytes: config.maxLogSize, kept: config.logsKept }, log);
     this.policies = new PolicyCache(config.policies, (m) => log(m));
     this.state = new StateDir(config.stateDir);
-    this.warm = new WarmPool(config.warmWorkers ?? config.maxJobs, log);
+    this.zygotes = new ZygotePool(config.zygotes ?? config.maxJobs, log);
   }
 
   /** Locks the state directory, cleans after a crashed predecessor, loads policies, listens. */
@@ -103,9 +104,8 @@ export class Daemon {
     const count = this.policies.reload();
     this.policies.watch();
     this.log(`policies: serving ${count} from ${this.config.policies}: ${this.policies.names().join(', ') || 'none'}`);
-    this.warm.fill();
-    // So that the first builds find their init started; a worker that never gets there delays no one long.
-    await this.warm.whenReady(WARM_START_TIMEOUT_MS);
+    // So that the first builds find their zygote ready; one that never gets there delays no one long.
+    await this.zygotes.start(ZYGOTE_START_TIMEOUT_MS);
     await this.listen();
     this.log(`listening on ${this.config.socket} (max ${this.config.maxJobs} jobs)`);
   }
@@ -141,7 +141,6 @@ export class Daemon {
       const build = this.builds.get(job.id)!;
       this.finishUnstarted(build, 'the daemon shut down before the build started');
     }
-    await this.warm.close();
     const grace = setTimeout(() => {
       for (const build of this.builds.values()) {
         if (build.state === 'running') {
@@ -152,6 +151,8 @@ export class Daemon {
     }, this.config.shutdownGraceSeconds * 1000);
     await this.scheduler.idle();
     clearTimeout(grace);
+    // Only now: a zygote's inits die with it.
+    await this.zygotes.close();
     for (const client of this.clients) client.socket.destroySoon();
     this.policies.close();
     await closed;
@@ -359,13 +360,13 @@ export class Daemon {
       log('stockade', message + '\n');
     };
     let result: RunResult;
+    // slirp4netns needs the network namespace the supervisor makes with init: those start a fresh Node.
+    const zygote: Zygote | undefined = supervisorMakesNetns(build.plan) ? undefined : this.zygotes.take();
     try {
-      // slirp4netns needs the network namespace the supervisor makes with init: those start cold.
-      const init = supervisorMakesNetns(build.plan) ? undefined : this.warm.take();
       result = await runBuild(build.plan, {
-        init,
+        zygote,
         record: build.record,
-        onStart: ({ uid, initPid, warm }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${warm ? 'warm worker' : 'started cold'})${file.path ? `, log ${file.path}` : ''}`),
+        onStart: ({ uid, initPid, forked }) => this.log(`build ${id}: running as uid ${uid}, init pid ${initPid} (${forked ? `forked by zygote pid ${zygote!.process.pid}` : 'fresh Node'})${file.path ? `, log ${file.path}` : ''}`),
         signal: build.controller.signal,
         poolTimeoutMs: this.config.poolTimeoutSeconds * 1000,
         keepFailed: this.config.defaults.keepFailed,
@@ -379,14 +380,14 @@ export class Daemon {
       log('stdout', decoders.stdout.end());
       log('stderr', decoders.stderr.end());
     } catch (err) {
-      // runBuild reports its own failures; this is taking a warm worker failing, before it.
+      // runBuild reports its own failures: this is a daemon bug.
       build.record.release();
       result = { outcome: 'setup-failed', exitCode: EXIT.setupFailed, status: null, termSignal: null, message: (err as Error).message, durationMs: 0 };
     } finally {
       file.close();
+      if (zygote) this.zygotes.give(zygote);
     }
     this.finish(build, result);
-    this.warm.refillSoon();
   }
 
   /** While a listener holds too much unread, a promise of its reading it (or leaving): the build's output waits. */

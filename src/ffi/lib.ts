@@ -114,6 +114,7 @@ export interface Libc {
   dup3(oldFd: number, newFd: number, flags: number): number;
   read(fd: number, buffer: Buffer, count: number): number | bigint;
   flock(fd: number, operation: number): number;
+  poll(fds: Buffer, count: number, timeoutMs: number): number;
   ioctl(fd: number, request: number, ...arg: Variadic): number;
   memfd_create(name: string, flags: number): number;
   // files, through directory fds
@@ -250,6 +251,7 @@ const PROTOTYPES: Record<keyof Libc, string> = {
   dup3: 'int dup3(int oldfd, int newfd, int flags)',
   read: 'long read(int fd, void *buf, size_t count)',
   flock: 'int flock(int fd, int operation)',
+  poll: 'int poll(void *fds, unsigned long nfds, int timeout)',
   ioctl: 'int ioctl(int fd, unsigned long request, ...)',
   memfd_create: 'int memfd_create(const char *name, unsigned int flags)',
   openat: 'int openat(int dirfd, const char *path, int flags, ...)',

@@ -134,6 +134,28 @@ export function close(fd: number): void {
   check(libc().close(fd), 'close', () => String(fd));
 }
 
+/** pidfd_open(2): an fd that polls readable once the process `pid` has exited. */
+export function pidfdOpen(pid: number): number {
+  return check(Number(libc().syscall(SYS.pidfd_open, 'int', pid, 'unsigned int', 0)), 'pidfd_open', () => `${pid}, 0`);
+}
+
+/** struct pollfd: int fd, short events, short revents. */
+const POLLFD_BYTES = 8;
+const POLLIN = 0x1;
+
+/** poll(2) for reading, without a timeout: the fds with any event (readable, hung up or in error). */
+export function pollReadable(fds: number[]): number[] {
+  const table = Buffer.alloc(POLLFD_BYTES * fds.length);
+  fds.forEach((fd, i) => {
+    table.writeInt32LE(fd, POLLFD_BYTES * i);
+    table.writeInt16LE(POLLIN, POLLFD_BYTES * i + 4);
+  });
+  const ready = libc().poll(table, fds.length, -1);
+  if (ready < 0 && lastErrno() === ERRNO.EINTR) return [];
+  check(ready, 'poll', () => `[${fds.join(', ')}], POLLIN, -1`);
+  return fds.filter((_, i) => table.readInt16LE(POLLFD_BYTES * i + 6) !== 0);
+}
+
 // ---- host and domain names ----
 
 export function sethostname(name: string): void {

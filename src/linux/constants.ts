@@ -10,6 +10,7 @@ export const SYS = {
   move_mount: 429,
   mount_setattr: 442,
   close_range: 436,
+  pidfd_open: 434,
   fchmodat2: 452,
   landlock_create_ruleset: 444,
   landlock_add_rule: 445,

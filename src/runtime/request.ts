@@ -24,6 +24,8 @@ export interface InitRequest {
   newRoot: string;
   /** Every bind's source, the build directory's `top` and the outputs' host directories included. */
   sources: MountSources;
+  /** The `cgroup.procs` file of each of the build's cgroup directories: init joins them first. */
+  cgroupProcs: string[];
 }
 
 /** Exit status of init when the sandbox could not be set up (the builder never ran). */
@@ -31,7 +33,7 @@ export const SETUP_FAILED = 125;
 /** fd on which init receives the request, and fd on which it reports a setup failure. */
 export const REQUEST_FD = 3;
 export const STATUS_FD = 4;
-/** init's first status line: Node has started and init waits for its request. */
+/** A zygote's child's first status line: it has opened its pipes and waits for its request. */
 export const READY_LINE = JSON.stringify({ ready: true });
 /** init's last status line, written just before it execve's the builder. */
 export const EXEC_LINE = JSON.stringify({ exec: true });

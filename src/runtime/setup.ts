@@ -8,7 +8,7 @@
 // on STATUS_FD and exits with SETUP_FAILED.
 // Every call here is synchronous: no other thread of the process may run in the host's
 // namespaces and root on its behalf, and a forked child has no other thread at all.
-import { writeSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { CLONE_FLAGS, CLOSE_RANGE_FLAGS } from '../ffi/arch.js';
 import { chdir, clearCloexec, clearNonblock, closeRange, execve, getpid, setsid, unshare } from '../ffi/libc.js';
 import { applyLandlock } from '../ffi/landlock.js';
@@ -49,6 +49,11 @@ export function setUp(request: InitRequest): never {
   // getpid(), not process.pid: Node reads its pid once at start-up, the forked child's is its parent's.
   const pid = getpid();
   if (pid !== 1) throw new Error(`init is pid ${pid}, not PID 1 of a fresh PID namespace`);
+  // Before anything else of the build: its limits hold from here, for init and all it starts. By
+  // init itself ("0": the writer), not the supervisor: a cgroup v1 move costs milliseconds of
+  // waiting in the kernel, which would stall a daemon's every build. (A fresh-Node init is in
+  // already: its supervisor put it there so that its Node start-up counts; this is then a no-op.)
+  for (const procs of request.cgroupProcs) writeFileSync(procs, '0');
   if (request.sources.fds.length !== plan.mounts.length) throw new Error(`the request has ${request.sources.fds.length} mount sources for ${plan.mounts.length} mounts`);
   // Compiled while the host's libseccomp is still reachable; loaded last.
   const seccomp: CompiledSeccomp | null = plan.seccomp ? compileSeccomp(plan.seccomp) : null;

@@ -1,25 +1,22 @@
-// How a build's init starts, as PID 1 of a fresh PID namespace: forked from this process
-// (zygote.ts), verified and retried, or a fresh Node running init.cjs (the fallback, and for
-// plans whose network namespace the supervisor makes), or a warm worker started ahead.
+// How a build's init starts, as PID 1 of a fresh PID namespace: forked (from this process,
+// zygote.ts, or by one of the daemon's zygote processes), verified and retried, or a fresh Node
+// running init.cjs (the fallback, and for plans whose network namespace the supervisor makes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CLONE_FLAGS } from '../ffi/arch.js';
 import { setns, unshare } from '../ffi/libc.js';
-import { READY_LINE, type InitRequest } from './request.js';
-import { forkInit, ForkedInit, FORK_ATTEMPTS, verify } from './zygote.js';
-import { LineSplitter } from './lines.js';
+import type { InitRequest } from './request.js';
+import { ForkedInit, FORK_ATTEMPTS, verify } from './zygote.js';
 
 // init.ts and its imports bundled into one CommonJS file by `npm run build` (scripts/bundle-init.mjs):
 // Node's ES module loader, for its ~20 modules, was most of what init's start-up cost beyond node's own.
 const INIT_PATH = fileURLToPath(new URL('./init.cjs', import.meta.url));
 const INIT_MODULE_PATH = fileURLToPath(new URL('./init.js', import.meta.url));
 
-/** init as PID 1 of a fresh PID namespace, blocked reading its request on fd 3; nothing else set up yet. */
-export interface WarmInit {
-  readonly child: ChildProcess;
-  /** Whether its Node has started and it waits for its request (until then a build waits for it). */
-  readonly ready: boolean;
+/** What forks a build's init: this process (forkInit) or a zygote process of the daemon's. */
+export interface InitForker {
+  fork(request: InitRequest): ForkedInit | Promise<ForkedInit>;
 }
 
 /** init as the supervisor sees it, forked or spawned. */
@@ -65,28 +62,9 @@ export function spawnInit(newNet: boolean): { child: ChildProcess; netns?: numbe
   }
 }
 
-/**
- * Starts an init ahead of any build. Until it reads a request it only holds its PID namespace:
- * SIGKILL leaves nothing behind, and if the supervisor dies it reads end-of-file and exits.
- * `onReady` is told once init says it waits for its request.
- */
-export function startWarmInit(onReady?: () => void): WarmInit {
-  const { child } = spawnInit(false);
-  const worker = { child, ready: false };
-  // Stays attached, ignoring what follows: the build's supervisor reads the status from then on.
-  const status = new LineSplitter((line) => {
-    if (worker.ready || line !== READY_LINE) return;
-    worker.ready = true;
-    onReady?.();
-  });
-  const statusStream = child.stdio[4] as NodeJS.ReadableStream;
-  statusStream.setEncoding('utf8');
-  statusStream.on('data', (text: string) => status.push(text));
-  return worker;
-}
-
 export interface ForkOptions {
-  /** Told each child's pid before it starts its set-up (journal, cgroup). */
+  forker: InitForker;
+  /** Told each child's pid before it starts its set-up (the build's record). */
   adopt: (pid: number) => void;
   /** Takes each child forked: the caller kills it whatever happens. */
   own: (child: ForkedInit) => void;
@@ -95,15 +73,15 @@ export interface ForkOptions {
 }
 
 /**
- * init forked from this process (zygote.ts), verified up to its execve. A fork lost before it
- * could report is retried on a fresh one; undefined after FORK_ATTEMPTS (or if this process
- * cannot fork): the caller starts a fresh Node init instead.
+ * init forked, verified up to its execve. A fork lost before it could report is retried on a
+ * fresh one; undefined after FORK_ATTEMPTS (or if the forker cannot fork): the caller starts a
+ * fresh Node init instead.
  */
 export async function startForked(request: InitRequest, options: ForkOptions): Promise<{ child: ForkedInit; setupError?: string } | undefined> {
   for (let attempt = 1; attempt <= FORK_ATTEMPTS; attempt++) {
     let child: ForkedInit;
     try {
-      child = forkInit(request);
+      child = await options.forker.fork(request);
     } catch (err) {
       options.onNotice?.(`init: cannot fork (${err instanceof Error ? err.message : String(err)}); starting a fresh Node init`);
       return undefined;

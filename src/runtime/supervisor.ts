@@ -17,11 +17,11 @@ import { addProcess, cpuTime, createCgroup, destroyCgroup, peakMemory, type Buil
 import { supervisorMakesNetns } from './net.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
-import { canFork, ForkedInit } from './zygote.js';
+import { canFork, forkInit, ForkedInit } from './zygote.js';
 import { InputRefused, openBindSources, openBuildDirSources } from './sources.js';
 import { LineSplitter } from './lines.js';
 import { BuilderRefused, checkBuilder, resolvePath } from './paths.js';
-import { killTree, spawnInit, startForked, type InitProcess, type WarmInit } from './start-init.js';
+import { killTree, spawnInit, startForked, type InitForker, type InitProcess } from './start-init.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
 
@@ -47,19 +47,19 @@ export interface RunOptions {
   /** Aborting cancels the build: it is killed and cleaned up. */
   signal?: AbortSignal;
   /**
-   * An init started ahead (startWarmInit), used instead of starting one; runBuild owns it from
-   * here and kills it whatever happens. Not for plans whose network namespace the supervisor makes.
-   */
-  init?: WarmInit;
-  /**
    * Fork init from this process (zygote.ts), where it can, rather than start a fresh Node: only for
    * a caller that does nothing else while it forks (`stockade run`), never a daemon's event loop.
    */
   forkInit?: boolean;
   /** Told once every process of the build user is reaped, while the user is still leased (the runner hands back its trees). */
   onEnded?: (uid: number) => Promise<void>;
+  /**
+   * What forks init instead (the daemon's zygote process, daemon/zygotes.ts). Not used for plans
+   * whose network namespace the supervisor makes: those start a fresh Node init.
+   */
+  zygote?: InitForker;
   /** Told once the build has its user and init (again for each fork retried), just before init gets its request. */
-  onStart?: (started: { uid: number; initPid: number; warm: boolean; forked: boolean }) => void;
+  onStart?: (started: { uid: number; initPid: number; forked: boolean }) => void;
   /**
    * The build's record, admitted by the caller when it queued the build (the daemon); runBuild
    * owns it from here and releases it. Without one, runBuild admits the build itself.
@@ -95,8 +95,8 @@ export interface RunResult {
   peakMemoryBytes?: number;
   /** CPU time of the build's cgroup, where the host counts it. */
   cpu?: { userUs: number; systemUs: number };
-  /** How the build's init started: forked from the supervisor, a fresh Node, or a warm worker. */
-  init?: 'forked' | 'node' | 'warm';
+  /** How the build's init started: forked (by the supervisor or a zygote), or a fresh Node. */
+  init?: 'forked' | 'node';
 }
 
 interface Exit {
@@ -243,14 +243,10 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   let lease: Lease | undefined;
   let result: RunResult | undefined;
   let dir: BuildDir | undefined;
-  const warm = options.init;
-  // Ours from the start: a build that fails before using it must not leave it waiting.
-  if (warm) cleanups.push(() => killTree(warm.child));
   // Every host change below is noted in the record before (or, for the build directory, as soon
   // as) it is made, so the next admission can undo it if this process dies.
   let record = options.record;
   try {
-    if (warm && supervisorMakesNetns(plan)) throw new Error('a warm init has no network namespace of its own; this plan needs one made by the supervisor');
     // sources.ts names a missing input in a plain Error whose message starts with the field.
     const sources = refusing(() => openBindSources(plan, options.trees), (err) => err instanceof InputRefused);
     cleanups.push(() => sources.close());
@@ -309,16 +305,17 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
 
     openBuildDirSources(sources, plan, buildDir);
-    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, newRoot: dir.newRoot, sources: sources.forInit() };
+    const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, newRoot: dir.newRoot, sources: sources.forInit(), cgroupProcs: cgroup?.dirs.map((dir) => join(dir, 'cgroup.procs')) ?? [] };
     // Before init starts its set-up: it does nothing for the build until told to.
     const adopt = (forked: boolean) => (pid: number) => {
       journal.noteInit(pid);
-      if (cgroup) addProcess(cgroup, pid);
-      options.onStart?.({ uid: held.uid, initPid: pid, warm: warm !== undefined, forked });
+      options.onStart?.({ uid: held.uid, initPid: pid, forked });
     };
     // slirp4netns must attach to a network namespace made before init's set-up, which a fork
     // retried would have to make again: such plans keep the fresh-Node init.
-    const forked = options.forkInit && !warm && !supervisorMakesNetns(plan) && canFork() ? await startForked(request, {
+    const forker: InitForker | undefined = supervisorMakesNetns(plan) ? undefined : options.zygote ?? (options.forkInit && canFork() ? { fork: forkInit } : undefined);
+    const forked = forker ? await startForked(request, {
+      forker,
       adopt: adopt(true),
       own: (child) => cleanups.push(() => killTree(child)),
       onNotice: options.onNotice,
@@ -327,17 +324,19 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     let exit: Exit;
     if (forked) exit = await supervise(forked.child, plan, options, () => sources.close(), { setupError: forked.setupError });
     else {
-      if (warm && (warm.child.exitCode !== null || warm.child.signalCode !== null)) throw new Error(`the warm init (pid ${warm.child.pid}) has exited`);
-      const { child, netns } = warm ? { child: warm.child, netns: undefined } : spawnInit(supervisorMakesNetns(plan));
+      const { child, netns } = spawnInit(supervisorMakesNetns(plan));
       cleanups.push(() => killTree(child));
       if (netns !== undefined) cleanups.push(() => closeSync(netns));
+      // A fresh Node's start-up is charged to the build's cgroup too (a memory limit too small for
+      // it fails the build there, named); a forked init only joins it itself, at its first step.
+      if (cgroup) addProcess(cgroup, child.pid!);
       adopt(false)(child.pid!);
       // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
       const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
       if (slirp) cleanups.push(() => slirp.stop());
       exit = await supervise(child, plan, options, () => sources.close(), { request });
     }
-    result = { ...outcomeOf(exit), init: forked ? 'forked' : warm ? 'warm' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup), cpu: cpuTime(cgroup) };
+    result = { ...outcomeOf(exit), init: forked ? 'forked' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup), cpu: cpuTime(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {
       result.message = [result.message, `limits.build_dir_bytes (${plan.limits.buildDirBytes} bytes) reached`].filter(Boolean).join('; ');
     }

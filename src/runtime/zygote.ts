@@ -26,7 +26,7 @@ import { dup3, exitNow, fcntl, fork, kill, madvise, pipe2, read, setns, unshare,
 import { SyscallError } from '../ffi/errors.js';
 import { libseccomp } from '../ffi/seccomp.js';
 import { vsockFilter } from '../seccomp/policy-filter.js';
-import { EXEC_LINE, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
+import { EXEC_LINE, READY_LINE, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
 import { report, setUp } from './setup.js';
 import { resetSignals } from './signals.js';
 import { LineSplitter } from './lines.js';
@@ -39,10 +39,10 @@ const PRE_EXEC_DEADLINE_MS = 15_000;
  * Fault injection for tests: `crash:N` makes this process's first N forked children die of
  * SIGSEGV before set-up, `hang:N` makes them wait forever, `…,deadline:MS` shortens the deadline.
  */
-const FAULT_VARIABLE = 'STOCKADE_TEST_FORK_FAULTS';
-type Fault = 'crash' | 'hang';
-/** Above every fd the child places, so that placing one never overwrites another still to be placed. */
-const HIGH_FD = 10;
+export const FAULT_VARIABLE = 'STOCKADE_TEST_FORK_FAULTS';
+export type Fault = 'crash' | 'hang';
+/** Above every fd a child places, so that placing one never overwrites another still to be placed. */
+export const HIGH_FD = 10;
 
 const signalNames = Object.fromEntries(Object.entries(osConstants.signals).map(([name, number]) => [number, name])) as Record<number, NodeJS.Signals>;
 
@@ -85,12 +85,12 @@ function markEverythingForkable(): void {
   }
 }
 
-interface ReapedStatus {
+export interface ReapedStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
-function decodeWaitStatus(status: number): ReapedStatus {
+export function decodeWaitStatus(status: number): ReapedStatus {
   const signal = status & 0x7f;
   return signal === 0 ? { code: (status >> 8) & 0xff, signal: null } : { code: null, signal: signalNames[signal] ?? 'SIGKILL' };
 }
@@ -132,6 +132,19 @@ function track(child: ForkedInit): void {
   keepAlive ??= setInterval(reapRunning, 500);
 }
 
+/** What differs between an init forked here and one a zygote process forked (daemon/zygotes.ts). */
+export interface InitControl {
+  /** Lets the child start its set-up. */
+  start(): void;
+  /** Told once the child says it has opened its pipes (READY_LINE); a child that has not may die without closing its status pipe. */
+  ready?(): void;
+  /** Whether the status pipe ends when the child dies before it said READY_LINE. */
+  readonly statusEndsAtDeath: boolean;
+  signal(signal: number): void;
+  /** Told once the child has been reaped. */
+  reaped?(): void;
+}
+
 /**
  * A forked init, seen by the supervisor as a spawned one is: pid, stdout/stderr, kill, and
  * 'exit' then 'close' (after its output's end), with exitCode/signalCode set at 'exit'.
@@ -141,7 +154,6 @@ export class ForkedInit extends EventEmitter {
   signalCode: NodeJS.Signals | null = null;
   private open = 2;
   private exited = false;
-  private started = false;
   /** 'close' was emitted: possibly before the supervisor listened (a builder with no output exits fast). */
   private closed = false;
 
@@ -150,7 +162,7 @@ export class ForkedInit extends EventEmitter {
     readonly stdout: Socket,
     readonly stderr: Socket,
     readonly status: Socket,
-    private readonly go: number,
+    readonly control: InitControl,
   ) {
     super();
     for (const stream of [stdout, stderr]) stream.once('close', () => --this.open === 0 && this.maybeClose());
@@ -158,21 +170,13 @@ export class ForkedInit extends EventEmitter {
 
   /** Lets the child start its set-up (it waits for this, so that it can be put in the build's cgroup first). */
   start(): void {
-    this.started = true;
-    try {
-      writeSync(this.go, 'g');
-    } catch (err) {
-      // EPIPE: it has died already, which its status pipe will tell.
-      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-    } finally {
-      closeSync(this.go);
-    }
+    this.control.start();
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): boolean {
     // Not reaped yet, so the pid is still this child's.
     if (this.exited) return false;
-    kill(this.pid, osConstants.signals[signal]);
+    this.control.signal(osConstants.signals[signal]);
     return true;
   }
 
@@ -180,8 +184,7 @@ export class ForkedInit extends EventEmitter {
     this.exited = true;
     this.exitCode = status.code;
     this.signalCode = status.signal;
-    // Never told to start (the supervisor failed before): the go pipe is closed here.
-    if (!this.started) closeSync(this.go);
+    this.control.reaped?.();
     this.emit('exit', status.code, status.signal);
     this.maybeClose();
   }
@@ -204,8 +207,17 @@ let forksDone = 0;
 const faultSpec = /^(crash|hang):(\d+)(?:,deadline:(\d+))?$/.exec(process.env[FAULT_VARIABLE] ?? '');
 const preExecDeadlineMs = faultSpec?.[3] ? Number(faultSpec[3]) : PRE_EXEC_DEADLINE_MS;
 
-function faultFor(fork: number): Fault | undefined {
+/** The fault injected in this process's next forked child, if any (STOCKADE_TEST_FORK_FAULTS). */
+export function nextFault(): Fault | undefined {
+  const fork = forksDone++;
   return faultSpec && fork < Number(faultSpec[2]) ? (faultSpec[1] as Fault) : undefined;
+}
+
+/** Acts out `fault` in a forked child, before its set-up. */
+export function actOut(fault: Fault | undefined): void {
+  // A real memory fault: a signal sent to itself would be ignored by a PID 1 with no handler.
+  if (fault === 'crash') libc().strlen(null);
+  if (fault === 'hang') for (;;) libc().pause();
 }
 
 /** The forked child: never returns to the parent's event loop. */
@@ -213,9 +225,7 @@ function childMain(request: InitRequest, fds: { devNull: number; stdout: number;
   try {
     // Node's handlers would run the parent's libuv code here; the set-up resets them again later.
     resetSignals();
-    // A real memory fault: a signal sent to itself would be ignored by a PID 1 with no handler.
-    if (fault === 'crash') libc().strlen(null);
-    if (fault === 'hang') for (;;) libc().pause();
+    actOut(fault);
     const high = Object.fromEntries(Object.entries(fds).map(([name, fd]) => [name, fcntl(fd, FCNTL.F_DUPFD_CLOEXEC, HIGH_FD)])) as typeof fds;
     dup3(high.status, STATUS_FD, OPEN_FLAGS.O_CLOEXEC);
     dup3(high.devNull, 0, 0);
@@ -223,13 +233,18 @@ function childMain(request: InitRequest, fds: { devNull: number; stdout: number;
     dup3(high.stderr, 2, 0);
     // 'g', or end of file if the supervisor gave up on this child.
     if (read(high.go, Buffer.alloc(1)) !== 1) exitNow(SETUP_FAILED);
-    setUp(request);
+    return setUp(request);
   } catch (err) {
-    try {
-      report({ error: err instanceof Error ? err.message : String(err) });
-    } catch {
-      // Nobody to tell: the supervisor sees the exit without EXEC_LINE.
-    }
+    return failedSetUp(err);
+  }
+}
+
+/** A forked child's way out of a set-up that threw: the reason on its status pipe, then SETUP_FAILED. */
+export function failedSetUp(err: unknown): never {
+  try {
+    report({ error: err instanceof Error ? err.message : String(err) });
+  } catch {
+    // Nobody to tell: the supervisor sees the exit without EXEC_LINE.
   }
   return exitNow(SETUP_FAILED);
 }
@@ -240,7 +255,6 @@ function childMain(request: InitRequest, fds: { devNull: number; stdout: number;
  */
 export function forkInit(request: InitRequest): ForkedInit {
   const pipes: number[] = [];
-  const own = openSync('/proc/thread-self/ns/pid', 'r');
   try {
     const [stdoutRead, stdoutWrite] = pipe2(OPEN_FLAGS.O_CLOEXEC);
     pipes.push(stdoutRead, stdoutWrite);
@@ -255,24 +269,54 @@ export function forkInit(request: InitRequest): ForkedInit {
     // Loaded here, once per process, not in each child: dlopen in a forked child could wait on a
     // loader lock another thread held at the fork.
     if (request.plan.seccomp || vsockFilter(request.plan.network)) libseccomp();
-    const fault = faultFor(forksDone++);
-    let pid: number;
-    unshare(CLONE_FLAGS.CLONE_NEWPID);
-    try {
-      markEverythingForkable();
-      pid = fork();
-      if (pid === 0) childMain(request, { devNull, stdout: stdoutWrite, stderr: stderrWrite, status: statusWrite, go: goRead }, fault);
-    } finally {
-      // The child never gets here.
-      setns(own, CLONE_FLAGS.CLONE_NEWPID);
-    }
+    const fault = nextFault();
+    const pid = forkChild(() => childMain(request, { devNull, stdout: stdoutWrite, stderr: stderrWrite, status: statusWrite, go: goRead }, fault));
     for (const fd of [stdoutWrite, stderrWrite, statusWrite, goRead, devNull]) closeSync(fd);
     pipes.length = 0;
-    const child = new ForkedInit(pid, pipeReader(stdoutRead), pipeReader(stderrRead), pipeReader(statusRead), goWrite);
+    let started = false;
+    const child = new ForkedInit(pid, pipeReader(stdoutRead), pipeReader(stderrRead), pipeReader(statusRead), {
+      statusEndsAtDeath: true,
+      start() {
+        started = true;
+        try {
+          writeSync(goWrite, 'g');
+        } catch (err) {
+          // EPIPE: it has died already, which its status pipe will tell.
+          if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+        } finally {
+          closeSync(goWrite);
+        }
+      },
+      signal: (signal) => kill(pid, signal),
+      // Never told to start (the supervisor failed before): the go pipe is closed here.
+      reaped: () => started || closeSync(goWrite),
+    });
     track(child);
     return child;
   } finally {
     for (const fd of pipes) closeSync(fd);
+  }
+}
+
+/**
+ * Forks this process, the child PID 1 of a fresh PID namespace running `child` (which never
+ * returns); the parent's own PID namespace is kept. Synchronous from the DOFORK pass to the fork,
+ * so that V8 maps as little as possible in between.
+ */
+export function forkChild(child: () => never): number {
+  const own = openSync('/proc/thread-self/ns/pid', 'r');
+  try {
+    unshare(CLONE_FLAGS.CLONE_NEWPID);
+    try {
+      markEverythingForkable();
+      const pid = fork();
+      if (pid === 0) child();
+      return pid;
+    } finally {
+      // The child never gets here.
+      setns(own, CLONE_FLAGS.CLONE_NEWPID);
+    }
+  } finally {
     closeSync(own);
   }
 }
@@ -295,10 +339,17 @@ export type ForkVerdict =
 export function verify(child: ForkedInit, onNotice?: (message: string) => void, signal?: AbortSignal): Promise<ForkVerdict> {
   return new Promise((resolve) => {
     let execLine = false;
+    let ready = false;
+    let ended = false;
     let error: string | undefined;
     const lines = new LineSplitter((line) => {
       if (line === EXEC_LINE) {
         execLine = true;
+        return;
+      }
+      if (line === READY_LINE) {
+        ready = true;
+        child.control.ready?.();
         return;
       }
       let message: { error?: unknown; warning?: unknown };
@@ -316,6 +367,7 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void, 
       // Nothing of a lost child reaches the build's log.
       child.stdout.destroy();
       child.stderr.destroy();
+      child.status.destroy();
       const done = () => resolve({ kind: 'lost', why });
       if (child.exitCode !== null || child.signalCode !== null) done();
       else child.once('exit', done);
@@ -325,6 +377,7 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void, 
     if (signal?.aborted) cancel();
     signal?.addEventListener('abort', cancel);
     const deadline = setTimeout(() => {
+      ended = true;
       signal?.removeEventListener('abort', cancel);
       child.status.destroy();
       lose(`no word from it within ${preExecDeadlineMs / 1000} s`);
@@ -332,7 +385,19 @@ export function verify(child: ForkedInit, onNotice?: (message: string) => void, 
     child.status.setEncoding('utf8');
     child.status.on('data', (text: string) => lines.push(text));
     child.status.on('error', () => {});
+    // A child that dies before it opened its pipes leaves the status pipe open: its parent holds it.
+    if (!child.control.statusEndsAtDeath) {
+      child.once('exit', () => {
+        if (ended || ready) return;
+        ended = true;
+        clearTimeout(deadline);
+        signal?.removeEventListener('abort', cancel);
+        lose(`it ended (${child.signalCode ?? child.exitCode}) before it opened its pipes`);
+      });
+    }
     child.status.once('end', () => {
+      if (ended) return;
+      ended = true;
       clearTimeout(deadline);
       signal?.removeEventListener('abort', cancel);
       if (error !== undefined) resolve({ kind: 'setup-failed', error });

@@ -54,6 +54,8 @@ const PROBE_MISMATCHES: Record<string, Mismatch> = {
   'PRV-11': (plan) => void (plan.seccomp!.rules = plan.seccomp!.rules.filter((r) => r.syscall !== 'openat')),
   // A builder started as Node starts it: SIGPIPE and SIGXFSZ ignored.
   'PRV-12': (_plan, obs) => void (obs.start.signals.SigIgn = '0000000001001000'),
+  // An init that armed a one-second ITIMER_REAL before execve.
+  'PRV-14': (_plan, obs) => void (obs.start.timers.real = 1_000_000),
   'KRN-01': (plan) => void Object.assign(plan, { seccomp: null, network: { ...plan.network, vsock: true } }),
   'KRN-02': (plan) => void (plan.seccomp!.rules.find((r) => r.syscall === 'unshare')!.action = EACCES),
   'KRN-03': (plan) => void (plan.seccomp!.rules.find((r) => r.syscall === 'keyctl')!.action = EACCES),

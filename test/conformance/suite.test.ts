@@ -14,14 +14,16 @@ const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
 t.before(ensureBuilt);
 
 // With --single-threaded (as the CLI's #! line starts it) every init is forked from the suite's
-// process; without it, each is a fresh Node (the fallback).
-for (const [how, nodeArgs] of [['inits forked', ['--single-threaded']], ['fresh-Node inits', []]] as const) {
+// process; with --init zygote by a zygote process (the daemon's way); with --init node each is a
+// fresh Node (the fallback of both).
+const WAYS = [['inits forked', ['--single-threaded'], []], ['inits forked by a zygote', [], ['--init', 'zygote']], ['fresh-Node inits', [], ['--init', 'node']]] as const;
+for (const [how, nodeArgs, initArgs] of WAYS) {
   t.test(`every check passes (or does not apply) for the shipped policies, ${how}`, { skip: !isRoot && NOT_ROOT_REASON }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'stockade-conformance-test-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const first = 2_000_000_000 + randomBytes(3).readUIntBE(0, 3) * 64;
     const report = join(dir, 'report.json');
-    const run = spawnSync(process.execPath, [...nodeArgs, CLI, 'conformance', '--pool-range', `${first}:4`, '--json', report], { encoding: 'utf8', env: CLEAN_ENV, timeout: 240_000 });
+    const run = spawnSync(process.execPath, [...nodeArgs, CLI, 'conformance', '--pool-range', `${first}:4`, '--json', report, ...initArgs], { encoding: 'utf8', env: CLEAN_ENV, timeout: 240_000 });
     const failures = run.stdout.split('\n').filter((l) => l.startsWith('not ok'));
     t.same(failures, [], run.stdout.slice(-4000) + run.stderr);
     t.equal(run.status, 0, 'exit 0');

@@ -49,7 +49,7 @@ if (!IS_ROOT) {
   t.test('failures injected into the daemon\'s paths', async (t) => {
     const d = new TestDaemon();
     t.teardown(() => d.remove());
-    const config = { ...loadDaemonConfig(d.configFile), socket: d.socket, policies: d.policies, stateDir: d.stateDir, warmWorkers: 0 };
+    const config = { ...loadDaemonConfig(d.configFile), socket: d.socket, policies: d.policies, stateDir: d.stateDir, zygotes: 0 };
     const logged: string[] = [];
     const daemon = new Daemon(config, (m) => logged.push(m));
     const patch = daemon as unknown as Patchable;

@@ -29,6 +29,8 @@ export interface DaemonOptions {
   wrap?: string[];
   /** More `stockade daemon` options. */
   args?: string[];
+  /** More environment variables of the daemon (a fault-injection knob, say). */
+  env?: Record<string, string>;
 }
 
 export class TestDaemon {
@@ -75,7 +77,7 @@ export class TestDaemon {
       '--max-jobs', String(this.options.maxJobs ?? 1), '--grace', String(this.options.grace ?? 30), ...(this.options.args ?? [])];
     const from = this.log.length;
     const [command, ...rest] = [...(this.options.wrap ?? []), process.execPath, ...args];
-    const child = spawn(command, rest, { env: { ...CLEAN_ENV, STOCKADE_BUILDS_DIR: this.sb.registry }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, rest, { env: { ...CLEAN_ENV, ...this.options.env, STOCKADE_BUILDS_DIR: this.sb.registry }, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.log += text));

@@ -137,7 +137,9 @@ if (!IS_ROOT) {
     const [floodResult, queueResult, deepResult, slowResult, idleResult, probeResult] = await Promise.all([flood, queue, deep, slow, idle, probe, load]);
     t.same(deepResult, ['bad-request', 'unknown-build'], 'the deep request was a bad request; the connection was served on');
     t.same(floodResult, { id: floodId, bytes: FLOOD_BYTES, outcome: 'succeeded' }, 'the flood\'s client got its whole log once it read');
-    t.equal(statSync(logFile()).size, FLOOD_BYTES, 'and so did the log file');
+    // Besides Stockade's own lines (a fork of its init lost and retried, say).
+    const notices = readFileSync(logFile(), 'latin1').match(/^stockade: [^\n]*\n/gm) ?? [];
+    t.equal(statSync(logFile()).size - notices.join('').length, FLOOD_BYTES, 'and so did the log file');
     t.equal(queueResult.accepted, MAX_QUEUED + 1, 'of 1,000 builds in one write: one running besides the flood, max_queued_per_user waiting');
     t.same(queueResult.refused, { 'limit-reached': QUEUE_FLOOD - MAX_QUEUED - 1 }, 'the rest refused');
     t.same(queueResult.outcomes, { succeeded: MAX_QUEUED + 1 });

@@ -54,6 +54,8 @@ export interface ChildOptions {
   /** Extra files written next to the script (the child's cwd). */
   files?: Record<string, string>;
   timeoutMs?: number;
+  /** Options of node itself, before the script (--single-threaded, say). */
+  nodeArgs?: string[];
 }
 
 /** The test's environment without tap's NODE_OPTIONS: its --import hooks run on a thread of their own. */
@@ -68,7 +70,7 @@ export function runChild(script: string, options: ChildOptions = {}): ChildResul
     const file = join(dir, 'child.mjs');
     writeFileSync(file, script);
     for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), content);
-    const result = spawnSync(process.execPath, [file], {
+    const result = spawnSync(process.execPath, [...(options.nodeArgs ?? []), file], {
       cwd: dir,
       encoding: 'utf8',
       timeout: options.timeoutMs ?? 20000,

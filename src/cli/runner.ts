@@ -1,5 +1,6 @@
 // stockade runner: Buildbarn's runner service on a Unix socket; bb_worker sends it each action.
 import { realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { command, parse, UsageError } from './args.js';
 
@@ -29,6 +30,10 @@ options:
   --policies DIR         where 'extends: NAME' is looked up
   --pool-timeout SEC     how long an action waits for a free build user (default 3600); a call
                          cancelled or past its deadline stops waiting at once
+  --warm N               zygote processes kept started (default: the number of CPUs): an action
+                         takes one for its run, which forks its init, so it pays a fork, not a
+                         Node start-up; actions finding no free zygote, policies whose network
+                         slirp4netns makes, and all with 0 start a fresh Node init
   --max-tree-entries N   most entries walked in an action's input root, and in its temporary
                          directory, to lend and hand them back (default 1000000); an action that
                          made more is answered RESOURCE_EXHAUSTED, the rest left to the build user
@@ -42,7 +47,7 @@ SIGINT or SIGTERM, which cancel the running actions first.`;
 
 export async function main(argv: string[]): Promise<number> {
   return command(HELP, async () => {
-    const args = parse(argv, { socket: { type: 'string' }, 'build-directory': { type: 'string' }, policy: { type: 'string' }, policies: { type: 'string' }, 'pool-timeout': { type: 'string' }, 'socket-group': { type: 'string' }, 'max-tree-entries': { type: 'string' } }, HELP);
+    const args = parse(argv, { socket: { type: 'string' }, 'build-directory': { type: 'string' }, policy: { type: 'string' }, policies: { type: 'string' }, 'pool-timeout': { type: 'string' }, 'socket-group': { type: 'string' }, 'max-tree-entries': { type: 'string' }, warm: { type: 'string' } }, HELP);
     if (!args) return 0;
     const v = args.values;
     if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
@@ -52,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!/^\d+(\.\d+)?$/.test(poolTimeout)) throw new UsageError(`--pool-timeout needs seconds, got '${poolTimeout}'`);
     const maxTreeEntries = v['max-tree-entries'] ?? '1000000';
     if (!/^[1-9]\d{0,9}$/.test(maxTreeEntries)) throw new UsageError(`--max-tree-entries needs a positive count, got '${maxTreeEntries}'`);
+    const warm = v.warm ?? String(availableParallelism());
+    if (!/^\d{1,4}$/.test(warm)) throw new UsageError(`--warm needs a count of zygotes, got '${warm}'`);
     let socketGroup: number | undefined;
     if (v['socket-group'] !== undefined) {
       const { getgrnam } = await import('../ffi/nss.js');
@@ -95,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
         onNotice: (message) => process.stderr.write(`stockade runner: ${message}\n`),
       },
       v.socket,
-      { socketGroup },
+      { socketGroup, zygotes: Number(warm) },
     );
     process.stderr.write(`stockade runner: serving policy ${loaded.policy.name} for ${buildDirectory} on ${v.socket}\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -15,7 +15,9 @@ import type { Plan } from '../plan/types.js';
 import type { LoadedPolicy } from '../policy/load.js';
 import { isUnder } from '../policy/semantics.js';
 import { BuilderRefused, checkBuilder } from '../runtime/paths.js';
+import { supervisorMakesNetns } from '../runtime/net.js';
 import { runBuild } from '../runtime/supervisor.js';
+import type { Zygote } from '../runtime/zygote-client.js';
 import { checkRequest, closeAll, DIRECTORY, openRequestPath, relativeParts, RequestInvalid, type RunRequest } from './request.js';
 import { DEFAULT_MAX_TREE_ENTRIES, handBack, lendDirectories, TreeTooLarge, type Owner } from './tree.js';
 
@@ -40,6 +42,8 @@ export interface RunnerContext {
   /** Bound on the entries of an action's input root, and of its temporary directory, walked to lend and hand back (default DEFAULT_MAX_TREE_ENTRIES). */
   maxTreeEntries?: number;
   onNotice?: (message: string) => void;
+  /** Zygote processes that fork actions' inits, as the daemon's (none: every init a fresh Node). */
+  zygotes?: { take(): Zygote | undefined; give(zygote: Zygote): void };
 }
 
 export interface ActionResult {
@@ -223,7 +227,10 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
     // stdout and stderr land on the worker's disk: bounded together by limits.output_bytes, past which they are cut with a note.
     const outputLimit = plan.limits.outputBytes ?? Infinity;
     let written = 0;
+    // As the daemon: a zygote forks init unless the supervisor must make the network namespace; none free, a fresh Node.
+    const zygote = supervisorMakesNetns(plan) ? undefined : context.zygotes?.take();
     const result = await runBuild(plan, {
+      zygote,
       signal,
       poolTimeoutMs: context.poolTimeoutMs,
       trees,
@@ -249,6 +256,8 @@ export async function runAction(context: RunnerContext, request: RunRequest, sig
         writeSync(fd, chunk.length <= room ? chunk : chunk.subarray(0, room));
         if (written > outputLimit) writeSync(fd, `\n[stockade runner: output cut at ${outputLimit} bytes (limits.output_bytes)]\n`);
       },
+    }).finally(() => {
+      if (zygote) context.zygotes?.give(zygote);
     });
     if (signal.aborted) throw new ActionCancelled('the call was cancelled: the action was killed');
     if (tooLarge !== undefined) throw new ActionTreeTooLarge(tooLarge);

@@ -9,6 +9,7 @@ import { ERRNO, OPEN_FLAGS } from '../ffi/arch.js';
 import { SyscallError } from '../ffi/errors.js';
 import { AT_SYMLINK_NOFOLLOW, statx } from '../ffi/fsat.js';
 import { close } from '../ffi/libc.js';
+import { ZygotePool } from '../daemon/zygotes.js';
 import { ActionCancelled, ActionFailed, ActionTreeTooLarge, runAction, type ActionResult, type RunnerContext } from './action.js';
 import { DIRECTORY, openRequestPath, relativeParts, RequestInvalid, type RunRequest } from './request.js';
 
@@ -18,6 +19,8 @@ export const RESOURCE_USAGE_PROTO = 'buildbarn/resourceusage/resourceusage.proto
 export const POSIX_RESOURCE_USAGE_URL = 'type.googleapis.com/buildbarn.resourceusage.POSIXResourceUsage';
 /** Largest request accepted: arguments and environment are bounded again, field by field (request.ts). */
 export const MAX_MESSAGE_BYTES = 4 << 20;
+/** How long serveRunner waits for its zygotes to be ready to fork (as the daemon). */
+const ZYGOTE_START_TIMEOUT_MS = 10_000;
 
 /** The Runner service definition, as proto-loader reads it from proto/ (snake_case field names, int64 as numbers). */
 export function loadRunnerService(): grpc.ServiceDefinition {
@@ -78,9 +81,16 @@ export interface RunnerServer {
   readonly running: number;
 }
 
-/** Serves the Runner service on the Unix socket `socketPath` (replacing a stale socket there, nothing else); 0600, or 0660 for `socketGroup`. */
-export async function serveRunner(context: RunnerContext, socketPath: string, options: { socketGroup?: number } = {}): Promise<RunnerServer> {
+/**
+ * Serves the Runner service on the Unix socket `socketPath` (replacing a stale socket there,
+ * nothing else); 0600, or 0660 for `socketGroup`. With `zygotes`, that many zygote processes
+ * fork the actions' inits (an action finding none free starts a fresh Node init).
+ */
+export async function serveRunner(runnerContext: RunnerContext, socketPath: string, options: { socketGroup?: number; zygotes?: number } = {}): Promise<RunnerServer> {
   const usageType = resourceUsageType();
+  const zygotes = options.zygotes ? new ZygotePool(options.zygotes, (message) => runnerContext.onNotice?.(message)) : undefined;
+  await zygotes?.start(ZYGOTE_START_TIMEOUT_MS);
+  const context: RunnerContext = { ...runnerContext, zygotes };
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
   const actions = new Set<{ controller: AbortController; done: Promise<unknown> }>();
   server.addService(loadRunnerService(), {
@@ -104,13 +114,19 @@ export async function serveRunner(context: RunnerContext, socketPath: string, op
       void done.finally(() => actions.delete(action));
     },
   });
-  const stale = lstatSync(socketPath, { throwIfNoEntry: false });
-  if (stale && !stale.isSocket()) throw new Error(`--socket ${socketPath}: exists and is not a socket`);
-  if (stale) unlinkSync(socketPath);
-  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
-  // Whoever can connect can run actions as the pool's users: root, and the group named for a worker that is not root.
-  if (options.socketGroup !== undefined) chownSync(socketPath, 0, options.socketGroup);
-  chmodSync(socketPath, options.socketGroup === undefined ? 0o600 : 0o660);
+  try {
+    const stale = lstatSync(socketPath, { throwIfNoEntry: false });
+    if (stale && !stale.isSocket()) throw new Error(`--socket ${socketPath}: exists and is not a socket`);
+    if (stale) unlinkSync(socketPath);
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+    // Whoever can connect can run actions as the pool's users: root, and the group named for a worker that is not root.
+    if (options.socketGroup !== undefined) chownSync(socketPath, 0, options.socketGroup);
+    chmodSync(socketPath, options.socketGroup === undefined ? 0o600 : 0o660);
+  } catch (err) {
+    server.forceShutdown();
+    await zygotes?.close();
+    throw err;
+  }
   return {
     get running() {
       return actions.size;
@@ -119,6 +135,8 @@ export async function serveRunner(context: RunnerContext, socketPath: string, op
       for (const action of actions) action.controller.abort();
       await Promise.all([...actions].map((a) => a.done));
       server.forceShutdown();
+      // Only now: a zygote's inits die with it.
+      await zygotes?.close();
       try {
         unlinkSync(socketPath);
       } catch (err) {

@@ -66,7 +66,8 @@ function* walk(rootFd: number, maxEntries: number): Generator<Entry, void, undef
   let entries = 0;
   function* descend(dirFd: number, depth: number): Generator<Entry, void, undefined> {
     if (depth > MAX_TREE_DEPTH) throw new TreeTooLarge(`action tree deeper than ${MAX_TREE_DEPTH} levels`);
-    // /proc/self/fd/N is the directory itself, whatever its path has become; read as a stream, so a huge directory is never held whole.
+    // /proc/self/fd/N is the directory itself, whatever its path has become; read as a stream, so
+    // a huge directory is never held whole. Names as bytes: Node's types omit opendir's 'buffer'.
     const dir = opendirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' as BufferEncoding });
     try {
       for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {

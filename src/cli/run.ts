@@ -18,7 +18,7 @@ ${SPEC_HELP}
   --pool-timeout SEC  how long to wait for a free build user (default 0: fail at once)
   --json              at the end, print the build's result as one JSON object on stdout
                       (outcome, exitCode, status, termSignal, message, uid, durationMs,
-                      peakMemoryBytes, keptBuildDir, keptTree, keptOutputs…); the builder's
+                      peakMemoryBytes, cpu, keptBuildDir, keptTree, keptOutputs…); the builder's
                       stdout then goes to stderr with the rest of its output. Absent fields
                       are null. Not printed for usage errors, invalid policies, specs the
                       policy refuses or a caller who is not root (nothing is started); a spec
@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(notes.map((n) => `stockade: note: ${n}\n`).join(''));
     }
     if (v.json) {
-      const summary = { message: null, uid: null, keptBuildDir: null, keptTree: null, keptOutputs: null, peakMemoryBytes: null, init: null, ...result };
+      const summary = { message: null, uid: null, keptBuildDir: null, keptTree: null, keptOutputs: null, peakMemoryBytes: null, cpu: null, init: null, ...result };
       process.stdout.write(JSON.stringify(summary, (_key, value: unknown) => (value === undefined ? null : value)) + '\n');
     }
     if (cancelledBy) return cancelledBy === 'SIGINT' ? 130 : 143;

@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, rmSync } from 'node:fs';
 import { IS_ROOT, NOT_ROOT_REASON, leftovers, makePolicy, removeSandbox, run } from './helpers.js';
 
-const FIELDS = ['durationMs', 'exitCode', 'init', 'keptBuildDir', 'keptOutputs', 'keptTree', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
+const FIELDS = ['cpu', 'durationMs', 'exitCode', 'init', 'keptBuildDir', 'keptOutputs', 'keptTree', 'message', 'outcome', 'peakMemoryBytes', 'status', 'termSignal', 'uid'];
 
 if (!IS_ROOT) {
   t.comment(NOT_ROOT_REASON);
@@ -30,6 +30,8 @@ if (!IS_ROOT) {
     t.ok(result.uid >= sb.firstUid && result.uid < sb.firstUid + sb.count, `uid ${result.uid} from the pool`);
     t.ok(Number.isInteger(result.durationMs) && result.durationMs > 0, `durationMs ${result.durationMs}`);
     t.ok(Number.isInteger(result.peakMemoryBytes) && result.peakMemoryBytes > 0, `peakMemoryBytes ${result.peakMemoryBytes} from the build's memory cgroup`);
+    // The build's cgroup counts CPU where the host has cpuacct (v1) or cpu.stat (v2); null otherwise.
+    if (result.cpu !== null) t.match(result.cpu, { userUs: Number, systemUs: Number }, 'cpu from the build\'s cgroup');
   });
 
   t.test('a failing build, kept: its status, and the kept directory', async (t) => {

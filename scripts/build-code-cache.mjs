@@ -1,8 +1,7 @@
-// Makes the V8 code cache of the bundles in dist/ loaded through dist/policy/compiled.js: checks
-// the shipped policies once, so that the cache also holds the functions a check compiles, loads
-// the bundle of `stockade run` (scripts/bundle-run.mjs), and writes the cache of each bundle it
-// loaded. Runs after the bundles are made; V8 accepts a cache only from this node and with the
-// same V8 flags, so it runs with the CLI's (its #! line): --single-threaded.
+// Makes the V8 code cache of the generated bundles in dist/ (dist/policy/compiled.js): checks the
+// shipped policies once, so that the cache also holds the functions a check compiles, and writes
+// the cache of each bundle it loaded. Runs after tsc; V8 accepts a cache only from this node and
+// with the same V8 flags, so it runs with the CLI's (its #! line): --single-threaded.
 import { readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -12,13 +11,11 @@ if (!process.execArgv.includes('--single-threaded')) {
 }
 
 const dist = new URL('../dist/policy/', import.meta.url);
-const cli = new URL('../dist/cli/', import.meta.url);
 // Made from scratch, not from a previous build's cache.
-for (const dir of [dist, cli]) for (const name of readdirSync(dir).filter((f) => f.endsWith('.v8cache'))) rmSync(new URL(name, dir));
+for (const name of readdirSync(dist).filter((f) => f.endsWith('.v8cache'))) rmSync(new URL(name, dist));
 
-const { loadCompiled, writeCodeCaches } = await import(new URL('compiled.js', dist).href);
+const { writeCodeCaches } = await import(new URL('compiled.js', dist).href);
 const { loadPolicy } = await import(new URL('load.js', dist).href);
 const policies = new URL('../policies/', import.meta.url);
 for (const name of readdirSync(policies).filter((f) => f.endsWith('.yaml'))) loadPolicy(fileURLToPath(new URL(name, policies)));
-loadCompiled(fileURLToPath(new URL('run.cjs', cli)));
 for (const file of writeCodeCaches()) console.log(`wrote ${file}`);

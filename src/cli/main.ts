@@ -23,16 +23,17 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
 };
 
 /**
- * `run` as one CommonJS file with a V8 code cache, made by `npm run build` (scripts/bundle-run.mjs):
- * Node's ES module loader, for its ~65 modules, was a third of a cold run's CPU. tsc rewrites
- * run.js and every module it imports, so a bundle older than run.js (or none) is not used: the
- * ES modules, the same code, run instead.
+ * `run` as one CommonJS file, made by `npm run build` (scripts/bundle-run.mjs): Node's ES module
+ * loader, for its ~65 modules, was a third of a cold run's CPU. tsc rewrites run.js and every
+ * module it imports, so a bundle older than run.js (or none) is not used: the ES modules, the
+ * same code, run instead.
  */
 async function loadRun(): Promise<CommandModule> {
   const bundle = fileURLToPath(new URL('./run.cjs', import.meta.url));
   const bundled = statSync(bundle, { throwIfNoEntry: false });
   const compiled = statSync(fileURLToPath(new URL('./run.js', import.meta.url)), { throwIfNoEntry: false });
   if (!bundled || (compiled && compiled.mtimeMs > bundled.mtimeMs)) return import('./run.js');
+  // Compiled through node:vm as the yaml parser is: Node's require() of it cost ~15 ms more CPU.
   const { loadCompiled } = await import('../policy/compiled.js');
   return loadCompiled(bundle) as CommandModule;
 }

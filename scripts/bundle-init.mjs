@@ -22,7 +22,9 @@ export const INIT_BUNDLE_OPTIONS = {
   target: 'node20',
   external: ['koffi'],
   define: { 'import.meta.url': '__bundleUrl' },
-  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // 'use strict' first: after another statement it would not be a directive, and the modules,
+  // strict as ES modules, would run in sloppy mode.
+  banner: { js: "'use strict';\nconst __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   metafile: true,
   logLevel: 'warning',
   absWorkingDir: fileURLToPath(root),

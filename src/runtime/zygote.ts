@@ -55,25 +55,26 @@ export function canFork(): boolean {
 const MARK_ROUNDS = 4;
 
 /**
- * MADV_DOFORK on every mapping of this process (V8 marks its heap MADV_DONTFORK). The pass itself
- * allocates, and V8 may map a heap page while it runs (seen: a child faulting in such a page), so
- * it repeats until a round finds no mapping it has not marked.
+ * MADV_DOFORK on every mapping of this process marked MADV_DONTFORK (V8 marks its heap so): those
+ * whose VmFlags in /proc/self/smaps hold `dc`. The pass itself allocates, and V8 may map a heap
+ * page while it runs, also anew at the very range of one just marked (seen: a child faulting in
+ * such a page on its first allocation), so it repeats until a round finds no such mapping.
  */
 function markEverythingForkable(): void {
-  const marked = new Set<string>();
   for (let round = 0; round < MARK_ROUNDS; round++) {
     let fresh = 0;
-    for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
-      const dash = line.indexOf('-');
-      const space = line.indexOf(' ');
-      // [vsyscall] lies above 2^53; it and [vvar] are special mappings madvise refuses (EINVAL).
-      if (dash < 0 || space - dash > 14 || line.includes('[vvar') || line.includes('[vsyscall]')) continue;
-      const range = line.slice(0, space);
-      if (marked.has(range)) continue;
-      marked.add(range);
+    let range = '';
+    for (const line of readFileSync('/proc/self/smaps', 'latin1').split('\n')) {
+      // A mapping's line ("start-end perms …"), then its fields, VmFlags last.
+      if (!line.startsWith('VmFlags:')) {
+        if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) range = line.slice(0, line.indexOf(' '));
+        continue;
+      }
+      if (!/ dc(?= |$)/.test(line)) continue;
       fresh++;
-      const start = parseInt(line.slice(0, dash), 16);
-      const end = parseInt(line.slice(dash + 1, space), 16);
+      const dash = range.indexOf('-');
+      const start = parseInt(range.slice(0, dash), 16);
+      const end = parseInt(range.slice(dash + 1), 16);
       try {
         madvise(start, end - start, MADV_DOFORK);
       } catch (err) {

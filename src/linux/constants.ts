@@ -2,32 +2,17 @@
 // Pure data every layer may import (the policy core checks names against it, the FFI layer
 // passes the numbers to the kernel).
 import { constants } from 'node:os';
+import { X86_64_SYSCALLS } from './syscalls.js';
 
-/** x86_64 syscall numbers used directly through syscall(2). */
-export const SYS = {
-  pivot_root: 155,
-  open_tree: 428,
-  move_mount: 429,
-  mount_setattr: 442,
-  close_range: 436,
-  pidfd_open: 434,
-  fchmodat2: 452,
-  landlock_create_ruleset: 444,
-  landlock_add_rule: 445,
-  landlock_restrict_self: 446,
-  capget: 125,
-  capset: 126,
-  unshare: 272,
-  chmod: 90,
-  fchmod: 91,
-  fchmodat: 268,
-  setxattr: 188,
-  rt_sigaction: 13,
-  rt_sigprocmask: 14,
-  add_key: 248,
-  keyctl: 250,
-  socket: 41,
-} as const;
+/** The syscalls called directly through syscall(2) (or named in seccomp rules built here). */
+const DIRECT_SYSCALLS = [
+  'pivot_root', 'open_tree', 'move_mount', 'mount_setattr', 'close_range', 'pidfd_open', 'fchmodat2',
+  'landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self', 'capget', 'capset', 'unshare',
+  'chmod', 'fchmod', 'fchmodat', 'setxattr', 'rt_sigaction', 'rt_sigprocmask', 'add_key', 'keyctl', 'socket',
+] as const;
+
+/** Their x86_64 numbers, taken from the one syscall table. */
+export const SYS = Object.fromEntries(DIRECT_SYSCALLS.map((name) => [name, X86_64_SYSCALLS[name]])) as { readonly [N in (typeof DIRECT_SYSCALLS)[number]]: number };
 
 /** Added to an x86_64 syscall number to make the x32 ABI's number for it. */
 export const X32_SYSCALL_BIT = 0x40000000;

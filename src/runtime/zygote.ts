@@ -17,7 +17,7 @@
 // The child runs only synchronous code (koffi calls, writeSync): libuv's loop and threads are the
 // parent's, and it never returns to them; every way out is execve or _exit.
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { CLONE_FLAGS, ERRNO, FCNTL, MADV_DOFORK, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
@@ -59,30 +59,66 @@ const MARK_ROUNDS = 4;
  * whose VmFlags in /proc/self/smaps hold `dc`. The pass itself allocates, and V8 may map a heap
  * page while it runs, also anew at the very range of one just marked (seen: a child faulting in
  * such a page on its first allocation), so it repeats until a round finds no such mapping.
+ * smaps is read into a buffer outside V8's heap: as one string it would be a large object, on a
+ * page of its own that V8 maps (and marks) anew each round, the last one then missing in the child.
  */
 function markEverythingForkable(): void {
   for (let round = 0; round < MARK_ROUNDS; round++) {
+    const smaps = readSmaps();
     let fresh = 0;
-    let range = '';
-    for (const line of readFileSync('/proc/self/smaps', 'latin1').split('\n')) {
-      // A mapping's line ("start-end perms …"), then its fields, VmFlags last.
-      if (!line.startsWith('VmFlags:')) {
-        if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) range = line.slice(0, line.indexOf(' '));
-        continue;
+    let mappingStart = 0;
+    for (let line = 0; line < smaps.length; ) {
+      let end = smaps.indexOf(NEWLINE, line);
+      if (end < 0) end = smaps.length;
+      // A mapping's line ("start-end perms …") starts with a hex digit; its fields, VmFlags last, with a capital.
+      if (isHexDigit(smaps[line])) mappingStart = line;
+      else if (smaps.compare(VMFLAGS, 0, VMFLAGS.length, line, line + VMFLAGS.length) === 0 && hasDontCopyFlag(smaps, line + VMFLAGS.length, end)) {
+        fresh++;
+        const range = smaps.toString('latin1', mappingStart, smaps.indexOf(SPACE, mappingStart));
+        const dash = range.indexOf('-');
+        const start = parseInt(range.slice(0, dash), 16);
+        try {
+          madvise(start, parseInt(range.slice(dash + 1), 16) - start, MADV_DOFORK);
+        } catch (err) {
+          // A mapping unmapped since the read, or one madvise cannot advise (VM_IO): nothing to copy.
+          if (!(err instanceof SyscallError && (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOMEM))) throw err;
+        }
       }
-      if (!/ dc(?= |$)/.test(line)) continue;
-      fresh++;
-      const dash = range.indexOf('-');
-      const start = parseInt(range.slice(0, dash), 16);
-      const end = parseInt(range.slice(dash + 1), 16);
-      try {
-        madvise(start, end - start, MADV_DOFORK);
-      } catch (err) {
-        // A mapping unmapped since the read, or one madvise cannot advise (VM_IO): nothing to copy.
-        if (!(err instanceof SyscallError && (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOMEM))) throw err;
-      }
+      line = end + 1;
     }
     if (fresh === 0) return;
+  }
+}
+
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const VMFLAGS = Buffer.from('VmFlags:');
+let smapsBuffer = Buffer.alloc(1 << 20);
+
+function isHexDigit(byte: number | undefined): boolean {
+  return byte !== undefined && ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66));
+}
+
+/** Whether the flags between `from` and `to` (two-letter words) hold `dc`. */
+function hasDontCopyFlag(smaps: Buffer, from: number, to: number): boolean {
+  for (let i = from; i + 1 < to; i++) {
+    if (smaps[i] === 0x64 && smaps[i + 1] === 0x63 && smaps[i - 1] === SPACE && (i + 2 === to || smaps[i + 2] === SPACE)) return true;
+  }
+  return false;
+}
+
+/** /proc/self/smaps whole, in a buffer reused across calls (grown when it is too small). */
+function readSmaps(): Buffer {
+  for (;;) {
+    const fd = openSync('/proc/self/smaps', 'r');
+    let length = 0;
+    try {
+      for (let n; length < smapsBuffer.length && (n = readSync(fd, smapsBuffer, length, smapsBuffer.length - length, null)) > 0; ) length += n;
+    } finally {
+      closeSync(fd);
+    }
+    if (length < smapsBuffer.length) return smapsBuffer.subarray(0, length);
+    smapsBuffer = Buffer.alloc(smapsBuffer.length * 2);
   }
 }
 

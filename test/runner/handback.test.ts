@@ -3,23 +3,12 @@
 // setuid and setgid bits, and trees past the hand-back's bounds.
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { IS_ROOT, NOT_ROOT_REASON } from '../runtime/helpers.js';
-import { startWorker, type Worker } from './harness.js';
+import { eventually, startWorker, type Worker } from './harness.js';
 
 const PATH = '/usr/bin:/bin';
-
-async function eventually<T>(check: () => T, ok: (value: T) => boolean, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  let value = check();
-  while (!ok(value) && Date.now() < until) {
-    await sleep(100);
-    value = check();
-  }
-  return value;
-}
 
 /** Every entry beneath `root` (the root included), names as bytes, so none is lost to decoding. */
 function entries(root: Buffer): { path: Buffer; uid: number; gid: number; mode: number }[] {

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
@@ -52,6 +53,17 @@ function clientConstructor(): grpc.ServiceClientConstructor {
 
 let usageType: protobuf.Type | undefined;
 /** The POSIXResourceUsage in a response, decoded from its Any. */
+/** Polls until `check` holds or `ms` pass; returns its last value. */
+export async function eventually<T>(check: () => T, ok: (value: T) => boolean, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms;
+  let value = check();
+  while (!ok(value) && Date.now() < until) {
+    await sleep(100);
+    value = check();
+  }
+  return value;
+}
+
 export function usageOf(response: RunResponse): Usage {
   if (!usageType) {
     const root = new protobuf.Root();

@@ -2,24 +2,12 @@
 // policy's choices of where the input root and the temporary directory go.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { IS_ROOT, NOT_ROOT_REASON } from '../runtime/helpers.js';
-import { startWorker, usageOf, type Worker } from './harness.js';
+import { eventually, startWorker, usageOf, type Worker } from './harness.js';
 
 const PATH = '/usr/bin:/bin';
-
-/** Polls until `check` holds or `ms` pass; returns its last value. */
-async function eventually<T>(check: () => T, ok: (value: T) => boolean, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  let value = check();
-  while (!ok(value) && Date.now() < until) {
-    await sleep(100);
-    value = check();
-  }
-  return value;
-}
 
 function uidsIn(root: string): number[] {
   const found = new Set<number>([statSync(root).uid]);

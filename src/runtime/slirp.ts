@@ -3,7 +3,7 @@
 // could die and be reused, never matters), runs sandboxed under its own seccomp filter, and
 // exits when its exit fd closes: when the supervisor stops it, or when the supervisor dies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { NetworkPlan } from '../plan/types.js';
@@ -63,6 +63,16 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null, when: 
   return explainEnd(`${signal ? `killed by ${signal}` : `exited with status ${code}`} ${when}`, output);
 }
 
+/** Whether process `pid` (a child not reaped yet) has ended: a zombie, or gone. */
+function hasEnded(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
+  } catch {
+    return true;
+  }
+}
+
 function waitForExit(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -89,7 +99,11 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
   // An end we did not ask for is reported even when the build finishes while its last words are read.
   let exitReported: Promise<void> = Promise.resolve();
 
+  // Ended on its own before stop() (a zombie whose exit event is not handled yet): still reported.
+  let endedBeforeStop = false;
+
   const stop = async (): Promise<void> => {
+    endedBeforeStop ||= !stopping && child.pid !== undefined && hasEnded(child.pid);
     stopping = true;
     exitFd.destroy();
     const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
@@ -110,7 +124,7 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
     const timer = setTimeout(() => fail(explainEnd(`did not report the network ready within ${READY_TIMEOUT_MS / 1000} s`, output)), READY_TIMEOUT_MS);
     child.on('error', (err) => fail(`could not start: ${err.message}`));
     child.on('exit', (code, signal) => {
-      const unexpected = !stopping;
+      const unexpected = !stopping || endedBeforeStop;
       // Its last words explain the exit; a descendant holding the pipes must not delay us long.
       exitReported = Promise.race([outputClosed, new Promise((later) => setTimeout(later, 200))]).then(() => {
         if (!settled) return fail(describeExit(code, signal, 'before the network was ready', output));

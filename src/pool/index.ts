@@ -3,6 +3,6 @@ export { acquire, type AcquireOptions, type Lease } from './acquire.js';
 export { checkPool, status, type Finding, type PoolStatus, type UidStatus } from './inspect.js';
 export { createPool, type CreateOptions, type CreateResult } from './create.js';
 export { DEFAULT_STATE_DIR, type Holder } from './lock.js';
-export { processesOf, reapUid } from './reap.js';
+export { processEnded, processesOf, reapUid } from './reap.js';
 export { resolvePool, resolveSafePool, type Pool, type PoolMember } from './resolve.js';
 export { PoolError, PRIVILEGED_GROUPS, NO_LOGIN_SHELLS } from './rules.js';

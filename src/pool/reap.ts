@@ -51,6 +51,12 @@ function ended(task: TaskStatus): boolean {
   return task.state === 'Z' || task.state === 'X';
 }
 
+/** Whether process `pid` has ended: a zombie not reaped yet, or gone. */
+export function processEnded(pid: number): boolean {
+  const task = readStatus(`/proc/${pid}/status`);
+  return task === null || ended(task);
+}
+
 function runsAs(task: TaskStatus, uid: number): boolean {
   return !ended(task) && task.uids.includes(uid);
 }

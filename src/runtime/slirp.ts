@@ -3,10 +3,11 @@
 // could die and be reused, never matters), runs sandboxed under its own seccomp filter, and
 // exits when its exit fd closes: when the supervisor stops it, or when the supervisor dies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { NetworkPlan } from '../plan/types.js';
+import { processEnded } from '../pool/index.js';
 
 /** fds of the slirp4netns process: it writes to READY once tap0 is configured. */
 const READY_FD = 3;
@@ -63,16 +64,6 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null, when: 
   return explainEnd(`${signal ? `killed by ${signal}` : `exited with status ${code}`} ${when}`, output);
 }
 
-/** Whether process `pid` (a child not reaped yet) has ended: a zombie, or gone. */
-function hasEnded(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
-}
-
 function waitForExit(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -103,7 +94,7 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
   let endedBeforeStop = false;
 
   const stop = async (): Promise<void> => {
-    endedBeforeStop ||= !stopping && child.pid !== undefined && hasEnded(child.pid);
+    endedBeforeStop ||= !stopping && child.pid !== undefined && processEnded(child.pid);
     stopping = true;
     exitFd.destroy();
     const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);

@@ -175,7 +175,8 @@ export const SOL_SOCKET = 1;
 export const SO_PEERCRED = 17;
 
 export const FCNTL = { F_GETFD: 1, F_SETFD: 2, F_GETFL: 3, F_SETFL: 4, FD_CLOEXEC: 1, F_DUPFD_CLOEXEC: 1030 } as const;
-/** madvise(2) advice: mappings copied into a forked child again (V8 marks its heap MADV_DONTFORK). */
+/** madvise(2) advice: a mapping left out of forked children (V8 marks its heap so), and copied again. */
+export const MADV_DONTFORK = 10;
 export const MADV_DOFORK = 11;
 export const WNOHANG = 1;
 export const CLOSE_RANGE_FLAGS = { CLOSE_RANGE_UNSHARE: 2, CLOSE_RANGE_CLOEXEC: 4 } as const;

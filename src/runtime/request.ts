@@ -26,6 +26,8 @@ export interface InitRequest {
   sources: MountSources;
   /** The `cgroup.procs` file of each of the build's cgroup directories: init joins them first. */
   cgroupProcs: string[];
+  /** init is a fresh Node spawned by a process that carries the fork filter, and so carries it already. */
+  inheritsForkFilter?: boolean;
 }
 
 /** Exit status of init when the sandbox could not be set up (the builder never ran). */

@@ -13,7 +13,7 @@ import { CLONE_FLAGS, CLOSE_RANGE_FLAGS } from '../ffi/arch.js';
 import { chdir, clearCloexec, clearNonblock, closeRange, execve, getpid, setsid, unshare } from '../ffi/libc.js';
 import { applyLandlock } from '../ffi/landlock.js';
 import { compileSeccomp, loadSeccomp, loadSeccompPrivileged, type CompiledSeccomp } from '../seccomp/compile.js';
-import { vsockFilter } from '../seccomp/policy-filter.js';
+import { forkableMemoryFilter, vsockFilter } from '../seccomp/policy-filter.js';
 import type { Plan } from '../plan/types.js';
 import { applyMounts, cloneSources, makeMountsPrivate, mountRoot, pivot } from './mount.js';
 import { createDeviceLinks } from './dev.js';
@@ -25,6 +25,7 @@ import { dropPrivileges } from './ids.js';
 import { isolateKeyrings } from './keyring.js';
 import { armParentDeath, resetSignals } from './signals.js';
 import { EXEC_LINE, STATUS_FD, type InitRequest } from './request.js';
+import { forkFilterLoaded } from './fork-filter.js';
 
 export function report(message: object): void {
   writeSync(STATUS_FD, JSON.stringify(message) + '\n');
@@ -59,6 +60,9 @@ export function setUp(request: InitRequest): never {
   const seccomp: CompiledSeccomp | null = plan.seccomp ? compileSeccomp(plan.seccomp) : null;
   const vsockPlan = vsockFilter(plan.network);
   const vsock = vsockPlan ? compileSeccomp(vsockPlan, { otherArchitectures: 'allow' }) : null;
+  // Every builder carries the fork filter, whichever way its init started: a forked init has it
+  // from the process that forked it.
+  const forkFilter = forkFilterLoaded() || request.inheritsForkFilter ? null : compileSeccomp(forkableMemoryFilter(), { otherArchitectures: 'allow' });
   if (seccomp?.skipped.length) report({ warning: `seccomp: optional rules skipped, unknown to this libseccomp: ${seccomp.skipped.join(', ')}` });
 
   // While init still shares the host's mount namespace, the only one whose mounts it can clone.
@@ -77,6 +81,7 @@ export function setUp(request: InitRequest): never {
   setsid();
   chdir(plan.build.cwd ?? plan.build.dir);
   // Loaded while init may still load a filter without no_new_privs, which the policy may not want.
+  if (forkFilter) loadSeccompPrivileged(forkFilter);
   if (vsock) loadSeccompPrivileged(vsock);
   dropPrivileges(plan, uid, gid, groups);
   // Both after the identity drop: the keyrings must be the build user's, and a change of

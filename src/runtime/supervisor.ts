@@ -22,6 +22,7 @@ import { InputRefused, openBindSources, openBuildDirSources } from './sources.js
 import { LineSplitter } from './lines.js';
 import { BuilderRefused, checkBuilder, resolvePath } from './paths.js';
 import { killTree, spawnInit, startForked, type InitForker, type InitProcess } from './start-init.js';
+import { forkFilterLoaded } from './fork-filter.js';
 
 const osSignals = osConstants.signals as Record<string, number>;
 
@@ -334,7 +335,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       // The request is init's go: for slirp it is sent only once slirp4netns has configured the network.
       const slirp = netns === undefined ? undefined : await startSlirp(netns, plan.network, { onUnexpectedExit: options.onNotice });
       if (slirp) cleanups.push(() => slirp.stop());
-      exit = await supervise(child, plan, options, () => sources.close(), { request });
+      exit = await supervise(child, plan, options, () => sources.close(), { request: { ...request, inheritsForkFilter: forkFilterLoaded() } });
     }
     result = { ...outcomeOf(exit), init: forked ? 'forked' : 'node', uid: lease.uid, durationMs: Date.now() - started, peakMemoryBytes: peakMemory(cgroup), cpu: cpuTime(cgroup) };
     if (result.outcome === 'failed' && topFull(buildDir)) {

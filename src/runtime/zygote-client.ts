@@ -21,7 +21,6 @@ const FORK_REPLY_MS = 15_000;
 
 interface ZygoteEvent {
   ready?: boolean;
-  warmUp?: { forks: number; lost: number };
   forked?: number;
   refused?: number;
   pid?: number;
@@ -42,7 +41,7 @@ export class Zygote implements InitForker {
   /** Inits it forked that it has not reaped yet, by pid. */
   private readonly children = new Map<number, ForkedInit>();
 
-  constructor(private readonly log: Log) {
+  constructor(log: Log) {
     // Only the fault-injection knob of tests: the zygote needs nothing of the daemon's environment.
     const env: Record<string, string> = {};
     if (process.env[FAULT_VARIABLE]) env[FAULT_VARIABLE] = process.env[FAULT_VARIABLE]!;
@@ -86,7 +85,6 @@ export class Zygote implements InitForker {
 
   private event(event: ZygoteEvent, isReady: (ready: boolean) => void): void {
     if (event.ready) {
-      if (event.warmUp?.lost) this.log(`zygote pid ${this.process.pid}: ${event.warmUp.lost} of its ${event.warmUp.forks} warm-up forks died (retried, as a build's would be)`);
       isReady(true);
     }
     if (event.forked !== undefined) this.pending.get(event.forked)?.forked(event.pid!);

@@ -10,7 +10,7 @@
 // Commands (stdin), one JSON line each:
 //   {"fork": ID, "from": DAEMON_PID, "fds": {"stdout": N, "stderr": N, "status": N, "request": N}}
 //   {"kill": PID, "signal": SIGNAL}
-// Events (stdout): {"ready": true, "warmUp": {"forks": N, "lost": N}} once, {"forked": ID, "pid": PID} or {"refused": ID, "error": MESSAGE},
+// Events (stdout): {"ready": true} once, {"forked": ID, "pid": PID} or {"refused": ID, "error": MESSAGE},
 // {"exit": PID, "code": CODE, "signal": NAME}.
 // End of file on stdin (the daemon is gone or closed it): every child is killed and reaped, then exit.
 import { openSync, readFileSync, readSync, writeSync } from 'node:fs';
@@ -21,13 +21,11 @@ import { libseccomp } from '../ffi/seccomp.js';
 import { READY_LINE, REQUEST_FD, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
 import { setUp } from './setup.js';
 import { resetSignals } from './signals.js';
+import { keepMemoryForkable } from './fork-filter.js';
 import { actOut, canFork, decodeWaitStatus, failedSetUp, forkChild, HIGH_FD, nextFault, type Fault } from './zygote.js';
 
-/** pidfd_open(2): the same number on every architecture (the unified syscall table). */
 /** Bounds a command line from the daemon (a fork command is under 200 bytes). */
 const MAX_COMMAND_BYTES = 4096;
-const WARM_UP_CLEAN = 5;
-const WARM_UP_MAX = 30;
 
 interface ForkCommand {
   fork: number;
@@ -121,34 +119,6 @@ function reap(pidfd: number): void {
   emit({ exit: pid, code, signal });
 }
 
-/**
- * Forks that run no build, before the first that does. A young zygote's heap still grows, and a
- * heap page V8 maps between the DOFORK pass and fork() is missing in the child, which dies of
- * SIGSEGV once its own allocations reach it: seen in 1-2 of a fresh zygote's first few builds.
- * Each child here allocates as a child's request and set-up do (enough to collect garbage);
- * forks go on until WARM_UP_CLEAN in a row survived, at most WARM_UP_MAX.
- */
-function warmUp(): { forks: number; lost: number } {
-  let lost = 0;
-  let clean = 0;
-  let forks = 0;
-  while (clean < WARM_UP_CLEAN && forks < WARM_UP_MAX) {
-    forks++;
-    const pid = forkChild(() => {
-      const junk: { i: number; text: string }[] = [];
-      for (let i = 0; i < 100_000; i++) junk.push(JSON.parse(JSON.stringify({ i, text: `entry ${i}` })) as { i: number; text: string });
-      return exitNow(junk[99_999].i === 99_999 ? 0 : 1);
-    });
-    const { code } = decodeWaitStatus(waitpid(pid)!);
-    if (code === 0) clean++;
-    else {
-      lost++;
-      clean = 0;
-    }
-  }
-  return { forks, lost };
-}
-
 function shutDown(): never {
   for (const pid of children.values()) kill(pid, SIGNALS.SIGKILL);
   for (const pid of children.values()) {
@@ -171,7 +141,9 @@ function main(): never {
   } catch {
     // No libseccomp: a plan with seccomp rules then fails its set-up, naming it.
   }
-  emit({ ready: true, warmUp: warmUp() });
+  // Before the first fork, not at it: a zygote that cannot fork whole children ends here, named.
+  keepMemoryForkable();
+  emit({ ready: true });
   const input = Buffer.alloc(MAX_COMMAND_BYTES);
   let pending = '';
   for (;;) {

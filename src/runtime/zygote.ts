@@ -3,9 +3,10 @@
 // execve's the builder. One Node start-up per supervisor process instead of one per build.
 //
 // Node does not expect to be forked, so nothing here trusts the fork:
-// - V8 marks its heap MADV_DONTFORK (a plain fork gives a child with no JS heap): every mapping
-//   is marked MADV_DOFORK again just before each fork. Pages V8 maps in between are still
-//   missing in the child, which then dies at once (SIGSEGV), never silently.
+// - V8 marks its heap MADV_DONTFORK (a plain fork gives a child with no JS heap): before its
+//   first fork the process loads a seccomp filter that makes that advice a no-op, then marks
+//   MADV_DOFORK what V8 marked already (keepMemoryForkable). A child then has the whole heap
+//   however it grew since; one that lacked a page would die at once (SIGSEGV), never silently.
 // - Only a process started with --single-threaded forks: V8 then posts no work to its platform
 //   threads, so none holds a lock the child (which has only the forking thread) would wait on.
 // - Every fork is verified through an O_CLOEXEC status pipe: the child's last line before execve
@@ -17,15 +18,16 @@
 // The child runs only synchronous code (koffi calls, writeSync): libuv's loop and threads are the
 // parent's, and it never returns to them; every way out is execve or _exit.
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { CLONE_FLAGS, ERRNO, FCNTL, MADV_DOFORK, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
+import { CLONE_FLAGS, ERRNO, FCNTL, OPEN_FLAGS, WNOHANG } from '../ffi/arch.js';
 import { libc } from '../ffi/lib.js';
-import { dup3, exitNow, fcntl, fork, kill, madvise, pipe2, read, setns, unshare, waitpid } from '../ffi/libc.js';
+import { dup3, exitNow, fcntl, fork, kill, pipe2, read, setns, unshare, waitpid } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
 import { libseccomp } from '../ffi/seccomp.js';
 import { vsockFilter } from '../seccomp/policy-filter.js';
+import { keepMemoryForkable } from './fork-filter.js';
 import { EXEC_LINE, READY_LINE, SETUP_FAILED, STATUS_FD, type InitRequest } from './request.js';
 import { report, setUp } from './setup.js';
 import { resetSignals } from './signals.js';
@@ -49,77 +51,6 @@ const signalNames = Object.fromEntries(Object.entries(osConstants.signals).map((
 /** Whether this process may fork its inits (root, Linux, started with --single-threaded). */
 export function canFork(): boolean {
   return process.platform === 'linux' && process.getuid?.() === 0 && process.execArgv.includes('--single-threaded');
-}
-
-/** Rounds of the MADV_DOFORK pass at most; each one after the first marks only what V8 mapped during the last. */
-const MARK_ROUNDS = 4;
-
-/**
- * MADV_DOFORK on every mapping of this process marked MADV_DONTFORK (V8 marks its heap so): those
- * whose VmFlags in /proc/self/smaps hold `dc`. The pass itself allocates, and V8 may map a heap
- * page while it runs, also anew at the very range of one just marked (seen: a child faulting in
- * such a page on its first allocation), so it repeats until a round finds no such mapping.
- * smaps is read into a buffer outside V8's heap: as one string it would be a large object, on a
- * page of its own that V8 maps (and marks) anew each round, the last one then missing in the child.
- */
-function markEverythingForkable(): void {
-  for (let round = 0; round < MARK_ROUNDS; round++) {
-    const smaps = readSmaps();
-    let fresh = 0;
-    let mappingStart = 0;
-    for (let line = 0; line < smaps.length; ) {
-      let end = smaps.indexOf(NEWLINE, line);
-      if (end < 0) end = smaps.length;
-      // A mapping's line ("start-end perms …") starts with a hex digit; its fields, VmFlags last, with a capital.
-      if (isHexDigit(smaps[line])) mappingStart = line;
-      else if (smaps.compare(VMFLAGS, 0, VMFLAGS.length, line, line + VMFLAGS.length) === 0 && hasDontCopyFlag(smaps, line + VMFLAGS.length, end)) {
-        fresh++;
-        const range = smaps.toString('latin1', mappingStart, smaps.indexOf(SPACE, mappingStart));
-        const dash = range.indexOf('-');
-        const start = parseInt(range.slice(0, dash), 16);
-        try {
-          madvise(start, parseInt(range.slice(dash + 1), 16) - start, MADV_DOFORK);
-        } catch (err) {
-          // A mapping unmapped since the read, or one madvise cannot advise (VM_IO): nothing to copy.
-          if (!(err instanceof SyscallError && (err.errno === ERRNO.EINVAL || err.errno === ERRNO.ENOMEM))) throw err;
-        }
-      }
-      line = end + 1;
-    }
-    if (fresh === 0) return;
-  }
-}
-
-const NEWLINE = 0x0a;
-const SPACE = 0x20;
-const VMFLAGS = Buffer.from('VmFlags:');
-let smapsBuffer = Buffer.alloc(1 << 20);
-
-function isHexDigit(byte: number | undefined): boolean {
-  return byte !== undefined && ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66));
-}
-
-/** Whether the flags between `from` and `to` (two-letter words) hold `dc`. */
-function hasDontCopyFlag(smaps: Buffer, from: number, to: number): boolean {
-  for (let i = from; i + 1 < to; i++) {
-    if (smaps[i] === 0x64 && smaps[i + 1] === 0x63 && smaps[i - 1] === SPACE && (i + 2 === to || smaps[i + 2] === SPACE)) return true;
-  }
-  return false;
-}
-
-/** /proc/self/smaps whole, in a buffer reused across calls (grown when it is too small). */
-function readSmaps(): Buffer {
-  for (;;) {
-    const fd = openSync('/proc/self/smaps', 'r');
-    let length = 0;
-    try {
-      for (let n; length < smapsBuffer.length && (n = readSync(fd, smapsBuffer, length, smapsBuffer.length - length, null)) > 0; ) length += n;
-    } finally {
-      closeSync(fd);
-    }
-    if (length < smapsBuffer.length) return smapsBuffer.subarray(0, length);
-    smapsBuffer = Buffer.alloc(smapsBuffer.length * 2);
-  }
 }
 
 export interface ReapedStatus {
@@ -288,7 +219,6 @@ export function failedSetUp(err: unknown): never {
 
 /**
  * Forks init as PID 1 of a fresh PID namespace, holding `request`; it waits for start().
- * Synchronous from the DOFORK pass to the fork, so that V8 maps as little as possible in between.
  */
 export function forkInit(request: InitRequest): ForkedInit {
   const pipes: number[] = [];
@@ -337,15 +267,14 @@ export function forkInit(request: InitRequest): ForkedInit {
 
 /**
  * Forks this process, the child PID 1 of a fresh PID namespace running `child` (which never
- * returns); the parent's own PID namespace is kept. Synchronous from the DOFORK pass to the fork,
- * so that V8 maps as little as possible in between.
+ * returns); the parent's own PID namespace is kept.
  */
 export function forkChild(child: () => never): number {
+  keepMemoryForkable();
   const own = openSync('/proc/thread-self/ns/pid', 'r');
   try {
     unshare(CLONE_FLAGS.CLONE_NEWPID);
     try {
-      markEverythingForkable();
       const pid = fork();
       if (pid === 0) child();
       return pid;

@@ -82,6 +82,8 @@ function renderRule(rule: SeccompRule): string {
 export interface CompileOptions {
   /** What a syscall of an architecture the plan does not list gets: killed (a policy's filter) or left to other filters. */
   otherArchitectures?: 'kill' | 'allow';
+  /** Every thread of the process gets the filter (TSYNC), not only the calling one. */
+  allThreads?: boolean;
 }
 
 /** Builds (but does not load) the filter a SeccompPlan describes. */
@@ -122,8 +124,8 @@ export function compileSeccomp(plan: SeccompPlan, options: CompileOptions = {}):
     attr('API_SYSRAWRC', 1);
     // A syscall made through an ABI the filter does not cover must never run.
     attr('ACT_BADARCH', options.otherArchitectures === 'allow' ? SCMP_ACT.ALLOW : SCMP_ACT.KILL_PROCESS);
-    // Only the calling thread (the one that will execve the builder) gets the filter.
-    attr('CTL_TSYNC', 0);
+    // By default only the calling thread (the one that will execve the builder) gets the filter.
+    attr('CTL_TSYNC', options.allThreads ? 1 : 0);
     // A binary tree of syscalls: long allow lists (Docker's profile) cost O(log n) per call.
     attr('CTL_OPTIMIZE', 2);
 

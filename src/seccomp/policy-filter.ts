@@ -18,7 +18,7 @@
 //   the unconditional rule, or orders overlapping ones as it likes): that combination is refused.
 import type { Policy, SeccompActionName } from '../policy/types.js';
 import type { NetworkPlan, SeccompAction, SeccompPlan, SeccompRule } from '../plan/types.js';
-import { ERRNO } from '../linux/constants.js';
+import { ERRNO, MADV_DONTFORK } from '../linux/constants.js';
 import { DEFAULTS } from '../plan/defaults.js';
 
 export type SeccompSection = NonNullable<Policy['seccomp']>;
@@ -201,5 +201,21 @@ export function vsockFilter(network: NetworkPlan): SeccompPlan | null {
     defaultAction: { kind: 'allow' },
     architectures: ['x86_64', 'x32'],
     rules: [{ syscall: 'socket', action: seccompAction('errno', 'EPERM'), args: [{ index: 0, op: 'masked_eq', mask: 0xffffffff, value: AF_VSOCK }], optional: false }],
+  };
+}
+
+/**
+ * The filter every process that forks inits loads before its first fork, and so every build
+ * carries (a fresh-Node init loads it itself): madvise(MADV_DONTFORK) succeeds without effect.
+ * V8 marks each heap mapping it makes MADV_DONTFORK, and a forked child lacks every mapping so
+ * marked: with this filter the heap stays whole in every child, however it grows, instead of
+ * being marked forkable again before each fork, which raced with V8 mapping more.
+ * Every ABI gets the rule, so that a 32-bit builder sees the same.
+ */
+export function forkableMemoryFilter(): SeccompPlan {
+  return {
+    defaultAction: { kind: 'allow' },
+    architectures: ['x86_64', 'x32', 'x86'],
+    rules: [{ syscall: 'madvise', action: { kind: 'errno', errno: 0, name: 'success' }, args: [{ index: 2, op: 'masked_eq', mask: 0xffffffff, value: MADV_DONTFORK }], optional: false }],
   };
 }

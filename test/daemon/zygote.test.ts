@@ -21,7 +21,9 @@ const running = (pid: number) => {
  * What a builder inherits besides the Plan: its pid, its signal mask and ignored signals (read
  * first, with builtins only: sh blocks every signal while it forks), its open fds, its environment.
  */
-const HIDDEN_STATE = 'echo $$; while read -r line; do case $line in SigBlk:*|SigIgn:*) echo "$line";; esac; done < /proc/$$/status; ls /proc/$$/fd; env | sort';
+/** The test policy has no seccomp section: the runtime's two filters (vsock closed; MADV_DONTFORK a no-op), forked or not. */
+const RUNTIME_FILTERS = 'Seccomp_filters:\t2';
+const HIDDEN_STATE = 'echo $$; while read -r line; do case $line in SigBlk:*|SigIgn:*|Seccomp_filters:*) echo "$line";; esac; done < /proc/$$/status; ls /proc/$$/fd; env | sort';
 
 async function build(c: Connection, name: string, script: string) {
   c.build('test', shSpec(name, script));
@@ -57,9 +59,9 @@ if (!IS_ROOT) {
       t.ok(zygotes.includes(Number(line?.[2])), 'by one the daemon started');
       inits.add(Number(line?.[1]));
       t.equal(r.stdout, [
-        '1', 'SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', '0', '1', '2',
+        '1', 'SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', RUNTIME_FILTERS, '0', '1', '2',
         ...expectedEnv(name),
-      ].join('\n') + '\n', 'the builder is PID 1, holds fds 0-2 only, no blocked or ignored signal, and the environment of its Plan');
+      ].join('\n') + '\n', "the builder is PID 1, holds fds 0-2 only, no blocked or ignored signal, the runtime's filters only, and the environment of its Plan");
     }
     t.equal(inits.size, 3, 'every build had an init of its own');
     t.equal(await d.stop(), 0);
@@ -131,8 +133,8 @@ if (!IS_ROOT) {
     t.equal(forked.finished.outcome, 'succeeded', forked.finished.message ?? '');
     t.notMatch(forked.notices, /starting a fresh Node init/);
     t.match(d.log, new RegExp(`build ${forked.id}: running as uid \\d+, init pid \\d+ \\(forked by zygote pid \\d+\\)`));
-    const expected = (name: string) => ['1', 'SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', '0', '1', '2', ...expectedEnv(name)].join('\n') + '\n';
-    t.equal(fallback.stdout, expected('fallback'), "the fallback build: PID 1, no blocked or ignored signal, fds 0-2, its Plan's environment");
+    const expected = (name: string) => ['1', 'SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', RUNTIME_FILTERS, '0', '1', '2', ...expectedEnv(name)].join('\n') + '\n';
+    t.equal(fallback.stdout, expected('fallback'), "the fallback build: PID 1, no blocked or ignored signal, the runtime's filters only, fds 0-2, its Plan's environment");
     t.equal(forked.stdout, expected('forked'), 'the forked build sees the same');
     t.equal(await d.stop(), 0);
     t.same(d.leftovers(), []);

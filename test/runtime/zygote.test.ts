@@ -18,6 +18,7 @@ const PROBE = [
   'echo fds; ls /proc/$$/fd; echo end',
   'echo timers $(grep -c ID /proc/$$/timers)',
   'env | sort',
+  'grep "^Seccomp_filters" /proc/$$/status',
   // exec: the builder's own state, not that of a shell waiting for its child (dash blocks signals then).
   'exec grep -E "^Sig(Blk|Ign)" /proc/self/status',
 ].join('; ');
@@ -45,6 +46,7 @@ if (!IS_ROOT) {
       t.match(out, /^fds\n0\n1\n2\nend$/m, 'fds 0, 1 and 2 only');
       t.match(out, /^SigBlk:\t0+\nSigIgn:\t0+$/m, 'no signal blocked or ignored');
       t.match(out, /^timers 0$/m, 'no POSIX timer');
+      t.match(out, /^Seccomp_filters:\t2$/m, "the runtime's two filters only: vsock closed, MADV_DONTFORK a no-op");
       t.notMatch(out, /STOCKADE_CANARY|STOCKADE_TEST/, "nothing of the CLI's environment");
       seen[how] = out;
     }

@@ -2,8 +2,11 @@
 // record file per build in a root-only directory, locked by its build for the build's whole life,
 // so a build whose holder died (kill -9, a crash, a reboot) is known by its lock being free. A
 // record names what its build claims (its outputs) and each thing it makes on the host (build
-// directory, cgroup, init, every hand-over step), appended and fsynced before the thing is made
-// (the build directory as soon as it is, with its identity: its name is only known then).
+// directory, cgroup, init, every hand-over step), appended before the thing is made (the build
+// directory as soon as it is, with its identity: its name is only known then). Only what outlives
+// a reboot is fsynced: the build directory and the hand-over's steps, which are on disk. The rest
+// (build user, cgroup, init) is gone after a reboot, and a crash of the process alone loses
+// nothing written (the kernel has it); each fsync would block the daemon's event loop.
 //
 // Admission, for `stockade run` and the daemon alike, takes the registry lock, cleans after every
 // dead build, refuses outputs overlapping a live (queued or running) build's, and writes its own
@@ -86,24 +89,27 @@ export class BuildRecord implements HandOverJournal {
     return this.header.id;
   }
 
-  /** Appends and syncs one entry; throws (and the change it announces must not be made) if it cannot. */
-  private append(entry: Entry): void {
+  /**
+   * Appends one entry, synced to disk if `durable` (with every line before it); throws (and the
+   * change it announces must not be made) if it cannot.
+   */
+  private append(entry: Entry, durable: boolean): void {
     const line = JSON.stringify(entry) + '\n';
     const size = Buffer.byteLength(line);
     if (this.bytes + size > MAX_RECORD_BYTES) throw new Error(`build record ${this.file}: over ${MAX_RECORD_BYTES} bytes, cannot note ${entry.t}`);
     writeSync(this.fd, line);
-    fsyncSync(this.fd);
+    if (durable) fsyncSync(this.fd);
     this.bytes += size;
   }
 
   /** The build user leased: its processes are reaped after a crash (if nobody holds it by then). */
   noteUid(stateDir: string, uid: number): void {
-    this.append({ t: 'uid', stateDir, uid });
+    this.append({ t: 'uid', stateDir, uid }, false);
   }
 
   /** Before creating the build's cgroup `stockade/<id>`. */
   noteCgroup(id: string): void {
-    this.append({ t: 'cgroup', id });
+    this.append({ t: 'cgroup', id }, false);
   }
 
   /** The build directory, just made: its identity, so a later directory of the same name is never taken for it. */
@@ -113,7 +119,7 @@ export class BuildRecord implements HandOverJournal {
     const rootFd = openRoot(parent);
     try {
       const st = statx(rootFd, name, AT_SYMLINK_NOFOLLOW);
-      this.append({ t: 'dir', parent, name, dev: st.dev, ino: String(st.ino) });
+      this.append({ t: 'dir', parent, name, dev: st.dev, ino: String(st.ino) }, true);
     } finally {
       close(rootFd);
     }
@@ -122,24 +128,24 @@ export class BuildRecord implements HandOverJournal {
   /** init, just started: PID 1 of the build's namespace, killed after a crash if still the same process. */
   noteInit(pid: number): void {
     const start = startTimeOf(pid);
-    if (start !== undefined) this.append({ t: 'init', pid, start });
+    if (start !== undefined) this.append({ t: 'init', pid, start }, false);
   }
 
   /** The build directory is kept (--keep-failed): recovery leaves it. */
   noteKept(): void {
-    this.append({ t: 'kept' });
+    this.append({ t: 'kept' }, true);
   }
 
   creating(entry: { root: string; relative: string; kind: 'staging' | 'directory' }): void {
-    this.append({ t: 'creating', root: entry.root, relative: entry.relative, kind: entry.kind });
+    this.append({ t: 'creating', root: entry.root, relative: entry.relative, kind: entry.kind }, true);
   }
 
   installing(entry: { root: string; relative: string }): void {
-    this.append({ t: 'installing', root: entry.root, relative: entry.relative });
+    this.append({ t: 'installing', root: entry.root, relative: entry.relative }, true);
   }
 
   complete(): void {
-    this.append({ t: 'complete' });
+    this.append({ t: 'complete' }, true);
   }
 
   /**
@@ -274,8 +280,8 @@ function createRecord(registryFd: number, header: Header): BuildRecord {
   try {
     // Nobody else can have it: it was just made, under the registry lock.
     flock(fd, LOCK_EX | LOCK_NB);
+    // Synced with the first durable entry: until the build makes something on disk, a reboot leaves nothing to clean.
     writeSync(fd, JSON.stringify(header) + '\n');
-    fsyncSync(fd);
     return new BuildRecord(header, registryFd, fd, file);
   } catch (err) {
     unlinkat(registryFd, file, 0);
@@ -408,7 +414,7 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
       const dirs = cgroupDirsOf(id);
       if (!dirs.length) return;
       const processes = new Set(dirs.flatMap((dir) => readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean))).size;
-      await destroyCgroup({ placements: [], dirs });
+      await destroyCgroup({ dirs });
       for (const dir of dirs) report(`removed cgroup ${dir}${processes ? ` and its ${processes} processes` : ''}, ${of}`);
     });
   }

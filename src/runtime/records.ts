@@ -445,7 +445,7 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
         if (killed) report(`removed ${killed} processes of build uid ${uid}, ${of}`);
         if (holder.includes(`"pid":${header.pid},`)) report(`removed stale lock record ${stateDir}/${uid} (build ${header.name}), ${of}`);
       } finally {
-        unlock(fd); // empties the record naming the dead holder
+        unlock(fd); // blanks the record naming the dead holder
       }
     });
   }

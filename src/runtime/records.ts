@@ -22,7 +22,7 @@
 // A record's paths are the host's, written when they were made; builds may have raced them since.
 // Everything removed is reached beneath an fd of its admin-set root without following symlinks,
 // and checked first (type, owner, identity, name) against what the build made.
-import { existsSync, fstatSync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { existsSync, fstatSync, fsync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -80,6 +80,9 @@ type Header = Extract<Entry, { t: 'build' }>;
 export class BuildRecord implements HandOverJournal {
   private bytes: number;
   private released = false;
+  /** A sync running on libuv's threads ('background'), and how the last one failed. */
+  private syncing: Promise<void> | undefined;
+  private syncFailed: Error | undefined;
 
   constructor(readonly header: Header, private readonly registryFd: number, private readonly fd: number, private readonly file: string) {
     this.bytes = fstat(fd).size;
@@ -90,26 +93,36 @@ export class BuildRecord implements HandOverJournal {
   }
 
   /**
-   * Appends one entry, synced to disk if `durable` (with every line before it); throws (and the
-   * change it announces must not be made) if it cannot.
+   * Appends one entry; throws (and the change it announces must not be made) if it cannot.
+   * `sync`: on disk (with every line before it) before this returns; `background`: synced off
+   * the event loop, for what is already made when noted (a failure of that sync is thrown by
+   * the next append); `none`: what a reboot makes moot.
    */
-  private append(entry: Entry, durable: boolean): void {
+  private append(entry: Entry, durability: 'sync' | 'background' | 'none'): void {
+    if (this.syncFailed) throw new Error(`build record ${this.file}: fsync failed: ${this.syncFailed.message}`);
     const line = JSON.stringify(entry) + '\n';
     const size = Buffer.byteLength(line);
     if (this.bytes + size > MAX_RECORD_BYTES) throw new Error(`build record ${this.file}: over ${MAX_RECORD_BYTES} bytes, cannot note ${entry.t}`);
     writeSync(this.fd, line);
-    if (durable) fsyncSync(this.fd);
     this.bytes += size;
+    if (durability === 'sync') fsyncSync(this.fd);
+    if (durability === 'background') {
+      const after = this.syncing ?? Promise.resolve();
+      this.syncing = after.then(() => new Promise<void>((done) => fsync(this.fd, (err) => {
+        if (err) this.syncFailed ??= err;
+        done();
+      })));
+    }
   }
 
   /** The build user leased: its processes are reaped after a crash (if nobody holds it by then). */
   noteUid(stateDir: string, uid: number): void {
-    this.append({ t: 'uid', stateDir, uid }, false);
+    this.append({ t: 'uid', stateDir, uid }, 'none');
   }
 
   /** Before creating the build's cgroup `stockade/<id>`. */
   noteCgroup(id: string): void {
-    this.append({ t: 'cgroup', id }, false);
+    this.append({ t: 'cgroup', id }, 'none');
   }
 
   /** The build directory, just made: its identity, so a later directory of the same name is never taken for it. */
@@ -119,7 +132,7 @@ export class BuildRecord implements HandOverJournal {
     const rootFd = openRoot(parent);
     try {
       const st = statx(rootFd, name, AT_SYMLINK_NOFOLLOW);
-      this.append({ t: 'dir', parent, name, dev: st.dev, ino: String(st.ino) }, true);
+      this.append({ t: 'dir', parent, name, dev: st.dev, ino: String(st.ino) }, 'background');
     } finally {
       close(rootFd);
     }
@@ -128,24 +141,24 @@ export class BuildRecord implements HandOverJournal {
   /** init, just started: PID 1 of the build's namespace, killed after a crash if still the same process. */
   noteInit(pid: number): void {
     const start = startTimeOf(pid);
-    if (start !== undefined) this.append({ t: 'init', pid, start }, false);
+    if (start !== undefined) this.append({ t: 'init', pid, start }, 'none');
   }
 
   /** The build directory is kept (--keep-failed): recovery leaves it. */
   noteKept(): void {
-    this.append({ t: 'kept' }, true);
+    this.append({ t: 'kept' }, 'sync');
   }
 
   creating(entry: { root: string; relative: string; kind: 'staging' | 'directory' }): void {
-    this.append({ t: 'creating', root: entry.root, relative: entry.relative, kind: entry.kind }, true);
+    this.append({ t: 'creating', root: entry.root, relative: entry.relative, kind: entry.kind }, 'sync');
   }
 
   installing(entry: { root: string; relative: string }): void {
-    this.append({ t: 'installing', root: entry.root, relative: entry.relative }, true);
+    this.append({ t: 'installing', root: entry.root, relative: entry.relative }, 'sync');
   }
 
   complete(): void {
-    this.append({ t: 'complete' }, true);
+    this.append({ t: 'complete' }, 'sync');
   }
 
   /**
@@ -159,8 +172,13 @@ export class BuildRecord implements HandOverJournal {
       // Unlinked before the lock goes: an admission that then gets the lock sees nlink 0 and leaves it.
       if (!keep) unlinkat(this.registryFd, this.file, 0);
     } finally {
-      close(this.fd);
-      close(this.registryFd);
+      const closeFds = () => {
+        close(this.fd);
+        close(this.registryFd);
+      };
+      // A background sync still has the fd: closed after it (the lock of a record unlinked holds nothing back).
+      if (this.syncing) void this.syncing.then(closeFds);
+      else closeFds();
     }
   }
 }

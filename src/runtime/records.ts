@@ -80,7 +80,7 @@ type Header = Extract<Entry, { t: 'build' }>;
 export class BuildRecord implements HandOverJournal {
   private bytes: number;
   private released = false;
-  /** A sync running on libuv's threads ('background'), and how the last one failed. */
+  /** The last sync started on libuv's threads ('background') while it runs, and how one failed. */
   private syncing: Promise<void> | undefined;
   private syncFailed: Error | undefined;
 
@@ -107,11 +107,12 @@ export class BuildRecord implements HandOverJournal {
     this.bytes += size;
     if (durability === 'sync') fsyncSync(this.fd);
     if (durability === 'background') {
-      const after = this.syncing ?? Promise.resolve();
-      this.syncing = after.then(() => new Promise<void>((done) => fsync(this.fd, (err) => {
+      const synced: Promise<void> = (this.syncing ?? Promise.resolve()).then(() => new Promise<void>((done) => fsync(this.fd, (err) => {
         if (err) this.syncFailed ??= err;
+        if (this.syncing === synced) this.syncing = undefined;
         done();
       })));
+      this.syncing = synced;
     }
   }
 

@@ -149,27 +149,51 @@ function removeDirs(dirs: string[]): void {
   for (const dir of dirs) if (existsSync(dir)) rmdirSync(dir);
 }
 
-/** Kills whatever is left in the cgroup and removes it. */
-export async function destroyCgroup(cgroup: BuildCgroup): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
+/** How long a SIGKILLed cgroup may take to empty; a process stuck in D state longer is reported. */
+const EMPTY_DEADLINE_MS = 3000;
+
+function procsOf(dir: string): number[] {
+  return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * Kills every process in the build's cgroup and waits until none is left; returns how many
+ * there were. cgroup v2's cgroup.kill where the kernel has it (one write reaches the whole
+ * cgroup, new children included); else SIGKILL to each listed process, again until the list
+ * is empty (a process forked meanwhile is in the list next time: it cannot leave the cgroup).
+ * Throws if any survives.
+ */
+export async function emptyCgroup(cgroup: Pick<BuildCgroup, 'dirs'>): Promise<{ killed: number }> {
+  const killed = new Set<number>();
+  const deadline = Date.now() + EMPTY_DEADLINE_MS;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
     let remaining = 0;
     for (const dir of cgroup.dirs) {
       if (!existsSync(dir)) continue;
-      const pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      const pids = procsOf(dir);
+      if (pids.length === 0) continue;
       remaining += pids.length;
+      for (const pid of pids) killed.add(pid);
+      if (existsSync(join(dir, 'cgroup.kill'))) {
+        writeFileSync(join(dir, 'cgroup.kill'), '1');
+        continue;
+      }
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
         }
       }
     }
-    if (remaining === 0) {
-      removeDirs(cgroup.dirs);
-      return;
-    }
-    await sleep(10);
+    if (remaining === 0) return { killed: killed.size };
+    if (Date.now() > deadline) throw new Error(`cgroup: processes remain in ${cgroup.dirs.join(', ')} after SIGKILL`);
+    await sleep(pause);
   }
-  throw new Error(`cgroup: processes remain in ${cgroup.dirs.join(', ')} after SIGKILL`);
+}
+
+/** Kills whatever is left in the cgroup and removes it. */
+export async function destroyCgroup(cgroup: Pick<BuildCgroup, 'dirs'>): Promise<void> {
+  await emptyCgroup(cgroup);
+  removeDirs(cgroup.dirs);
 }

@@ -2,8 +2,11 @@
 // record file per build in a root-only directory, locked by its build for the build's whole life,
 // so a build whose holder died (kill -9, a crash, a reboot) is known by its lock being free. A
 // record names what its build claims (its outputs) and each thing it makes on the host (build
-// directory, cgroup, init, every hand-over step), appended and fsynced before the thing is made
-// (the build directory as soon as it is, with its identity: its name is only known then).
+// directory, cgroup, init, every hand-over step), appended before the thing is made (the build
+// directory as soon as it is, with its identity: its name is only known then). Only what outlives
+// a reboot is fsynced: the build directory and the hand-over's steps, which are on disk. The rest
+// (build user, cgroup, init) is gone after a reboot, and a crash of the process alone loses
+// nothing written (the kernel has it); each fsync would block the daemon's event loop.
 //
 // Admission, for `stockade run` and the daemon alike, takes the registry lock, cleans after every
 // dead build, refuses outputs overlapping a live (queued or running) build's, and writes its own
@@ -19,7 +22,7 @@
 // A record's paths are the host's, written when they were made; builds may have raced them since.
 // Everything removed is reached beneath an fd of its admin-set root without following symlinks,
 // and checked first (type, owner, identity, name) against what the build made.
-import { existsSync, fstatSync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { existsSync, fstatSync, fsync, fsyncSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +80,9 @@ type Header = Extract<Entry, { t: 'build' }>;
 export class BuildRecord implements HandOverJournal {
   private bytes: number;
   private released = false;
+  /** The last sync started on libuv's threads ('background') while it runs, and how one failed. */
+  private syncing: Promise<void> | undefined;
+  private syncFailed: Error | undefined;
 
   constructor(readonly header: Header, private readonly registryFd: number, private readonly fd: number, private readonly file: string) {
     this.bytes = fstat(fd).size;
@@ -86,24 +92,38 @@ export class BuildRecord implements HandOverJournal {
     return this.header.id;
   }
 
-  /** Appends and syncs one entry; throws (and the change it announces must not be made) if it cannot. */
-  private append(entry: Entry): void {
+  /**
+   * Appends one entry; throws (and the change it announces must not be made) if it cannot.
+   * `sync`: on disk (with every line before it) before this returns; `background`: synced off
+   * the event loop, for what is already made when noted (a failure of that sync is thrown by
+   * the next append); `none`: what a reboot makes moot.
+   */
+  private append(entry: Entry, durability: 'sync' | 'background' | 'none'): void {
+    if (this.syncFailed) throw new Error(`build record ${this.file}: fsync failed: ${this.syncFailed.message}`);
     const line = JSON.stringify(entry) + '\n';
     const size = Buffer.byteLength(line);
     if (this.bytes + size > MAX_RECORD_BYTES) throw new Error(`build record ${this.file}: over ${MAX_RECORD_BYTES} bytes, cannot note ${entry.t}`);
     writeSync(this.fd, line);
-    fsyncSync(this.fd);
     this.bytes += size;
+    if (durability === 'sync') fsyncSync(this.fd);
+    if (durability === 'background') {
+      const synced: Promise<void> = (this.syncing ?? Promise.resolve()).then(() => new Promise<void>((done) => fsync(this.fd, (err) => {
+        if (err) this.syncFailed ??= err;
+        if (this.syncing === synced) this.syncing = undefined;
+        done();
+      })));
+      this.syncing = synced;
+    }
   }
 
   /** The build user leased: its processes are reaped after a crash (if nobody holds it by then). */
   noteUid(stateDir: string, uid: number): void {
-    this.append({ t: 'uid', stateDir, uid });
+    this.append({ t: 'uid', stateDir, uid }, 'none');
   }
 
   /** Before creating the build's cgroup `stockade/<id>`. */
   noteCgroup(id: string): void {
-    this.append({ t: 'cgroup', id });
+    this.append({ t: 'cgroup', id }, 'none');
   }
 
   /** The build directory, just made: its identity, so a later directory of the same name is never taken for it. */
@@ -113,7 +133,7 @@ export class BuildRecord implements HandOverJournal {
     const rootFd = openRoot(parent);
     try {
       const st = statx(rootFd, name, AT_SYMLINK_NOFOLLOW);
-      this.append({ t: 'dir', parent, name, dev: st.dev, ino: String(st.ino) });
+      this.append({ t: 'dir', parent, name, dev: st.dev, ino: String(st.ino) }, 'background');
     } finally {
       close(rootFd);
     }
@@ -122,24 +142,24 @@ export class BuildRecord implements HandOverJournal {
   /** init, just started: PID 1 of the build's namespace, killed after a crash if still the same process. */
   noteInit(pid: number): void {
     const start = startTimeOf(pid);
-    if (start !== undefined) this.append({ t: 'init', pid, start });
+    if (start !== undefined) this.append({ t: 'init', pid, start }, 'none');
   }
 
   /** The build directory is kept (--keep-failed): recovery leaves it. */
   noteKept(): void {
-    this.append({ t: 'kept' });
+    this.append({ t: 'kept' }, 'sync');
   }
 
   creating(entry: { root: string; relative: string; kind: 'staging' | 'directory' }): void {
-    this.append({ t: 'creating', root: entry.root, relative: entry.relative, kind: entry.kind });
+    this.append({ t: 'creating', root: entry.root, relative: entry.relative, kind: entry.kind }, 'sync');
   }
 
   installing(entry: { root: string; relative: string }): void {
-    this.append({ t: 'installing', root: entry.root, relative: entry.relative });
+    this.append({ t: 'installing', root: entry.root, relative: entry.relative }, 'sync');
   }
 
   complete(): void {
-    this.append({ t: 'complete' });
+    this.append({ t: 'complete' }, 'sync');
   }
 
   /**
@@ -153,8 +173,13 @@ export class BuildRecord implements HandOverJournal {
       // Unlinked before the lock goes: an admission that then gets the lock sees nlink 0 and leaves it.
       if (!keep) unlinkat(this.registryFd, this.file, 0);
     } finally {
-      close(this.fd);
-      close(this.registryFd);
+      const closeFds = () => {
+        close(this.fd);
+        close(this.registryFd);
+      };
+      // A background sync still has the fd: closed after it (the lock of a record unlinked holds nothing back).
+      if (this.syncing) void this.syncing.then(closeFds);
+      else closeFds();
     }
   }
 }
@@ -274,8 +299,8 @@ function createRecord(registryFd: number, header: Header): BuildRecord {
   try {
     // Nobody else can have it: it was just made, under the registry lock.
     flock(fd, LOCK_EX | LOCK_NB);
+    // Synced with the first durable entry: until the build makes something on disk, a reboot leaves nothing to clean.
     writeSync(fd, JSON.stringify(header) + '\n');
-    fsyncSync(fd);
     return new BuildRecord(header, registryFd, fd, file);
   } catch (err) {
     unlinkat(registryFd, file, 0);
@@ -408,7 +433,7 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
       const dirs = cgroupDirsOf(id);
       if (!dirs.length) return;
       const processes = new Set(dirs.flatMap((dir) => readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean))).size;
-      await destroyCgroup({ placements: [], dirs });
+      await destroyCgroup({ dirs });
       for (const dir of dirs) report(`removed cgroup ${dir}${processes ? ` and its ${processes} processes` : ''}, ${of}`);
     });
   }
@@ -439,7 +464,7 @@ async function cleanAfter({ header, entries }: Read, report: (line: string) => v
         if (killed) report(`removed ${killed} processes of build uid ${uid}, ${of}`);
         if (holder.includes(`"pid":${header.pid},`)) report(`removed stale lock record ${stateDir}/${uid} (build ${header.name}), ${of}`);
       } finally {
-        unlock(fd); // empties the record naming the dead holder
+        unlock(fd); // blanks the record naming the dead holder
       }
     });
   }

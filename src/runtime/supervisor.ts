@@ -13,7 +13,7 @@ import { closeBuildDir, createBuildDir, keepTop, removeBuildDir, topFull, type B
 import { checkOutputsFree, handOver, OutputMissing, OutputRefused, secureKeptTree, type HandOverReport } from './outputs.js';
 import { outputDirs } from '../plan/outputs.js';
 import { admit, OutputClaimed, type BuildRecord } from './records.js';
-import { addProcess, cpuTime, createCgroup, destroyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
+import { addProcess, cpuTime, createCgroup, destroyCgroup, emptyCgroup, peakMemory, type BuildCgroup } from './cgroup.js';
 import { supervisorMakesNetns } from './net.js';
 import { SETUP_FAILED, type InitRequest } from './request.js';
 import { startSlirp } from './slirp.js';
@@ -247,6 +247,10 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   // Every host change below is noted in the record before (or, for the build directory, as soon
   // as) it is made, so the next admission can undo it if this process dies.
   let record = options.record;
+  // Every process of the build user descends from init, which is in the build's cgroup before it
+  // runs as that user, and cannot leave it: once the cgroup is empty, so is the user, and its
+  // /proc scan (guix-daemon's killUser) is spared. Without a cgroup, the scan.
+  let cgroupEmptied = false;
   try {
     // sources.ts names a missing input in a plain Error whose message starts with the field.
     const sources = refusing(() => openBindSources(plan, options.trees), (err) => err instanceof InputRefused);
@@ -263,11 +267,11 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     lease = await acquire(plan.identity, { build: plan.build.name, timeoutMs: options.poolTimeoutMs ?? 0, onWait: options.onNotice, onSkip: options.onNotice, signal: options.signal });
     const held = lease;
     cleanups.push(async () => {
-      await reapUid(held.uid);
+      if (!cgroupEmptied) await reapUid(held.uid);
       try {
         await options.onEnded?.(held.uid);
       } finally {
-        held.release();
+        held.release({ emptied: cgroupEmptied });
       }
     });
     journal.noteUid(plan.identity.stateDir, lease.uid);
@@ -277,7 +281,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const buildDir = dir;
     cleanups.push(async () => {
       if (options.keepFailed && result && result.outcome !== 'succeeded') {
-        await reapUid(held.uid);
+        if (!cgroupEmptied) await reapUid(held.uid);
         try {
           await keepTop(buildDir, held.uid, plan.outputs);
           secureKeptTree(buildDir.fd, buildDir.path, plan.outputs.owner);
@@ -303,7 +307,12 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     const cgroupId = `${plan.build.name}-${process.pid}-${started}-uid${lease.uid}`;
     journal.noteCgroup(cgroupId);
     const cgroup: BuildCgroup | null = createCgroup(cgroupId, plan.limits);
-    if (cgroup) cleanups.push(() => destroyCgroup(cgroup));
+    if (cgroup) {
+      cleanups.push(async () => {
+        await destroyCgroup(cgroup);
+        cgroupEmptied = true;
+      });
+    }
 
     openBuildDirSources(sources, plan, buildDir);
     const request: InitRequest = { plan, uid: lease.uid, gid: lease.gid, groups: lease.groups, newRoot: dir.newRoot, sources: sources.forInit(), cgroupProcs: cgroup?.dirs.map((dir) => join(dir, 'cgroup.procs')) ?? [] };
@@ -343,7 +352,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
     }
     if (result.outcome === 'succeeded' && plan.build.outputs.length) {
       // init has exited, so its PID namespace is gone; nothing else of the build may touch its outputs.
-      await reapUid(lease.uid);
+      await (cgroup ? emptyCgroup(cgroup) : reapUid(lease.uid));
       try {
         // Each output is the entry of its name in the directory it was made in.
         const dirs = outputDirs(plan.build.outputs);

@@ -226,9 +226,10 @@ export class Connection {
   }
 }
 
+/** The holder record in a UID's lock file (blanked with spaces when released). */
 export function lockRecord(d: TestDaemon, uid: number): string {
   try {
-    return readFileSync(join(d.sb.stateDir, String(uid)), 'utf8');
+    return readFileSync(join(d.sb.stateDir, String(uid)), 'utf8').trim();
   } catch {
     return '';
   }

@@ -1,7 +1,7 @@
 // Hands out one build UID exclusively across every process that shares the state directory.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Identity } from '../plan/types.js';
-import { ensureStateDir, leftEmptied, lockPath, tryLock, unlock, writeHolder } from './lock.js';
+import { ensureStateDir, lockPath, tryLock, unlock, writeHolder } from './lock.js';
 import { reapUid } from './reap.js';
 import { resolveSafePool, type PoolMember } from './resolve.js';
 import { PoolError, exhaustedMessage, waitingMessage } from './rules.js';
@@ -24,11 +24,10 @@ export interface AcquireOptions {
 export interface Lease extends PoolMember {
   lockPath: string;
   /**
-   * Drops the lock. Reap the UID first (`await reapUid(lease.uid)`); the next holder reaps it
-   * again, unless `emptied`: the build's cgroup, which held every process of the UID, was
-   * emptied (killed and waited for). Idempotent.
+   * Drops the lock. Reap the UID first (`await reapUid(lease.uid)`, or empty the build's cgroup);
+   * the next holder scans for it again anyway. Idempotent.
    */
-  release(options?: { emptied?: boolean }): void;
+  release(): void;
 }
 
 export async function acquire(identity: Identity, options: AcquireOptions): Promise<Lease> {
@@ -48,7 +47,7 @@ export async function acquire(identity: Identity, options: AcquireOptions): Prom
         continue;
       }
       try {
-        if (!leftEmptied(fd)) await reapUid(member.uid);
+        await reapUid(member.uid);
       } catch (err) {
         unlock(fd);
         if (!skipped.has(member.uid)) {
@@ -89,10 +88,10 @@ function lease(member: PoolMember, path: string, fd: number): Lease {
   return {
     ...member,
     lockPath: path,
-    release(options = {}) {
+    release() {
       if (!held) return;
       held = false;
-      unlock(fd, options.emptied === true);
+      unlock(fd);
     },
   };
 }

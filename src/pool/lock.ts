@@ -1,7 +1,7 @@
 // Per-UID lock files: `<stateDir>/<uid>`, held with flock(LOCK_EX|LOCK_NB) for the whole build.
 // The open fd is the lock, so a holder that crashes releases it; libuv opens every file with
 // O_CLOEXEC, so a build never inherits it. The file's content only says who holds it.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, flock } from '../ffi/libc.js';
 import { SyscallError } from '../ffi/errors.js';
@@ -70,22 +70,6 @@ export function tryLock(stateDir: string, uid: number): number | null {
 }
 
 /**
- * What a holder leaves in the lock file once it has proved that no process of the UID is left
- * (its build's cgroup emptied): the next holder may skip its /proc scan. Anything else (a
- * holder that crashed, or released without that proof) makes it scan.
- */
-const EMPTIED = '{"emptied":true}';
-/** Lock files hold one short JSON line; more is not read. */
-const MAX_LOCK_CONTENT = 4096;
-
-/** Whether the last holder left the UID proved empty (unlock's `emptied`). */
-export function leftEmptied(fd: number): boolean {
-  const buffer = Buffer.alloc(MAX_LOCK_CONTENT);
-  const length = readSync(fd, buffer, 0, buffer.length, 0);
-  return buffer.toString('utf8', 0, length).trimEnd() === EMPTIED;
-}
-
-/**
  * Overwrites the lock file's content in place, padded with spaces to its former size (JSON
  * ignores them). Never truncated: ext4 starts writeback when a file truncated to 0 is closed
  * (auto_da_alloc), a wait on the disk twice per build.
@@ -98,10 +82,10 @@ export function writeHolder(fd: number, holder: Holder): void {
   rewrite(fd, JSON.stringify(holder) + '\n');
 }
 
-/** Blanks the record (leaving the mark if `emptied`) and drops the lock. */
-export function unlock(fd: number, emptied = false): void {
+/** Blanks the record and drops the lock. */
+export function unlock(fd: number): void {
   try {
-    rewrite(fd, emptied ? EMPTIED + '\n' : '');
+    rewrite(fd, '');
   } finally {
     closeSync(fd); // the lock goes with the fd, whatever happened to the record
   }

@@ -1,7 +1,7 @@
 // Kills whatever still runs under a build UID (leftovers of a crashed or escaped build) and
 // proves, through /proc, that nothing remains. guix-daemon's killUser does the same before,
-// after and on cancel of every build; here a build whose cgroup was emptied needs neither scan
-// (supervisor.ts; the lease's `emptied` mark spares the next holder's).
+// after and on cancel of every build. Here every lease starts with it; after a build, emptying
+// the build's cgroup replaces it where there is one (supervisor.ts).
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';

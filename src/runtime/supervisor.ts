@@ -247,9 +247,10 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
   // Every host change below is noted in the record before (or, for the build directory, as soon
   // as) it is made, so the next admission can undo it if this process dies.
   let record = options.record;
-  // Every process of the build user descends from init, which is in the build's cgroup before it
-  // runs as that user, and cannot leave it: once the cgroup is empty, so is the user, and its
-  // /proc scan (guix-daemon's killUser) is spared. Without a cgroup, the scan.
+  // Every process of the build descends from init, which is in the build's cgroup before it runs
+  // as the build user, and cannot leave it: once the cgroup is empty, so is the build, and the
+  // /proc scan after it (guix-daemon's killUser) is spared. Without a cgroup, the scan. The next
+  // lease of the UID scans anyway, for whatever runs as it from outside any build.
   let cgroupEmptied = false;
   try {
     // sources.ts names a missing input in a plain Error whose message starts with the field.
@@ -271,7 +272,7 @@ export async function runBuild(plan: Plan, options: RunOptions = {}): Promise<Ru
       try {
         await options.onEnded?.(held.uid);
       } finally {
-        held.release({ emptied: cgroupEmptied });
+        held.release();
       }
     });
     journal.noteUid(plan.identity.stateDir, lease.uid);

@@ -203,47 +203,6 @@ t.test('build-user pool (root)', { skip: NEEDS_ROOT }, async (t) => {
     t.same(await reapUid(uid), { killed: 0 });
   });
 
-  await t.test('only a lease released as emptied (its build cgroup killed and empty) spares the next holder its /proc scan, once', async (t) => {
-    const pool = range(1);
-    const uid = pool.first;
-    const id = identity(pool, stateDir, 'none');
-    const first = await acquire(id, { build: 'with-cgroup', timeoutMs: 0 });
-    first.release({ emptied: true });
-    // Planted behind the pool's back (as only root could): the mark is trusted, so it is not looked for.
-    const planted = runAs(uid, 'sleep', '1000');
-    spawned.push(planted);
-    t.equal((await waitForProcesses(uid, 1)).length, 1);
-    const second = await acquire(id, { build: 'after-emptied', timeoutMs: 0 });
-    t.equal(processesOf(uid).length, 1, 'the mark spared the scan');
-    second.release();
-    const exit = once(planted, 'exit');
-    const third = await acquire(id, { build: 'after-plain-release', timeoutMs: 0 });
-    t.same(processesOf(uid), [], 'a release without the mark: the next holder kills what runs as the UID');
-    t.equal((await exit)[1], 'SIGKILL');
-    third.release({ emptied: true });
-
-    // A holder that dies leaves its own record in the lock file, not the mark: its successor scans.
-    const holder = startScript(tmp, 'holder-dies.mjs', `
-      const [dist, identity] = process.argv.slice(2);
-      const { acquire } = await import(dist + 'pool/index.js');
-      await acquire(JSON.parse(identity), { build: 'doomed', timeoutMs: 0 });
-      process.stdout.write('acquired\\n');
-      setInterval(() => {}, 1000);
-    `, [JSON.stringify(id)]);
-    spawned.push(holder);
-    await once(holder.stdout!, 'data');
-    const leftover = runAs(uid, 'sleep', '1000');
-    spawned.push(leftover);
-    t.equal((await waitForProcesses(uid, 1)).length, 1);
-    holder.kill('SIGKILL');
-    await once(holder, 'exit');
-    const leftoverExit = once(leftover, 'exit');
-    const fourth = await acquire(id, { build: 'after-crash', timeoutMs: 0 });
-    t.same(processesOf(uid), [], 'after a holder that died, the UID is scanned and cleaned');
-    t.equal((await leftoverExit)[1], 'SIGKILL');
-    fourth.release();
-  });
-
   await t.test('a process whose main thread has exited is found through its other threads, and killed', async (t) => {
     // pthread_exit in main: the leader is a zombie, the process runs on in its second thread.
     const dir = mkdtempSync(join(tmpdir(), 'stk-pool-zombie-'));

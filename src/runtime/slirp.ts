@@ -93,11 +93,17 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
   // Ended on its own before stop() (a zombie whose exit event is not handled yet): still reported.
   let endedBeforeStop = false;
 
+  // Told to end, it exits of itself: killed by a signal only if it outlived STOP_GRACE_MS.
+  let killedByUs = false;
+
   const stop = async (): Promise<void> => {
     endedBeforeStop ||= !stopping && child.pid !== undefined && processEnded(child.pid);
     stopping = true;
     exitFd.destroy();
-    const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    const killer = setTimeout(() => {
+      killedByUs = true;
+      child.kill('SIGKILL');
+    }, STOP_GRACE_MS);
     await waitForExit(child);
     clearTimeout(killer);
     readyFd.destroy();
@@ -115,7 +121,9 @@ export function startSlirp(netnsFd: number, network: NetworkPlan, options: Slirp
     const timer = setTimeout(() => fail(explainEnd(`did not report the network ready within ${READY_TIMEOUT_MS / 1000} s`, output)), READY_TIMEOUT_MS);
     child.on('error', (err) => fail(`could not start: ${err.message}`));
     child.on('exit', (code, signal) => {
-      const unexpected = !stopping || endedBeforeStop;
+      // A signal it was not sent here came while the build ran, even if it was still exiting (its
+      // tap device already gone, which may have ended the build) when stop() looked.
+      const unexpected = !stopping || endedBeforeStop || (signal !== null && !killedByUs);
       // Its last words explain the exit; a descendant holding the pipes must not delay us long.
       exitReported = Promise.race([outputClosed, new Promise((later) => setTimeout(later, 200))]).then(() => {
         if (!settled) return fail(describeExit(code, signal, 'before the network was ready', output));

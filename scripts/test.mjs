@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const rawDir = mkdtempSync(join(tmpdir(), 'stockade-tap-'));
 
-const tap = spawn(join(root, 'node_modules/.bin/tap'), ['--output-dir', rawDir, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+// Two test files at a time by default (each checks only what it made, so they may share the
+// machine); STOCKADE_TEST_JOBS=1 runs them one after another, as CI does.
+const jobs = process.env.STOCKADE_TEST_JOBS ?? '2';
+if (!/^[1-9][0-9]?$/.test(jobs)) throw new Error(`STOCKADE_TEST_JOBS: ${jobs}: not a count of 1 to 99`);
+const tap = spawn(join(root, 'node_modules/.bin/tap'), ['--output-dir', rawDir, `--jobs=${jobs}`, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 // The terminal's Ctrl-C reaches tap itself; this process waits for it to report and end.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => tap.kill('SIGTERM'));

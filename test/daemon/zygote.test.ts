@@ -1,9 +1,9 @@
 // The daemon's zygotes: every build's init is forked by a zygote process (one per job slot), not
 // by the daemon; a fork that fails is retried and, after repeated failures, the build's init is a
 // fresh Node, the build still correct; zygotes end with the daemon.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
-import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, shSpec, toolArgs, type Connection } from './helpers.js';
+import { IS_ROOT, NOT_ROOT_REASON, TestDaemon, shSpec, toolArgs, type Connection, type DaemonOptions } from './helpers.js';
 
 const STARTED = /zygote pid (\d+) started/g;
 const zygotePids = (log: string) => [...log.matchAll(STARTED)].map((m) => Number(m[1]));
@@ -17,13 +17,29 @@ const running = (pid: number) => {
   }
 };
 
-/**
- * What a builder inherits besides the Plan: its pid, its signal mask and ignored signals (read
- * first, with builtins only: sh blocks every signal while it forks), its open fds, its environment.
- */
 /** The test policy has no seccomp section: the runtime's two filters (vsock closed; MADV_DONTFORK a no-op), forked or not. */
 const RUNTIME_FILTERS = 'Seccomp_filters:\t2';
+/**
+ * What a builder inherits besides the Plan: its pid, its signal mask and ignored signals (read
+ * first, with builtins only: sh blocks every signal while it forks), its seccomp filters, its
+ * open fds, its environment.
+ */
 const HIDDEN_STATE = 'echo $$; while read -r line; do case $line in SigBlk:*|SigIgn:*|Seccomp_filters:*) echo "$line";; esac; done < /proc/$$/status; ls /proc/$$/fd; env | sort';
+
+/** A daemon started for test `t`, removed at its end. */
+async function startDaemon(t: Test, options: DaemonOptions): Promise<TestDaemon> {
+  const d = new TestDaemon(options);
+  t.teardown(() => d.remove());
+  await d.start();
+  return d;
+}
+
+/** A connection to `d`, closed at the end of test `t`. */
+async function connect(t: Test, d: TestDaemon): Promise<Connection> {
+  const c = await d.connect();
+  t.teardown(() => c.close());
+  return c;
+}
 
 async function build(c: Connection, name: string, script: string) {
   c.build('test', shSpec(name, script));
@@ -37,9 +53,7 @@ if (!IS_ROOT) {
   t.plan(0, NOT_ROOT_REASON);
 } else {
   t.test("builds' inits are forked by the daemon's zygotes, one per job slot; the builder inherits nothing of them", async (t) => {
-    const d = new TestDaemon({ maxJobs: 2 });
-    t.teardown(() => d.remove());
-    await d.start();
+    const d = await startDaemon(t, { maxJobs: 2 });
     const zygotes = zygotePids(d.log);
     t.equal(zygotes.length, 2, 'one zygote per job slot');
     t.match(d.log, 'zygote: 2 of 2 ready');
@@ -47,8 +61,7 @@ if (!IS_ROOT) {
       t.match(status(pid), new RegExp(`\\nPPid:\\s+${d.child!.pid}\\n`), `zygote ${pid} is the daemon's child`);
       t.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--single-threaded'), `zygote ${pid} runs --single-threaded`);
     }
-    const c = await d.connect();
-    t.teardown(() => c.close());
+    const c = await connect(t, d);
     const inits = new Set<number>();
     for (const name of ['first', 'second', 'third']) {
       const from = d.log.length;
@@ -71,9 +84,7 @@ if (!IS_ROOT) {
   });
 
   t.test('zygotes of a daemon killed with SIGKILL end with it', async (t) => {
-    const d = new TestDaemon({ maxJobs: 2 });
-    t.teardown(() => d.remove());
-    await d.start();
+    const d = await startDaemon(t, { maxJobs: 2 });
     const zygotes = zygotePids(d.log);
     t.equal(zygotes.length, 2);
     await d.kill9();
@@ -83,14 +94,11 @@ if (!IS_ROOT) {
   });
 
   t.test('a zygote that died is replaced, logged, and the next build is forked by the new one', async (t) => {
-    const d = new TestDaemon({ maxJobs: 1 });
-    t.teardown(() => d.remove());
-    await d.start();
+    const d = await startDaemon(t, { maxJobs: 1 });
     const [first] = zygotePids(d.log);
     process.kill(first, 'SIGKILL');
     await d.waitForLog(new RegExp(`zygote pid ${first}: ended \\(SIGKILL\\)`));
-    const c = await d.connect();
-    t.teardown(() => c.close());
+    const c = await connect(t, d);
     const r = await build(c, 'after', 'echo ok');
     t.equal(r.finished.outcome, 'succeeded', r.finished.message ?? '');
     t.equal(r.stdout, 'ok\n');
@@ -103,15 +111,12 @@ if (!IS_ROOT) {
   });
 
   t.test('a forked child that dies before exec is retried on a fresh fork; the build runs once', async (t) => {
-    const d = new TestDaemon({ maxJobs: 1, env: { STOCKADE_TEST_FORK_FAULTS: 'crash:2' } });
-    t.teardown(() => d.remove());
-    await d.start();
-    const c = await d.connect();
-    t.teardown(() => c.close());
+    const d = await startDaemon(t, { maxJobs: 1, env: { STOCKADE_TEST_FORK_FAULTS: 'crash:2' } });
+    const c = await connect(t, d);
     const r = await build(c, 'retried', 'echo ran');
     t.equal(r.finished.outcome, 'succeeded', r.finished.message ?? '');
     t.equal(r.stdout, 'ran\n', 'the builder ran once');
-    // The faults injected; a later fork may fail of itself too (V8 under fork), which the retries absorb.
+    // The two faults injected, then a fork that runs it.
     t.match(r.notices, /init: forked set-up 1 of 3 lost \(pid \d+: it ended \(SIGSEGV\) before it opened its pipes\); retrying on a fresh fork/);
     t.match(r.notices, /init: forked set-up 2 of 3 lost \(pid \d+: it ended \(SIGSEGV\) before it opened its pipes\); retrying on a fresh fork/);
     t.notMatch(r.notices, /lost \(pid \d+: [^)]*\); starting a fresh Node init/, 'no fallback: a later fork ran it');
@@ -120,11 +125,8 @@ if (!IS_ROOT) {
   });
 
   t.test('after 3 lost forks the build falls back to a fresh Node init, logged, and is still correct; the next build is forked', async (t) => {
-    const d = new TestDaemon({ maxJobs: 1, env: { STOCKADE_TEST_FORK_FAULTS: 'crash:3' } });
-    t.teardown(() => d.remove());
-    await d.start();
-    const c = await d.connect();
-    t.teardown(() => c.close());
+    const d = await startDaemon(t, { maxJobs: 1, env: { STOCKADE_TEST_FORK_FAULTS: 'crash:3' } });
+    const c = await connect(t, d);
     const fallback = await build(c, 'fallback', HIDDEN_STATE);
     t.equal(fallback.finished.outcome, 'succeeded', fallback.finished.message ?? '');
     t.match(fallback.notices, /forked set-up 3 of 3 lost .*; starting a fresh Node init/);
@@ -141,9 +143,7 @@ if (!IS_ROOT) {
   });
 
   t.test('--warm 0: every init is a fresh Node, no zygote started', async (t) => {
-    const d = new TestDaemon({ args: ['--warm', '0'] });
-    t.teardown(() => d.remove());
-    await d.start();
+    const d = await startDaemon(t, { args: ['--warm', '0'] });
     t.same(zygotePids(d.log), []);
     const r = await d.client(['--policy', 'test', ...toolArgs(), '--', '/bin/true']);
     t.equal(r.status, 0, r.stderr);
